@@ -1,0 +1,69 @@
+// cli: shared options and the error-to-exit-code mapping of every tool's main
+#include "nas/app/cli.h"
+#include "nas/core/error.h"
+#include "nas/core/log.h"
+#include "nas/core/version.h"
+
+#include <cstdlib>
+#include <iostream>
+
+namespace nas {
+
+std::string runtime_summary(); // lib/nas/model/runtime.cpp: LibTorch version and devices
+
+void add_common_options(CLI::App& app, CommonOptions& opts, bool with_db, bool with_format) {
+  if (with_db)
+    app.add_option("--db", opts.db, "study file (SQLite) [$NAS_DB]")->option_text("PATH");
+  if (with_format)
+    app.add_option("--format", opts.format, "output format: table, tsv, csv or json [table]")
+        ->option_text("FMT");
+  app.add_flag("-v,--verbose", opts.verbose, "more messages on stderr (repeat for debug)");
+  app.add_flag("-q,--quiet", opts.quiet, "only errors on stderr");
+  app.set_version_flag("--version", [] { return "minnow " NAS_VERSION " (" + runtime_summary() + ")"; },
+                       "print the version and exit");
+}
+
+std::string require_db(const CommonOptions& opts) {
+  if (!opts.db.empty()) return opts.db;
+  if (const char* env = std::getenv("NAS_DB"); env && *env) return env;
+  throw UsageError("no study file: give --db PATH or set NAS_DB");
+}
+
+int run_tool(CLI::App& app, CommonOptions& opts, int argc, char** argv, const std::function<int()>& body) {
+  std::string name = app.get_name();
+  log::init(name, log::Level::normal);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    std::cout << app.help();
+    return 0;
+  } catch (const CLI::CallForAllHelp& e) {
+    std::cout << app.help("", CLI::AppFormatMode::All);
+    return 0;
+  } catch (const CLI::CallForVersion& e) {
+    std::cout << e.what() << "\n";
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    std::string msg = e.what();
+    if (!msg.empty()) msg[0] = char(std::tolower(static_cast<unsigned char>(msg[0])));
+    while (!msg.empty() && (msg.back() == '.' || msg.back() == '\n')) msg.pop_back();
+    log::error(msg + " (see '" + name + " --help')");
+    return int(Exit::usage);
+  }
+  log::Level level = opts.quiet ? log::Level::quiet
+                     : opts.verbose >= 2 ? log::Level::debug
+                     : opts.verbose == 1 ? log::Level::verbose
+                                         : log::Level::normal;
+  log::init(name, level);
+  try {
+    return body();
+  } catch (const Error& e) {
+    log::error(e.what());
+    return int(e.code());
+  } catch (const std::exception& e) {
+    log::error(e.what());
+    return int(Exit::failure);
+  }
+}
+
+} // namespace nas

@@ -1,0 +1,46 @@
+// random: a portable, seedable generator (xoshiro256**) whose streams are identical on every
+// platform and standard library, unlike std::uniform_int_distribution
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace nas {
+
+class Rng {
+public:
+  // Seeds the state from (seed, stream) with splitmix64; distinct streams never share state.
+  explicit Rng(uint64_t seed, uint64_t stream = 0) {
+    uint64_t x = seed ^ (0x9e3779b97f4a7c15ULL * (stream + 1));
+    for (auto& s : s_) s = splitmix(x);
+  }
+  uint64_t next() {
+    uint64_t r = rotl(s_[1] * 5, 7) * 9, t = s_[1] << 17;
+    s_[2] ^= s_[0]; s_[3] ^= s_[1]; s_[1] ^= s_[2]; s_[0] ^= s_[3];
+    s_[2] ^= t; s_[3] = rotl(s_[3], 45);
+    return r;
+  }
+  // Uniform integer in [0, n) without modulo bias; n must be > 0.
+  uint64_t below(uint64_t n) {
+    uint64_t limit = (~uint64_t(0)) - (~uint64_t(0)) % n;
+    uint64_t v;
+    do { v = next(); } while (v >= limit);
+    return v % n;
+  }
+  // Uniform double in [0, 1).
+  double uniform() { return double(next() >> 11) * (1.0 / 9007199254740992.0); }
+  // Bernoulli(p).
+  bool chance(double p) { return uniform() < p; }
+  template <class T> const T& pick(const std::vector<T>& v) { return v[below(v.size())]; }
+
+private:
+  static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  static uint64_t splitmix(uint64_t& x) {
+    uint64_t z = (x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  uint64_t s_[4];
+};
+
+} // namespace nas

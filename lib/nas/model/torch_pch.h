@@ -1,0 +1,3 @@
+// torch_pch: the one precompiled header for translation units that include LibTorch
+#pragma once
+#include <torch/torch.h>

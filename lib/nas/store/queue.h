@@ -1,0 +1,84 @@
+// queue: the trial queue with leases -- claim, heartbeat, release, finish, fail, reclaim
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace nas::store {
+
+class Db;
+
+// Who a worker is; recorded in the worker table and used as the lease owner.
+struct WorkerInfo {
+  std::string host;
+  int64_t pid = 0;
+  std::string slurm_job_id;          // "" when not under Slurm
+  std::string slurm_array_job_id;
+  std::string slurm_array_task_id;
+  std::string device;                // cpu, cuda:0, ...
+};
+
+// This process: hostname, pid, and the SLURM_* variables when set.
+WorkerInfo this_worker(const std::string& device);
+
+struct QueuePolicy {
+  double lease_s = 300;              // a lease lasts this long unless renewed
+  int max_attempts = 3;              // claims counted per trial before it fails
+};
+
+// What a claim hands to a worker.
+struct Claim {
+  int64_t trial_id = 0;
+  int rung = 0;
+  std::optional<double> budget;
+  int attempts = 0;                  // including this one
+  std::string genome;                // canonical JSON
+};
+
+// Registers a worker; returns its id (the lease owner of its claims).
+int64_t register_worker(Db& db, const WorkerInfo& w);
+
+// Marks the worker stopped (it holds no lease afterwards: its running trials are released).
+void stop_worker(Db& db, int64_t worker_id);
+
+// Moves trials from 'sampled' to 'queued' at (rung, budget, priority); ids empty means every
+// sampled trial. Returns how many were queued. Logs one 'enqueue' event per trial.
+int enqueue(Db& db, const std::vector<int64_t>& ids, int rung, std::optional<double> budget,
+            double priority = 0);
+
+// Atomically claims the best queued trial (highest priority, then lowest id) for the worker:
+// state running, lease until now + lease_s, attempts + 1. Expired leases are reclaimed first
+// in the same transaction (see reclaim_expired). Returns nullopt when nothing is queued.
+std::optional<Claim> claim_next(Db& db, int64_t worker_id, const QueuePolicy& policy);
+
+// Renews the leases of every trial the worker holds and its heartbeat. Returns the ids of
+// the trials it still holds (a trial missing from the list was lost to another worker).
+std::vector<int64_t> heartbeat(Db& db, int64_t worker_id, const QueuePolicy& policy);
+
+// Interrupted (signal, time limit): back to queued without counting the attempt.
+// Throws LeaseLost if the worker no longer holds the trial.
+void release(Db& db, int64_t trial_id, int64_t worker_id, const std::string& why);
+
+// The trial reached the end of its rung: to `paused` (more rungs may follow) or `done`.
+// Throws LeaseLost if the worker no longer holds the trial; UsageError for another state.
+void finish(Db& db, int64_t trial_id, int64_t worker_id, const std::string& to_state);
+
+// The trial failed with `reason` (e.g. "diverged"); `error` is the message. With retry and
+// attempts left it goes back to queued, else to failed. Throws LeaseLost as above.
+void fail(Db& db, int64_t trial_id, int64_t worker_id, const std::string& reason,
+          const std::string& error, bool retry, const QueuePolicy& policy);
+
+// Expired leases: back to queued, or failed ("lease expired") when the trial has used
+// max_attempts. Returns how many trials were reclaimed. Opens its own transaction.
+int reclaim_expired(Db& db, const QueuePolicy& policy);
+
+// The same, inside a transaction the caller already holds.
+int reclaim_expired_in_tx(Db& db, const QueuePolicy& policy, double now);
+
+// Appends an event; call inside a write transaction.
+void log_event(Db& db, const std::string& kind, std::optional<int64_t> trial_id,
+               std::optional<int64_t> worker_id, const std::string& from_state,
+               const std::string& to_state, const std::string& detail_json = "");
+
+} // namespace nas::store

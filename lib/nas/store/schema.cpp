@@ -1,0 +1,176 @@
+// schema: the study file's tables, views and forward migrations.
+//
+// Times are Unix seconds (REAL, UTC); the v_* views show them as ISO-8601 text. JSON columns
+// hold canonical JSON text. The schema covers the whole trial life cycle of ARCHITECTURE.md so
+// that later features add columns by migration rather than redesign. Every name here is the
+// word the code and the man pages use (trial, rung, budget, lease, proxy, measurement).
+#include "nas/store/schema.h"
+#include "nas/core/error.h"
+#include "nas/store/db.h"
+
+namespace nas::store {
+
+static const char* kSchemaV1 = R"SQL(
+CREATE TABLE study (
+  id            INTEGER PRIMARY KEY CHECK (id = 1),
+  name          TEXT NOT NULL,
+  config_toml   TEXT NOT NULL,              -- the study TOML as given
+  config_path   TEXT NOT NULL,              -- absolute path it was read from (relative data paths resolve against its folder)
+  config_hash   TEXT NOT NULL,              -- sha256 of the canonical (parsed) configuration
+  seed          INTEGER NOT NULL,
+  family        TEXT NOT NULL,              -- search-space family: cnn | nb201
+  sample_batches INTEGER NOT NULL DEFAULT 0, -- sampling runs so far; each draws from its own RNG stream
+  created_at    REAL NOT NULL,
+  minnow_version TEXT NOT NULL
+);
+
+CREATE TABLE worker (
+  id            INTEGER PRIMARY KEY,
+  host          TEXT NOT NULL,
+  pid           INTEGER NOT NULL,
+  slurm_job_id  TEXT,
+  slurm_array_job_id TEXT,
+  slurm_array_task_id TEXT,
+  device        TEXT,
+  started_at    REAL NOT NULL,
+  heartbeat_at  REAL NOT NULL,
+  stopped_at    REAL
+);
+
+CREATE TABLE trial (
+  id            INTEGER PRIMARY KEY,
+  genome        TEXT NOT NULL,              -- canonical JSON
+  hash          TEXT NOT NULL UNIQUE,       -- sha256 of the canonical genome: duplicates are refused here
+  arch          TEXT NOT NULL,              -- short human-readable summary
+  origin        TEXT NOT NULL CHECK (origin IN ('sample','given','mutation','crossover')),
+  parents       TEXT,                       -- JSON array of trial ids, for mutation/crossover
+  island        INTEGER,
+  state         TEXT NOT NULL DEFAULT 'sampled'
+                CHECK (state IN ('sampled','pruned','queued','running','paused','done','failed')),
+  rung          INTEGER NOT NULL DEFAULT 0,
+  budget        REAL,                       -- cumulative epochs to reach at this rung
+  priority      REAL NOT NULL DEFAULT 0,    -- higher is claimed first
+  lease_owner   INTEGER REFERENCES worker(id),
+  lease_expires REAL,
+  attempts      INTEGER NOT NULL DEFAULT 0,
+  reason        TEXT,                       -- why pruned or failed
+  error         TEXT,                       -- last error message
+  params        INTEGER,                    -- cost model
+  macs          INTEGER,
+  peak_act_bytes INTEGER,
+  weight_bytes  INTEGER,
+  created_at    REAL NOT NULL,
+  updated_at    REAL NOT NULL,
+  CHECK ((state = 'running') = (lease_owner IS NOT NULL))
+);
+CREATE INDEX trial_claim ON trial (state, priority DESC, id);
+CREATE INDEX trial_lease ON trial (state, lease_expires);
+
+CREATE TABLE proxy_score (
+  trial_id      INTEGER NOT NULL REFERENCES trial(id) ON DELETE CASCADE,
+  proxy         TEXT NOT NULL,
+  value         REAL,                       -- NULL when degenerate
+  flag          TEXT,                       -- e.g. 'nan', 'neg_inf' for degenerate networks
+  batch_size    INTEGER,
+  wall_s        REAL,
+  created_at    REAL NOT NULL,
+  PRIMARY KEY (trial_id, proxy)
+);
+
+CREATE TABLE epoch_metric (
+  trial_id      INTEGER NOT NULL REFERENCES trial(id) ON DELETE CASCADE,
+  rung          INTEGER NOT NULL,
+  epoch         INTEGER NOT NULL,
+  metric        TEXT NOT NULL,
+  value         REAL,
+  created_at    REAL NOT NULL,
+  PRIMARY KEY (trial_id, epoch, metric)
+);
+
+CREATE TABLE result (
+  trial_id      INTEGER NOT NULL REFERENCES trial(id) ON DELETE CASCADE,
+  rung          INTEGER NOT NULL,
+  metric        TEXT NOT NULL,
+  value         REAL,
+  unit          TEXT,
+  created_at    REAL NOT NULL,
+  PRIMARY KEY (trial_id, rung, metric)
+);
+
+CREATE TABLE measurement (
+  id            INTEGER PRIMARY KEY,
+  trial_id      INTEGER NOT NULL REFERENCES trial(id) ON DELETE CASCADE,
+  backend       TEXT NOT NULL,              -- local | mimaas | ...
+  device        TEXT NOT NULL,              -- e.g. cpu, cuda:0, nrf5340dk
+  metric        TEXT NOT NULL,              -- latency_s, ram_bytes, rom_bytes, energy_j, ...
+  value         REAL,
+  unit          TEXT,
+  raw           TEXT,                       -- the backend's answer as JSON
+  created_at    REAL NOT NULL,
+  UNIQUE (trial_id, backend, device, metric)
+);
+
+CREATE TABLE artifact (
+  id            INTEGER PRIMARY KEY,
+  trial_id      INTEGER REFERENCES trial(id) ON DELETE CASCADE,
+  kind          TEXT NOT NULL,              -- checkpoint | tflite | onnx | plot | ...
+  path          TEXT NOT NULL,              -- relative to the study's artifact folder unless absolute
+  sha256        TEXT NOT NULL,
+  bytes         INTEGER NOT NULL,
+  created_at    REAL NOT NULL,
+  UNIQUE (trial_id, kind, path)
+);
+
+CREATE TABLE event (
+  id            INTEGER PRIMARY KEY,
+  at            REAL NOT NULL,
+  kind          TEXT NOT NULL,              -- create, sample, add, enqueue, claim, release, finish, fail, reclaim, prune, config
+  trial_id      INTEGER REFERENCES trial(id) ON DELETE CASCADE,
+  worker_id     INTEGER REFERENCES worker(id),
+  from_state    TEXT,
+  to_state      TEXT,
+  detail        TEXT                        -- JSON
+);
+CREATE INDEX event_trial ON event (trial_id);
+
+CREATE VIEW v_trials AS
+SELECT t.id, t.state, t.rung, t.budget, t.arch, t.origin,
+       t.params, t.macs, t.peak_act_bytes, t.weight_bytes,
+       (SELECT value FROM result r WHERE r.trial_id = t.id AND r.metric = 'val_acc'
+          ORDER BY r.rung DESC LIMIT 1) AS val_acc,
+       (SELECT value FROM result r WHERE r.trial_id = t.id AND r.metric = 'test_acc'
+          ORDER BY r.rung DESC LIMIT 1) AS test_acc,
+       t.attempts, t.reason, t.error,
+       w.host || ':' || w.pid AS lease_owner,
+       CASE WHEN t.lease_expires IS NULL THEN NULL
+            ELSE strftime('%Y-%m-%dT%H:%M:%SZ', t.lease_expires, 'unixepoch') END AS lease_expires,
+       strftime('%Y-%m-%dT%H:%M:%SZ', t.created_at, 'unixepoch') AS created,
+       strftime('%Y-%m-%dT%H:%M:%SZ', t.updated_at, 'unixepoch') AS updated
+FROM trial t LEFT JOIN worker w ON w.id = t.lease_owner;
+
+CREATE VIEW v_states AS
+SELECT state, rung, count(*) AS trials FROM trial GROUP BY state, rung ORDER BY state, rung;
+
+CREATE VIEW v_workers AS
+SELECT w.id, w.host, w.pid, w.slurm_job_id, w.slurm_array_job_id, w.slurm_array_task_id, w.device,
+       strftime('%Y-%m-%dT%H:%M:%SZ', w.started_at, 'unixepoch') AS started,
+       strftime('%Y-%m-%dT%H:%M:%SZ', w.heartbeat_at, 'unixepoch') AS heartbeat,
+       CASE WHEN w.stopped_at IS NULL THEN NULL
+            ELSE strftime('%Y-%m-%dT%H:%M:%SZ', w.stopped_at, 'unixepoch') END AS stopped,
+       (SELECT count(*) FROM trial t WHERE t.lease_owner = w.id) AS running
+FROM worker w;
+
+CREATE VIEW v_events AS
+SELECT e.id, strftime('%Y-%m-%dT%H:%M:%SZ', e.at, 'unixepoch') AS at, e.kind, e.trial_id,
+       e.worker_id, e.from_state, e.to_state, e.detail
+FROM event e;
+)SQL";
+
+int current_schema_version() { return int(migrations().size()); }
+
+const std::vector<std::string>& migrations() {
+  static const std::vector<std::string> steps = {kSchemaV1};
+  return steps;
+}
+
+} // namespace nas::store

@@ -1,1 +1,35 @@
-int main() { return 0; }
+// nas-db: look into a study file -- status, export of every trial, integrity check and repair
+#include "nas/app/cli.h"
+#include "nas/app/db.h"
+
+#include <iostream>
+
+int main(int argc, char** argv) {
+  CLI::App app{"Inspect a study file: counts by state and rung, workers and events (status), one row per\n"
+               "trial with its results (export), and integrity, schema and lease checks (check).",
+               "nas-db"};
+  nas::CommonOptions common;
+  nas::app::DbOptions o;
+  nas::add_common_options(app, common, true, true);
+  app.require_subcommand(1);
+  auto* status = app.add_subcommand("status", "counts by state and rung, active workers, last events");
+  status->add_option("--events", o.events, "how many recent events to show [10]")->option_text("N");
+  status->add_flag("--all-workers", o.all_workers, "list stopped workers too");
+  auto* exp = app.add_subcommand("export", "one row per trial with its results (default format: csv)");
+  auto* check = app.add_subcommand("check", "integrity, foreign keys, schema version, orphaned leases");
+  check->add_flag("--repair", o.repair, "reclaim expired leases (back to queued, or failed after max attempts)");
+  for (auto* sub : {status, exp, check}) {
+    sub->add_option("--db", common.db, "study file (SQLite) [$NAS_DB]")->option_text("PATH");
+    sub->add_option("--format", common.format, "output format: table, tsv, csv or json")->option_text("FMT");
+  }
+  return nas::run_tool(app, common, argc, argv, [&] {
+    o.db = nas::require_db(common);
+    o.format = common.format;
+    if (exp->parsed()) {
+      if (exp->count("--format") == 0 && app.count("--format") == 0) o.format = "csv";
+      return nas::app::run_db_export(o, std::cout);
+    }
+    if (check->parsed()) return nas::app::run_db_check(o, std::cout);
+    return nas::app::run_db_status(o, std::cout);
+  });
+}

@@ -1,1 +1,25 @@
-int main() { return 0; }
+// nas-sample: create a study and add candidates to it -- sampled under constraints, or given
+#include "nas/app/cli.h"
+#include "nas/app/sample.h"
+
+#include <iostream>
+
+int main(int argc, char** argv) {
+  CLI::App app{"Create a study from its TOML file and add candidate architectures: N sampled uniformly\n"
+               "under the constraints, or given ones (NB201 architecture strings, genome JSON lines).",
+               "nas-sample"};
+  nas::CommonOptions common;
+  nas::app::SampleOptions o;
+  nas::add_common_options(app, common, true, false);
+  app.add_option("--config", o.config, "study TOML; creates the study if the file has none")->option_text("FILE");
+  app.add_flag("--replace-config", o.replace_config, "replace a different stored configuration");
+  app.add_option("-n,--count", o.count, "sample N new unique candidates")->option_text("N");
+  app.add_option("--arch", o.archs, "add an NB201 architecture string (repeatable)")->option_text("STRING");
+  app.add_option("--genome", o.genome_file, "add genomes from FILE or - (JSON, one per line)")->option_text("FILE|-");
+  app.add_option("--format", o.format, "output: ids, table, tsv, csv or json [ids when sampling, table when adding]")
+      ->option_text("FMT");
+  return nas::run_tool(app, common, argc, argv, [&] {
+    o.db = nas::require_db(common);
+    return nas::app::run_sample(o, std::cout);
+  });
+}

@@ -1,6 +1,7 @@
 // cli: the options every tool shares (--db, --format, -v/-q, --version), declared once
 #pragma once
 #include <CLI/CLI.hpp>
+#include <functional>
 #include <string>
 
 #include "nas/core/table.h"

@@ -1,1 +1,196 @@
-// placeholder, being written
+// sample: nas-sample's work. Sampling draws from the stream (study seed, batch number), where
+// the batch number is reserved in the study file, so that serial runs are reproducible and
+// concurrent runs draw different candidates; duplicates are refused by the unique index.
+#include "nas/app/sample.h"
+#include "nas/config/study_config.h"
+#include "nas/core/error.h"
+#include "nas/core/log.h"
+#include "nas/core/table.h"
+#include "nas/core/text.h"
+#include "nas/core/version.h"
+#include "nas/space/sampler.h"
+#include "nas/store/db.h"
+#include "nas/store/study.h"
+
+#include <fstream>
+#include <iostream>
+#include <set>
+
+namespace nas::app {
+namespace {
+
+store::NewTrial make_trial(const space::Genome& g, const space::Sampler& sampler, const config::StudyConfig& cfg,
+                           const std::string& origin) {
+  model::Cost c = sampler.cost(g);
+  store::NewTrial t;
+  t.genome = space::canonical(g);
+  t.hash = space::genome_hash(g);
+  t.arch = space::summary(g);
+  t.origin = origin;
+  t.params = c.params;
+  t.macs = c.macs;
+  t.peak_act_bytes = c.peak_activation_bytes;
+  t.weight_bytes = c.weight_bytes;
+  auto v = space::violations(c, cfg.constraints);
+  if (!v.empty()) {
+    t.state = "pruned";
+    t.reason = "constraint: " + join(v, ", ");
+  }
+  return t;
+}
+
+// The study's configuration: the given file (creating the study or checking it matches), or
+// the stored one.
+config::StudyConfig open_study(store::Db& db, const SampleOptions& o, const config::StudyConfig& given) {
+  auto existing = store::load_study(db);
+  if (o.config.empty()) {
+    if (!existing) throw UsageError("'" + o.db + "' holds no study yet: give --config FILE to create it");
+    return config::parse_study_config(existing->config_toml, existing->config_path);
+  }
+  const config::StudyConfig& cfg = given;
+  store::StudyRecord rec{cfg.name, cfg.text, cfg.path, cfg.canonical_hash, cfg.seed, cfg.space.family, 0, NAS_VERSION};
+  if (!existing) {
+    store::StudyRecord now = store::create_study(db, rec);
+    if (now.config_hash == cfg.canonical_hash) {
+      log::verbose("study '" + cfg.name + "' in '" + o.db + "'");
+      return cfg;
+    }
+    existing = now;   // another process created it with another configuration
+  }
+  if (existing->config_hash != cfg.canonical_hash) {
+    if (!o.replace_config)
+      throw UsageError("'" + o.db + "' holds study '" + existing->name + "' created from another configuration ('" +
+                       existing->config_path + "'): use --replace-config to replace it, or another --db");
+    if (existing->family != cfg.space.family)
+      throw UsageError("cannot replace the configuration of '" + o.db + "': its family '" + existing->family +
+                       "' differs from '" + cfg.space.family + "'");
+    store::replace_config(db, rec);
+    log::warning("replaced the configuration of study '" + existing->name + "'");
+  }
+  return cfg;
+}
+
+std::vector<space::Genome> read_given(const SampleOptions& o) {
+  std::vector<space::Genome> out;
+  for (const auto& a : o.archs) {
+    space::Genome g;
+    g.family = "nb201";
+    g.nb201 = space::parse_nb201_arch(a);
+    out.push_back(g);
+  }
+  if (!o.genome_file.empty()) {
+    std::ifstream file;
+    std::istream* in = &std::cin;
+    std::string name = o.genome_file == "-" ? "<stdin>" : o.genome_file;
+    if (o.genome_file != "-") {
+      file.open(o.genome_file);
+      if (!file) throw UsageError("cannot open '" + o.genome_file + "': no such file or unreadable");
+      in = &file;
+    }
+    std::string line;
+    int lineno = 0;
+    while (std::getline(*in, line)) {
+      ++lineno;
+      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+      try {
+        out.push_back(space::genome_from_json(line));
+      } catch (const UsageError& e) {
+        throw UsageError(name + ":" + std::to_string(lineno) + ": " + e.what());
+      }
+    }
+  }
+  return out;
+}
+
+void print(std::ostream& out, const std::string& format, const std::vector<store::NewTrial>& trials,
+           const std::vector<store::Inserted>& ins, bool show_status) {
+  if (format == "ids") {
+    for (size_t i = 0; i < ins.size(); ++i)
+      if (!ins[i].duplicate) out << ins[i].id << "\n";
+    return;
+  }
+  std::vector<std::string> cols = {"id", "arch", "params", "macs", "peak_act_bytes", "weight_bytes"};
+  if (show_status) cols.push_back("status");
+  Table t(cols);
+  for (size_t i = 0; i < ins.size(); ++i) {
+    const auto& tr = trials[i];
+    std::vector<nlohmann::json> row = {ins[i].id, tr.arch, tr.params, tr.macs, tr.peak_act_bytes, tr.weight_bytes};
+    if (show_status) row.push_back(ins[i].duplicate ? "duplicate" : tr.state == "pruned" ? "pruned" : "added");
+    t.add(row);
+  }
+  t.write(out, parse_format(format));
+}
+
+} // namespace
+
+int run_sample(const SampleOptions& o, std::ostream& out) {
+  bool given = !o.archs.empty() || !o.genome_file.empty();
+  if (given && o.count > 0) throw UsageError("-n samples new candidates; --arch and --genome add given ones: use one or the other");
+  if (!given && o.count <= 0) throw UsageError("nothing to do: give -n N, --arch STRING or --genome FILE");
+  std::string format = o.format.empty() ? (given ? "table" : "ids") : o.format;
+  if (format != "ids") parse_format(format);   // validates before anything is written
+
+  // Everything that can be checked without the file is checked before it is created.
+  std::vector<space::Genome> given_genomes = read_given(o);
+  config::StudyConfig pre;
+  if (!o.config.empty()) pre = config::load_study_config(o.config);
+
+  store::Db db = store::Db::open(o.db, o.config.empty() ? store::OpenMode::existing : store::OpenMode::create);
+  config::StudyConfig cfg = open_study(db, o, pre);
+  space::Sampler sampler(cfg);
+
+  if (given) {
+    std::vector<store::NewTrial> trials;
+    for (const auto& g : given_genomes) {
+      if (g.family != cfg.space.family)
+        throw UsageError("'" + space::summary(g) + "' is a " + g.family + " genome; study '" + cfg.name + "' searches the " +
+                         cfg.space.family + " family");
+      std::string outside = space::outside_space(g, cfg.space);
+      if (!outside.empty()) log::warning("'" + space::summary(g) + "' is outside the search space: " + outside);
+      trials.push_back(make_trial(g, sampler, cfg, "given"));
+      if (trials.back().state == "pruned") log::warning("'" + trials.back().arch + "' added as pruned: " + trials.back().reason);
+    }
+    auto ins = store::insert_trials(db, trials, "add");
+    for (size_t i = 0; i < ins.size(); ++i)
+      if (ins[i].duplicate) log::info("'" + trials[i].arch + "' is already trial " + std::to_string(ins[i].id));
+    print(out, format, trials, ins, true);
+    return 0;
+  }
+
+  int64_t batch = store::next_sample_batch(db);
+  Rng rng(cfg.seed, uint64_t(batch));
+  log::verbose("sampling " + std::to_string(o.count) + " candidates (seed " + std::to_string(cfg.seed) + ", batch " +
+               std::to_string(batch) + ")");
+  std::vector<store::NewTrial> added;
+  std::vector<store::Inserted> added_ids;
+  int64_t fruitless = 0;                       // draws in a row that gave no new candidate
+  const int64_t fruitless_limit = 20000 + 20 * o.count;
+  while (int64_t(added.size()) < o.count) {
+    std::vector<store::NewTrial> chunk;
+    std::set<std::string> hashes;
+    int64_t want = std::min<int64_t>(o.count - int64_t(added.size()), 512);
+    while (int64_t(chunk.size()) < want && fruitless < fruitless_limit) {
+      space::Genome g = sampler.draw_feasible(rng);
+      store::NewTrial t = make_trial(g, sampler, cfg, "sample");
+      if (!hashes.insert(t.hash).second) { ++fruitless; continue; }
+      chunk.push_back(std::move(t));
+    }
+    if (chunk.empty()) break;
+    auto ins = store::insert_trials(db, chunk, "sample");
+    for (size_t i = 0; i < ins.size(); ++i) {
+      if (ins[i].duplicate) { ++fruitless; continue; }
+      fruitless = 0;
+      added.push_back(chunk[i]);
+      added_ids.push_back(ins[i]);
+    }
+    if (fruitless >= fruitless_limit) break;
+  }
+  print(out, format, added, added_ids, false);
+  if (int64_t(added.size()) < o.count)
+    throw Error("the space has no more unique candidates under the constraints: added " + std::to_string(added.size()) +
+                " of " + std::to_string(o.count) + " after " + std::to_string(fruitless) + " draws in a row gave only duplicates");
+  log::info("added " + std::to_string(added.size()) + " candidates to '" + o.db + "'");
+  return 0;
+}
+
+} // namespace nas::app

@@ -1,1 +1,457 @@
-// placeholder, being written
+// study_config: the study TOML -> validated structs. Every error names FILE:LINE:COL and the
+// dotted key; unknown keys get a suggestion; nothing is written before this succeeds.
+#include "nas/config/study_config.h"
+#include "nas/core/error.h"
+#include "nas/core/sha256.h"
+#include "nas/core/text.h"
+#include "nas/data/probe.h"
+
+#include <nlohmann/json.hpp>
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace nas::config {
+namespace {
+
+const std::vector<std::string> kBlocks = {"conv", "dwsep", "mbconv", "residual"};
+const std::vector<std::string> kActivations = {"relu", "relu6", "hswish", "silu"};
+const std::vector<std::string> kNb201Ops = {"none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"};
+const std::vector<std::string> kReserved = {"train", "proxy", "budget", "distill", "measure",
+                                            "pareto", "slurm", "search"};
+
+// A TOML table being read: remembers which keys were consumed so that the rest can be
+// reported as unknown, and turns type problems into ConfigErrors with their place.
+class Section {
+public:
+  Section(const toml::table& t, std::string prefix, const std::string& file)
+      : t_(t), prefix_(std::move(prefix)), file_(file) {}
+
+  std::string key(const std::string& k) const { return prefix_.empty() ? k : prefix_ + "." + k; }
+
+  [[noreturn]] void fail_at(const toml::node& n, const std::string& k, const std::string& msg) const {
+    throw ConfigError(file_, int(n.source().begin.line), int(n.source().begin.column), key(k), msg);
+  }
+  [[noreturn]] void fail_here(const std::string& k, const std::string& msg) const {
+    throw ConfigError(file_, int(t_.source().begin.line), int(t_.source().begin.column), key(k), msg);
+  }
+  Place place(const toml::node& n) const {
+    return {file_, int(n.source().begin.line), int(n.source().begin.column)};
+  }
+
+  const toml::node* get(const std::string& k) {
+    allowed_.insert(k);
+    return t_.get(k);
+  }
+
+  std::optional<std::string> str(const std::string& k) {
+    const toml::node* n = get(k);
+    if (!n) return std::nullopt;
+    if (!n->is_string()) fail_at(*n, k, "expected a string, got " + type_name(*n));
+    return n->value<std::string>();
+  }
+  std::optional<int64_t> integer(const std::string& k, int64_t min = INT64_MIN) {
+    const toml::node* n = get(k);
+    if (!n) return std::nullopt;
+    if (!n->is_integer()) fail_at(*n, k, "expected an integer, got " + type_name(*n));
+    int64_t v = *n->value<int64_t>();
+    if (v < min) fail_at(*n, k, "must be at least " + std::to_string(min) + ", got " + std::to_string(v));
+    return v;
+  }
+  std::optional<double> number(const std::string& k) {
+    const toml::node* n = get(k);
+    if (!n) return std::nullopt;
+    if (!n->is_number()) fail_at(*n, k, "expected a number, got " + type_name(*n));
+    return *n->value<double>();
+  }
+  std::optional<std::vector<int64_t>> int_list(const std::string& k) {
+    const toml::node* n = get(k);
+    if (!n) return std::nullopt;
+    const toml::array* a = n->as_array();
+    if (!a) fail_at(*n, k, "expected an array of integers, got " + type_name(*n));
+    std::vector<int64_t> out;
+    for (const auto& e : *a) {
+      if (!e.is_integer()) fail_at(e, k, "expected an array of integers, found " + type_name(e));
+      out.push_back(*e.value<int64_t>());
+    }
+    return out;
+  }
+  std::optional<std::vector<std::string>> str_list(const std::string& k) {
+    const toml::node* n = get(k);
+    if (!n) return std::nullopt;
+    if (n->is_string()) return std::vector<std::string>{*n->value<std::string>()};
+    const toml::array* a = n->as_array();
+    if (!a) fail_at(*n, k, "expected a string or an array of strings, got " + type_name(*n));
+    std::vector<std::string> out;
+    for (const auto& e : *a) {
+      if (!e.is_string()) fail_at(e, k, "expected an array of strings, found " + type_name(e));
+      out.push_back(*e.value<std::string>());
+    }
+    return out;
+  }
+  const toml::table* table(const std::string& k) {
+    const toml::node* n = get(k);
+    if (!n) return nullptr;
+    if (!n->is_table()) fail_at(*n, k, "expected a table, got " + type_name(*n));
+    return n->as_table();
+  }
+
+  // An integer choice: N, [a, b, c] or {min = a, max = b, step = s}. Values are checked
+  // against [lo, hi]; an empty list or range is an error.
+  std::optional<IntChoice> int_choice(const std::string& k, int64_t lo, int64_t hi) {
+    const toml::node* n = get(k);
+    if (!n) return std::nullopt;
+    IntChoice c;
+    c.key = key(k);
+    c.place = place(*n);
+    auto check = [&](const toml::node& at, int64_t v) {
+      if (v < lo || v > hi)
+        fail_at(at, k, "value " + std::to_string(v) + " is outside " + std::to_string(lo) + ".." + std::to_string(hi));
+    };
+    if (n->is_integer()) {
+      check(*n, *n->value<int64_t>());
+      c.values = {*n->value<int64_t>()};
+    } else if (const toml::array* a = n->as_array()) {
+      if (a->empty()) fail_at(*n, k, "empty list: give at least one value");
+      for (const auto& e : *a) {
+        if (!e.is_integer()) fail_at(e, k, "expected integers in the list, found " + type_name(e));
+        check(e, *e.value<int64_t>());
+        if (std::find(c.values.begin(), c.values.end(), *e.value<int64_t>()) != c.values.end())
+          fail_at(e, k, "value " + std::to_string(*e.value<int64_t>()) + " is listed twice");
+        c.values.push_back(*e.value<int64_t>());
+      }
+    } else if (const toml::table* t = n->as_table()) {
+      Section r(*t, key(k), file_);
+      auto mn = r.integer("min"), mx = r.integer("max"), st = r.integer("step");
+      r.finish();
+      if (!mn || !mx) fail_at(*n, k, "a range needs both 'min' and 'max'");
+      int64_t step = st.value_or(1);
+      if (step <= 0) fail_at(*n, k, "range step must be positive, got " + std::to_string(step));
+      if (*mn > *mx) fail_at(*n, k, "empty range: min " + std::to_string(*mn) + " > max " + std::to_string(*mx));
+      check(*n, *mn);
+      check(*n, *mx);
+      for (int64_t v = *mn; v <= *mx; v += step) c.values.push_back(v);
+    } else {
+      fail_at(*n, k, "expected an integer, a list of integers or a {min, max} range, got " + type_name(*n));
+    }
+    return c;
+  }
+
+  std::optional<NameChoice> name_choice(const std::string& k, const std::vector<std::string>& known) {
+    auto v = str_list(k);
+    if (!v) return std::nullopt;
+    const toml::node* n = t_.get(k);
+    if (v->empty()) fail_at(*n, k, "empty list: give at least one value");
+    for (const auto& s : *v)
+      if (std::find(known.begin(), known.end(), s) == known.end())
+        fail_at(*n, k, "unknown value '" + s + "'" + suggestion_suffix(s, known) + " (expected one of " + quoted_list(known) + ")");
+    NameChoice c;
+    c.values = *v;
+    c.key = key(k);
+    c.place = place(*n);
+    return c;
+  }
+
+  // Rejects every key that was not read.
+  void finish() const {
+    for (auto&& [k, v] : t_) {
+      std::string name(k.str());
+      if (!allowed_.count(name)) {
+        std::vector<std::string> known(allowed_.begin(), allowed_.end());
+        throw ConfigError(file_, int(k.source().begin.line), int(k.source().begin.column), key(name),
+                          "unknown key" + suggestion_suffix(name, known));
+      }
+    }
+  }
+
+  static std::string type_name(const toml::node& n) {
+    switch (n.type()) {
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a float";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::table: return "a table";
+    default: return "a date or time";
+    }
+  }
+
+  const toml::table& raw() const { return t_; }
+  const std::string& file() const { return file_; }
+
+private:
+  const toml::table& t_;
+  std::string prefix_;
+  const std::string& file_;
+  std::set<std::string> allowed_;
+};
+
+nlohmann::json to_json(const toml::node& n) {
+  if (auto t = n.as_table()) {
+    nlohmann::json o = nlohmann::json::object();
+    for (auto&& [k, v] : *t) o[std::string(k.str())] = to_json(v);
+    return o;
+  }
+  if (auto a = n.as_array()) {
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& e : *a) arr.push_back(to_json(e));
+    return arr;
+  }
+  if (n.is_string()) return *n.value<std::string>();
+  if (n.is_integer()) return *n.value<int64_t>();
+  if (n.is_floating_point()) return *n.value<double>();
+  if (n.is_boolean()) return *n.value<bool>();
+  // dates and times: their TOML text
+  if (auto d = n.as_date()) { std::ostringstream s; s << *d; return s.str(); }
+  if (auto t = n.as_time()) { std::ostringstream s; s << *t; return s.str(); }
+  if (auto dt = n.as_date_time()) { std::ostringstream s; s << *dt; return s.str(); }
+  return nullptr;
+}
+
+std::string resolve(const std::string& base_dir, const std::string& p) {
+  fs::path path(p);
+  if (path.is_absolute()) return path.lexically_normal().string();
+  return (fs::path(base_dir) / path).lexically_normal().string();
+}
+
+void parse_data(Section& s, DataConfig& d, const std::string& base_dir) {
+  auto fmt = s.str("format");
+  if (!fmt) s.fail_here("format", "missing: give format = \"idx\", \"cifar10\", \"npy\" or \"synthetic\"");
+  d.format = *fmt;
+  static const std::vector<std::string> formats = {"idx", "cifar10", "npy", "synthetic"};
+  if (std::find(formats.begin(), formats.end(), d.format) == formats.end())
+    s.fail_at(*s.raw().get("format"), "format",
+              "unknown format '" + d.format + "'" + suggestion_suffix(d.format, formats) + " (expected idx, cifar10, npy or synthetic)");
+  auto shape = s.int_list("shape");
+  auto classes = s.integer("classes", 2);
+  if (shape && (shape->size() != 3 || std::any_of(shape->begin(), shape->end(), [](int64_t v) { return v <= 0; })))
+    s.fail_at(*s.raw().get("shape"), "shape", "expected [channels, height, width] with positive values");
+
+  // A data-file key: must be a string naming an existing file; probe errors are reported at it.
+  auto file_key = [&](const std::string& k) -> std::string {
+    auto v = s.str(k);
+    if (!v) s.fail_here(k, "missing: format '" + d.format + "' needs this file");
+    std::string p = resolve(base_dir, *v);
+    if (!fs::exists(p)) s.fail_at(*s.raw().get(k), k, "file '" + p + "' does not exist");
+    d.files[k] = p;
+    return p;
+  };
+  auto probe_at = [&](const std::string& k, auto&& fn) {
+    try {
+      return fn();
+    } catch (const UsageError& e) {
+      s.fail_at(*s.raw().get(k), k, e.what());
+    }
+  };
+
+  data::Probe train, test;
+  if (d.format == "synthetic") {
+    if (!shape) s.fail_here("shape", "missing: synthetic data needs shape = [channels, height, width]");
+    if (!classes) s.fail_here("classes", "missing: synthetic data needs the number of classes");
+    train.shape = test.shape = *shape;
+    train.classes = test.classes = *classes;
+    train.samples = s.integer("samples", 1).value_or(1024);
+    test.samples = s.integer("test_samples", 1).value_or(256);
+  } else if (d.format == "idx" || d.format == "npy") {
+    std::string tri = file_key("train_images"), trl = file_key("train_labels");
+    std::string tei = file_key("test_images"), tel = file_key("test_labels");
+    std::string layout = "auto";
+    if (d.format == "npy") {
+      layout = s.str("layout").value_or("auto");
+      if (layout != "auto" && layout != "nchw" && layout != "nhwc")
+        s.fail_at(*s.raw().get("layout"), "layout", "expected 'auto', 'nchw' or 'nhwc', got '" + layout + "'");
+    }
+    auto probe = [&](const std::string& i, const std::string& l) {
+      return d.format == "idx" ? data::probe_idx(i, l) : data::probe_npy(i, l, layout);
+    };
+    train = probe_at("train_images", [&] { return probe(tri, trl); });
+    test = probe_at("test_images", [&] { return probe(tei, tel); });
+  } else { // cifar10
+    auto list = [&](const std::string& k) {
+      auto v = s.str_list(k);
+      if (!v || v->empty()) s.fail_here(k, "missing: format 'cifar10' needs a list of batch files");
+      std::vector<std::string> out;
+      for (const auto& f : *v) {
+        std::string p = resolve(base_dir, f);
+        if (!fs::exists(p)) s.fail_at(*s.raw().get(k), k, "file '" + p + "' does not exist");
+        out.push_back(p);
+      }
+      d.files[k] = join(out, ":");
+      return out;
+    };
+    auto tr = list("train"), te = list("test");
+    train = probe_at("train", [&] { return data::probe_cifar10(tr); });
+    test = probe_at("test", [&] { return data::probe_cifar10(te); });
+  }
+  if (train.shape != test.shape)
+    s.fail_here("test_images", "test samples have another shape than the training samples");
+  d.shape = train.shape;
+  d.classes = std::max(train.classes, test.classes);
+  d.train_samples = train.samples;
+  d.test_samples = test.samples;
+  if (shape && *shape != d.shape)
+    s.fail_at(*s.raw().get("shape"), "shape", "the files hold samples of shape [" + std::to_string(d.shape[0]) + ", " +
+                                                 std::to_string(d.shape[1]) + ", " + std::to_string(d.shape[2]) + "]");
+  if (classes) {
+    if (*classes < d.classes)
+      s.fail_at(*s.raw().get("classes"), "classes", "the labels go up to " + std::to_string(d.classes - 1) +
+                                                      ", more than " + std::to_string(*classes) + " classes");
+    d.classes = *classes;
+  }
+  if (d.classes < 2) s.fail_here("classes", "the data must have at least 2 classes");
+  s.finish();
+}
+
+void read_stage_choices(Section& s, CnnStageChoices& c, const CnnStageChoices* defaults) {
+  auto pick_int = [&](IntChoice& out, const std::string& k, int64_t lo, int64_t hi, std::vector<int64_t> dflt) {
+    if (auto v = s.int_choice(k, lo, hi)) out = *v;
+    else if (defaults) return;
+    else { out.values = std::move(dflt); out.key = s.key(k); }
+  };
+  auto pick_name = [&](NameChoice& out, const std::string& k, const std::vector<std::string>& known, std::vector<std::string> dflt) {
+    if (auto v = s.name_choice(k, known)) out = *v;
+    else if (defaults) return;
+    else { out.values = std::move(dflt); out.key = s.key(k); }
+  };
+  pick_int(c.depth, "depth", 1, 16, {1, 2, 3});
+  pick_int(c.width, "width", 1, 4096, {8, 16, 32, 64});
+  pick_int(c.kernel, "kernel", 1, 15, {3, 5});
+  pick_int(c.stride, "stride", 1, 4, {1, 2});
+  pick_int(c.expansion, "expansion", 1, 16, {3, 6});
+  pick_name(c.block, "block", kBlocks, {"conv", "dwsep", "mbconv", "residual"});
+  pick_name(c.activation, "activation", kActivations, {"relu"});
+  for (int64_t k : c.kernel.values)
+    if (k % 2 == 0)
+      throw ConfigError(c.kernel.place.file, c.kernel.place.line, c.kernel.place.col, c.kernel.key,
+                        "kernel sizes must be odd (same padding), got " + std::to_string(k));
+}
+
+void parse_space(Section& s, SpaceConfig& sp) {
+  auto fam = s.str("family");
+  if (!fam) s.fail_here("family", "missing: give family = \"cnn\" or \"nb201\"");
+  sp.family = *fam;
+  if (sp.family == "nb201") {
+    sp.nb201.channels = s.integer("channels", 1).value_or(16);
+    sp.nb201.cells = s.integer("cells", 1).value_or(5);
+    if (auto ops = s.name_choice("ops", kNb201Ops)) sp.nb201.ops = ops->values;
+    else sp.nb201.ops = kNb201Ops;
+    s.finish();
+  } else if (sp.family == "cnn") {
+    CnnSpace& c = sp.cnn;
+    c.stages = s.int_choice("stages", 1, 8).value_or(IntChoice{{2, 3, 4}, s.key("stages"), {}});
+    c.stem_width = s.int_choice("stem_width", 1, 4096).value_or(IntChoice{{8, 16}, s.key("stem_width"), {}});
+    c.stem_kernel = s.int_choice("stem_kernel", 1, 15).value_or(IntChoice{{3}, s.key("stem_kernel"), {}});
+    c.stem_stride = s.int_choice("stem_stride", 1, 4).value_or(IntChoice{{1, 2}, s.key("stem_stride"), {}});
+    c.head_width = s.int_choice("head_width", 0, 4096).value_or(IntChoice{{0}, s.key("head_width"), {}});
+    read_stage_choices(s, c.defaults, nullptr);
+    c.stem_activation = s.name_choice("stem_activation", kActivations).value_or(c.defaults.activation);
+    for (int64_t k : c.stem_kernel.values)
+      if (k % 2 == 0) s.fail_at(*s.raw().get("stem_kernel"), "stem_kernel", "kernel sizes must be odd (same padding), got " + std::to_string(k));
+    if (const toml::node* st = s.get("stage")) {
+      const toml::array* arr = st->as_array();
+      if (!arr || !arr->is_array_of_tables()) s.fail_at(*st, "stage", "expected [[space.stage]] tables");
+      int64_t max_stages = *std::max_element(c.stages.values.begin(), c.stages.values.end());
+      if (int64_t(arr->size()) > max_stages)
+        s.fail_at(*st, "stage", std::to_string(arr->size()) + " [[space.stage]] tables but at most " +
+                                    std::to_string(max_stages) + " stages");
+      for (size_t i = 0; i < arr->size(); ++i) {
+        Section ss(*arr->at(i).as_table(), s.key("stage[" + std::to_string(i) + "]"), s.file());
+        CnnStageChoices sc = c.defaults;
+        read_stage_choices(ss, sc, &c.defaults);
+        ss.finish();
+        c.stage.push_back(sc);
+      }
+    }
+    s.finish();
+  } else {
+    s.fail_at(*s.raw().get("family"), "family", "unknown family '" + sp.family + "'" +
+                                                    suggestion_suffix(sp.family, {"cnn", "nb201"}) + " (expected cnn or nb201)");
+  }
+}
+
+void parse_constraints(Section& s, Constraints& c) {
+  c.max_params = s.integer("max_params", 1);
+  c.max_macs = s.integer("max_macs", 1);
+  c.max_peak_activation_bytes = s.integer("max_peak_activation_bytes", 1);
+  c.max_weight_bytes = s.integer("max_weight_bytes", 1);
+  if (auto p = s.str("precision")) {
+    static const std::vector<std::string> known = {"int8", "fp16", "fp32"};
+    if (std::find(known.begin(), known.end(), *p) == known.end())
+      s.fail_at(*s.raw().get("precision"), "precision", "unknown precision '" + *p + "'" + suggestion_suffix(*p, known) + " (expected int8, fp16 or fp32)");
+    c.precision = *p;
+  }
+  s.finish();
+}
+
+} // namespace
+
+int precision_bytes(const std::string& precision) {
+  if (precision == "fp32") return 4;
+  if (precision == "fp16") return 2;
+  return 1;
+}
+
+StudyConfig parse_study_config(const std::string& text, const std::string& path) {
+  StudyConfig cfg;
+  cfg.path = fs::absolute(path).lexically_normal().string();
+  cfg.text = text;
+  const std::string& file = path;
+  toml::table root;
+  try {
+    root = toml::parse(text, path);
+  } catch (const toml::parse_error& e) {
+    throw ConfigError(file, int(e.source().begin.line), int(e.source().begin.column), "",
+                      "syntax error: " + std::string(e.description()));
+  }
+  std::string base_dir = fs::path(cfg.path).parent_path().string();
+  Section top(root, "", file);
+  for (const auto& r : kReserved) {
+    if (const toml::node* n = top.get(r))
+      top.fail_at(*n, r, "section [" + r + "] is reserved for a later version of minnow and not supported yet");
+  }
+  const toml::table* study = top.table("study");
+  if (!study) throw ConfigError(file, 1, 1, "study", "missing section [study]");
+  {
+    Section s(*study, "study", file);
+    cfg.name = s.str("name").value_or(fs::path(path).stem().string());
+    if (cfg.name.empty()) s.fail_at(*study->get("name"), "name", "must not be empty");
+    cfg.seed = uint64_t(s.integer("seed", 0).value_or(0));
+    s.finish();
+  }
+  const toml::table* data = top.table("data");
+  if (!data) throw ConfigError(file, 1, 1, "data", "missing section [data]");
+  {
+    Section s(*data, "data", file);
+    parse_data(s, cfg.data, base_dir);
+  }
+  const toml::table* space = top.table("space");
+  if (!space) throw ConfigError(file, 1, 1, "space", "missing section [space]");
+  {
+    Section s(*space, "space", file);
+    parse_space(s, cfg.space);
+  }
+  if (const toml::table* cons = top.table("constraints")) {
+    Section s(*cons, "constraints", file);
+    parse_constraints(s, cfg.constraints);
+  }
+  top.finish();
+  cfg.canonical_hash = sha256_hex(to_json(root).dump());
+  return cfg;
+}
+
+StudyConfig load_study_config(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!fs::exists(path)) throw UsageError("cannot open '" + path + "': no such file");
+  if (!in) throw UsageError("cannot open '" + path + "': permission denied");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_study_config(ss.str(), path);
+}
+
+} // namespace nas::config

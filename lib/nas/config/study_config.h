@@ -1,0 +1,98 @@
+// study_config: the study TOML, validated into plain structs before anything is written
+#pragma once
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace nas::config {
+
+// Where a value came from, for messages.
+struct Place {
+  std::string file;
+  int line = 0;
+  int col = 0;
+};
+
+// A choice of integers: a list, a {min, max, step} range (expanded), or one value.
+struct IntChoice {
+  std::vector<int64_t> values;    // never empty after validation; sorted as given
+  std::string key;                // dotted key, e.g. "space.width"
+  Place place;
+};
+
+// A choice of names: a list or one name.
+struct NameChoice {
+  std::vector<std::string> values;
+  std::string key;
+  Place place;
+};
+
+struct DataConfig {
+  std::string format;                         // idx | cifar10 | npy | synthetic
+  std::map<std::string, std::string> files;   // role (train_images, ...) -> absolute path
+  std::vector<int64_t> shape;                 // C, H, W of one sample
+  int64_t classes = 0;
+  int64_t train_samples = 0;                  // from the files (synthetic: `samples`)
+  int64_t test_samples = 0;
+};
+
+// One stage's choices in the `cnn` family; per-stage tables override the defaults.
+struct CnnStageChoices {
+  IntChoice depth, width, kernel, stride, expansion;
+  NameChoice block, activation;
+};
+
+struct CnnSpace {
+  IntChoice stages, stem_width, stem_kernel, stem_stride, head_width;
+  NameChoice stem_activation;
+  CnnStageChoices defaults;
+  std::vector<CnnStageChoices> stage;         // [[space.stage]] i overrides stage i's choices
+  const CnnStageChoices& choices_for(size_t i) const { return i < stage.size() ? stage[i] : defaults; }
+};
+
+struct Nb201Space {
+  int64_t channels = 16;                      // C of the first stage (doubles per stage)
+  int64_t cells = 5;                          // N cells per stage
+  std::vector<std::string> ops;               // allowed operations (default: all five)
+};
+
+struct SpaceConfig {
+  std::string family;                         // cnn | nb201
+  CnnSpace cnn;
+  Nb201Space nb201;
+};
+
+struct Constraints {
+  std::optional<int64_t> max_params;
+  std::optional<int64_t> max_macs;
+  std::optional<int64_t> max_peak_activation_bytes;
+  std::optional<int64_t> max_weight_bytes;
+  std::string precision = "int8";             // element size for bytes: int8 | fp16 | fp32
+};
+
+struct StudyConfig {
+  std::string path;                           // absolute path of the TOML file
+  std::string text;                           // the TOML as given
+  std::string canonical_hash;                 // sha256 of the parsed configuration (comments and layout ignored)
+  std::string name;
+  uint64_t seed = 0;
+  DataConfig data;
+  SpaceConfig space;
+  Constraints constraints;
+};
+
+// Reads and validates a study TOML file. Relative paths inside resolve against the file's
+// folder. Throws ConfigError (exit 2) naming FILE:LINE:COL and the key for: syntax errors,
+// unknown keys (with a suggestion), wrong types, empty or invalid ranges, missing or malformed
+// data files, sections reserved for later versions.
+StudyConfig load_study_config(const std::string& path);
+
+// The same from text; `path` names the file in messages and anchors relative paths.
+StudyConfig parse_study_config(const std::string& text, const std::string& path);
+
+// Bytes per element of a precision name ("int8" 1, "fp16" 2, "fp32" 4).
+int precision_bytes(const std::string& precision);
+
+} // namespace nas::config

@@ -1,0 +1,37 @@
+// probe: reads the headers (and labels) of dataset files to learn their shape and classes,
+// validating magic numbers, shapes, label range and lengths; no LibTorch, no image data loaded
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace nas::data {
+
+struct Probe {
+  std::vector<int64_t> shape;     // C, H, W of one sample
+  int64_t classes = 0;            // max label + 1
+  int64_t samples = 0;
+};
+
+// IDX images (ubyte, 3 dims: N x H x W) and labels (ubyte, 1 dim), gzipped or not.
+// Throws UsageError naming the file and what is wrong (bad magic, wrong type, count mismatch,
+// truncated file).
+Probe probe_idx(const std::string& images, const std::string& labels);
+
+// CIFAR-10 binary batches: records of 1 label byte + 3 x 32 x 32 bytes.
+Probe probe_cifar10(const std::vector<std::string>& files);
+
+// NPY images (uint8 or float32; N x H x W, N x H x W x C or N x C x H x W as `layout` says:
+// "nchw", "nhwc" or "auto") and integer labels (N).
+Probe probe_npy(const std::string& images, const std::string& labels, const std::string& layout);
+
+// NPY header: dtype descr (e.g. "|u1", "<f4"), shape, fortran order, and data offset.
+struct NpyHeader {
+  std::string descr;
+  std::vector<int64_t> shape;
+  bool fortran_order = false;
+  int64_t data_offset = 0;
+};
+NpyHeader read_npy_header(const std::string& path);
+
+} // namespace nas::data

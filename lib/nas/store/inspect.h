@@ -1,0 +1,32 @@
+// inspect: what a person asks of a study file -- status, export, integrity
+#pragma once
+#include <string>
+#include <vector>
+
+#include "nas/core/table.h"
+
+namespace nas::store {
+
+class Db;
+
+// Trials per state and rung (columns: state, rung, trials).
+Table state_counts(Db& db);
+// Workers with their heartbeat and running trials (columns as v_workers); active only unless all.
+Table workers(Db& db, bool all);
+// The last n events, newest first.
+Table recent_events(Db& db, int n);
+// One row per trial with its cost-model values, its results at its highest rung (one column per
+// metric), its proxy scores (proxy_NAME) and measurements (BACKEND:DEVICE:METRIC).
+Table export_trials(Db& db);
+
+struct CheckItem {
+  std::string check;            // integrity, foreign_keys, schema_version, leases, states
+  bool ok = true;
+  std::string detail;
+};
+
+// Integrity check, foreign keys, schema version, orphaned leases (running with an expired
+// lease or a stopped owner), and states that break the life cycle. Read-only.
+std::vector<CheckItem> check_study(Db& db);
+
+} // namespace nas::store

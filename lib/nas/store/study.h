@@ -1,0 +1,58 @@
+// study: the study row (configuration, seed) and inserting candidate trials
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace nas::store {
+
+class Db;
+
+struct StudyRecord {
+  std::string name;
+  std::string config_toml;      // as given
+  std::string config_path;      // absolute path it came from
+  std::string config_hash;      // of the parsed configuration
+  uint64_t seed = 0;
+  std::string family;
+  double created_at = 0;
+  std::string minnow_version;
+};
+
+// The study of the file, or nullopt for a file without one yet.
+std::optional<StudyRecord> load_study(Db& db);
+
+// Creates the study row unless one exists (another process may have created it a moment
+// before). Returns the study now in the file.
+StudyRecord create_study(Db& db, const StudyRecord& s);
+
+// Replaces the stored configuration (logs a 'config' event with the old and new hashes).
+void replace_config(Db& db, const StudyRecord& s);
+
+// Reserves the next sampling batch number: each nas-sample run draws from its own stream.
+int64_t next_sample_batch(Db& db);
+
+// A candidate to insert.
+struct NewTrial {
+  std::string genome;           // canonical JSON
+  std::string hash;             // its sha256
+  std::string arch;             // summary
+  std::string origin = "sample";
+  std::string parents;          // JSON array or ""
+  std::string state = "sampled"; // sampled or pruned
+  std::string reason;           // for pruned
+  int64_t params = 0, macs = 0, peak_act_bytes = 0, weight_bytes = 0;
+};
+
+struct Inserted {
+  int64_t id = 0;               // the new trial, or the existing one with the same hash
+  bool duplicate = false;
+};
+
+// Inserts the candidates in one write transaction; a candidate whose hash the study already
+// has is not inserted (the unique index decides, across processes) and is reported as a
+// duplicate with the existing id. Logs one event per inserted trial (kind `event_kind`).
+std::vector<Inserted> insert_trials(Db& db, const std::vector<NewTrial>& trials, const std::string& event_kind);
+
+} // namespace nas::store

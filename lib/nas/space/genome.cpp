@@ -81,7 +81,7 @@ void only_keys(const nlohmann::json& o, const std::vector<std::string>& keys, co
 
 } // namespace
 
-Genome genome_from_json(const nlohmann::json& j) {
+Genome genome_from_value(const nlohmann::json& j) {
   if (!j.is_object()) bad("expected a JSON object");
   Genome g;
   g.family = get_name(j, "family", "genome", {"cnn", "nb201"});
@@ -140,7 +140,7 @@ Genome genome_from_json(const std::string& text) {
     std::string what = e.what();
     bad("not valid JSON (" + what.substr(what.find(']') + 2) + ")");
   }
-  return genome_from_json(j);
+  return genome_from_value(j);
 }
 
 std::string summary(const Genome& g) {

@@ -55,7 +55,7 @@ std::string genome_hash(const Genome& g);
 // the problem (unknown family, missing field, bad value) -- it checks structure, not
 // membership of a search space.
 Genome genome_from_json(const std::string& text);
-Genome genome_from_json(const nlohmann::json& j);
+Genome genome_from_value(const nlohmann::json& j);
 
 // A short human-readable summary: the NB201 architecture string, or a compact stage list
 // ("stem16k3s1 mbconv6:24x2k3s2 dwsep:32x1k5s1 head0").

@@ -5,6 +5,8 @@
 #include <optional>
 #include <string>
 
+#include "nas/core/error.h"
+
 struct sqlite3;
 struct sqlite3_stmt;
 
@@ -14,6 +16,24 @@ enum class OpenMode {
   create,         // create the file (and its schema) if missing, else open it
   existing,       // the file must exist; it is migrated to the current schema
   read_only       // the file must exist; no writes, no migration (a newer or older file is refused)
+};
+
+// A failed SQLite call. code() is SQLite's extended result code (e.g. SQLITE_CONSTRAINT_UNIQUE),
+// for callers that treat some failures as expected.
+class SqliteError : public nas::DbError {
+public:
+  SqliteError(const std::string& msg, int code) : DbError(msg), code_(code) {}
+  int code() const { return code_; }
+private:
+  int code_;
+};
+
+// The file was busy or locked by another connection (SQLITE_BUSY, SQLITE_LOCKED and their
+// extended codes, and the transient SQLITE_PROTOCOL of WAL). Db::write and Db::read retry it;
+// elsewhere it is an ordinary DbError.
+class DbBusy : public SqliteError {
+public:
+  using SqliteError::SqliteError;
 };
 
 // A prepared statement. Columns and parameters are 1-based for bind, 0-based for columns,
@@ -36,11 +56,12 @@ public:
     return v ? bind(i, *v) : bind_null(i);
   }
 
-  // Steps once: true when a row is ready, false when done. Throws DbError (SQLITE_BUSY is
-  // reported as DbError with busy() true on the thrown object's statement).
+  // Steps once: true when a row is ready, false when done. Throws DbBusy when the file is
+  // busy or locked, SqliteError for any other failure; the statement is reset after an error.
   bool step();
   // Steps until done.
   void run();
+  // Rewinds the statement for another run; bindings are kept.
   void reset();
 
   bool is_null(int col) const;
@@ -65,7 +86,8 @@ public:
   // Opens the file: sets the journal mode chosen for its file system (see journal.h), foreign
   // keys on, a busy timeout, and brings the schema to the current version (mode create or
   // existing). Throws DbError naming the file when it cannot be opened, is not a study file,
-  // or has a newer schema than this build.
+  // or has a newer schema than this build (read_only: a schema other than this build's);
+  // UsageError for an invalid NAS_DB_JOURNAL. Busy files are waited for as in write().
   static Db open(const std::string& path, OpenMode mode);
 
   Db(Db&& o) noexcept;
@@ -78,7 +100,7 @@ public:
   sqlite3* handle() { return db_; }
 
   Statement prepare(const std::string& sql) { return Statement(db_, sql); }
-  // Runs one or more statements without parameters.
+  // Runs one or more statements without parameters. Throws DbBusy or SqliteError.
   void exec(const std::string& sql);
   int64_t last_insert_id() const;
   int changes() const;
@@ -88,10 +110,13 @@ public:
   // exponential back-off (5 ms doubling to 1 s) until the retry deadline (NAS_DB_RETRY_S,
   // default 600 s) passes; then DbError. Any other exception from fn rolls back and is
   // rethrown. fn may therefore run more than once: it must not have effects outside the
-  // database. Returns the number of retries it took.
+  // database. Returns the number of retries it took. Called while a transaction is already
+  // open on this connection, it runs fn inside that one (the outer call does the retrying).
   int write(const std::function<void()>& fn);
 
-  // Runs fn inside a deferred (read) transaction, for a consistent snapshot.
+  // Runs fn inside a deferred (read) transaction, for a consistent snapshot. Busy or locked
+  // errors (possible with the rollback journal while a writer commits) are retried as in
+  // write(), so fn may run more than once. Nested calls run fn in the open transaction.
   void read(const std::function<void()>& fn);
 
 private:

@@ -75,7 +75,11 @@ std::vector<space::Genome> read_given(const SampleOptions& o) {
   for (const auto& a : o.archs) {
     space::Genome g;
     g.family = "nb201";
-    g.nb201 = space::parse_nb201_arch(a);
+    try {
+      g.nb201 = space::parse_nb201_arch(a);
+    } catch (const UsageError& e) {
+      throw UsageError(std::string("--arch: ") + e.what());
+    }
     out.push_back(g);
   }
   if (!o.genome_file.empty()) {
@@ -133,7 +137,13 @@ int run_sample(const SampleOptions& o, std::ostream& out) {
   // Everything that can be checked without the file is checked before it is created.
   std::vector<space::Genome> given_genomes = read_given(o);
   config::StudyConfig pre;
-  if (!o.config.empty()) pre = config::load_study_config(o.config);
+  if (!o.config.empty()) {
+    pre = config::load_study_config(o.config);
+    if (!given) {  // constraints no candidate can satisfy are a configuration error, found before writing
+      Rng probe(pre.seed, ~uint64_t(0));
+      space::Sampler(pre).draw_feasible(probe);
+    }
+  }
 
   store::Db db = store::Db::open(o.db, o.config.empty() ? store::OpenMode::existing : store::OpenMode::create);
   config::StudyConfig cfg = open_study(db, o, pre);

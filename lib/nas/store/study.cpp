@@ -53,8 +53,8 @@ void replace_config(Db& db, const StudyRecord& s) {
   db.write([&] {
     auto old = db.prepare("SELECT config_hash FROM study WHERE id = 1");
     std::string old_hash = old.step() ? old.text(0) : "";
-    auto up = db.prepare("UPDATE study SET config_toml = ?, config_path = ?, config_hash = ? WHERE id = 1");
-    up.bind(1, s.config_toml).bind(2, s.config_path).bind(3, s.config_hash).run();
+    auto up = db.prepare("UPDATE study SET name = ?, config_toml = ?, config_path = ?, config_hash = ?, seed = ? WHERE id = 1");
+    up.bind(1, s.name).bind(2, s.config_toml).bind(3, s.config_path).bind(4, s.config_hash).bind(5, int64_t(s.seed)).run();
     log_event(db, "config", std::nullopt, std::nullopt, "", "",
               nlohmann::json{{"old_hash", old_hash}, {"new_hash", s.config_hash}, {"path", s.config_path}}.dump());
   });

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# help_man: every option that a tool's --help shows is documented in its man page (git's t0450)
+source "$(dirname "$0")/common.bash"
+
+options_of() { grep -oE '(^|[ ,])--?[a-zA-Z][a-zA-Z-]*' | sed 's/^[ ,]*//' | sort -u; }
+
+for tool_dir in "$NAS_SOURCE_DIR"/tools/nas-*; do
+  tool=$(basename "$tool_dir")
+  page="$NAS_SOURCE_DIR/man/$tool.1"
+  [[ -f "$page" ]] || fail "no man page for $tool"
+  text=$(sed 's/\\-/-/g; s/\\f[BIR]//g' "$page")
+  helps=$("$tool" --help)
+  # subcommands have their own help
+  for sub in $(echo "$helps" | awk '/^SUBCOMMANDS:/{f=1;next} f && /^  [a-z]/{print $1}'); do
+    helps+=$'\n'$("$tool" "$sub" --help)
+    expect_has "$text" "$tool $sub" "$tool: subcommand '$sub' in $page"
+  done
+  for opt in $(echo "$helps" | options_of); do
+    grep -qE -- "(^|[^a-zA-Z-])$opt([^a-zA-Z-]|$)" <<<"$text" || fail "$tool: option '$opt' from --help is missing in $page"
+    ok
+  done
+  run "$tool" --version
+  expect_rc 0 "$tool --version"
+  expect_has "$out" "minnow " "$tool --version"
+done
+for page in nas-study.5 minnow.7; do
+  [[ -f "$NAS_SOURCE_DIR/man/$page" ]] || fail "missing man/$page"
+done
+# every key the study format accepts is documented in nas-study.5
+study=$(sed 's/\\-/-/g; s/\\f[BIR]//g' "$NAS_SOURCE_DIR/man/nas-study.5")
+for key in name seed format train_images train_labels test_images test_labels train test layout shape classes samples \
+           test_samples family channels cells ops stages stem_width stem_kernel stem_stride stem_activation head_width \
+           depth width kernel stride block expansion activation max_params max_macs max_peak_activation_bytes \
+           max_weight_bytes precision v_trials v_states v_workers v_events; do
+  grep -qw -- "$key" <<<"$study" || fail "nas-study.5 does not document '$key'"
+  ok
+done
+done_checks

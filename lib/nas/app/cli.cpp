@@ -9,7 +9,7 @@
 
 namespace nas {
 
-std::string runtime_summary(); // lib/nas/model/runtime.cpp: LibTorch version and devices
+std::string (*version_detail)() = nullptr;
 
 void add_common_options(CLI::App& app, CommonOptions& opts, bool with_db, bool with_format) {
   if (with_db)
@@ -19,7 +19,8 @@ void add_common_options(CLI::App& app, CommonOptions& opts, bool with_db, bool w
         ->option_text("FMT");
   app.add_flag("-v,--verbose", opts.verbose, "more messages on stderr (repeat for debug)");
   app.add_flag("-q,--quiet", opts.quiet, "only errors on stderr");
-  app.set_version_flag("--version", [] { return "minnow " NAS_VERSION " (" + runtime_summary() + ")"; },
+  app.set_version_flag("--version",
+                       [] { return std::string("minnow " NAS_VERSION) + (version_detail ? " (" + version_detail() + ")" : ""); },
                        "print the version and exit");
 }
 

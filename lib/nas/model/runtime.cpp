@@ -15,4 +15,11 @@ std::string runtime_summary() {
   return s;
 }
 
+extern std::string (*version_detail)();
+
+namespace {
+// Linked into a tool only when the tool uses LibTorch: then --version names it.
+const bool registered = (version_detail = &runtime_summary, true);
+} // namespace
+
 } // namespace nas

@@ -6,6 +6,7 @@
 // word the code and the man pages use (trial, rung, budget, lease, proxy, measurement).
 #include "nas/store/schema.h"
 #include "nas/core/error.h"
+#include "nas/core/log.h"
 #include "nas/store/db.h"
 
 namespace nas::store {
@@ -171,6 +172,52 @@ int current_schema_version() { return int(migrations().size()); }
 const std::vector<std::string>& migrations() {
   static const std::vector<std::string> steps = {kSchemaV1};
   return steps;
+}
+
+static int user_version(Db& db) {
+  Statement s = db.prepare("PRAGMA user_version");
+  return s.step() ? int(s.int64(0)) : 0;
+}
+
+static DbError newer_file(const Db& db, int version) {
+  return DbError("'" + db.path() + "' has schema version " + std::to_string(version) +
+                 ", newer than this minnow (" + std::to_string(current_schema_version()) +
+                 "): upgrade minnow");
+}
+
+// Each step runs in its own write transaction and first re-reads the version inside it:
+// several processes may open a new or old file at the same moment (16 samplers creating one
+// study, say), and only the first to get the write lock may apply a step; the others find the
+// version already advanced and apply nothing. A step that fails rolls back entirely, leaving
+// the file at the version before it.
+int migrate(Db& db) {
+  const int current = current_schema_version();
+  int before = 0;
+  db.read([&] { before = user_version(db); });
+  if (before > current) throw newer_file(db, before);
+  int version = before;
+  while (version < current) {
+    int applied_from = -1;
+    db.write([&] {
+      int v = user_version(db);
+      applied_from = -1;
+      if (v > current) throw newer_file(db, v);
+      if (v < current) {
+        db.exec(migrations()[size_t(v)]);
+        // A pragma takes no bound parameter; the value is our own step counter.
+        db.exec("PRAGMA user_version = " + std::to_string(v + 1));
+        applied_from = v;
+        ++v;
+      }
+      version = v;
+    });
+    if (applied_from == 0)
+      log::debug("'" + db.path() + "': created schema version 1");
+    else if (applied_from > 0)
+      log::verbose("'" + db.path() + "': schema migrated from version " +
+                   std::to_string(applied_from) + " to " + std::to_string(applied_from + 1));
+  }
+  return before;
 }
 
 } // namespace nas::store

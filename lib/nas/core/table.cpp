@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 namespace nas {
 
@@ -20,14 +21,18 @@ void Table::add(std::vector<nlohmann::json> row) {
   rows_.push_back(std::move(row));
 }
 
-std::string cell_text(const nlohmann::json& v) {
+std::string cell_text(const nlohmann::json& v, bool exact) {
   if (v.is_null()) return "";
   if (v.is_string()) return v.get<std::string>();
   if (v.is_number_float()) {
     double d = v.get<double>();
     if (!std::isfinite(d)) return std::isnan(d) ? "nan" : (d > 0 ? "inf" : "-inf");
     char buf[40];
-    std::snprintf(buf, sizeof buf, "%.6g", d);
+    // for people 6 significant digits; for scripts the shortest text that reads back exactly
+    for (int p = 6; p <= 17; ++p) {
+      std::snprintf(buf, sizeof buf, "%.*g", p, d);
+      if (!exact || std::strtod(buf, nullptr) == d) break;
+    }
     return buf;
   }
   return v.dump();
@@ -68,7 +73,7 @@ void Table::write(std::ostream& out, Format f) const {
     for (size_t i = 0; i < columns_.size(); ++i) out << (i ? sep : "") << cell(columns_[i]);
     out << "\n";
     for (const auto& r : rows_) {
-      for (size_t i = 0; i < r.size(); ++i) out << (i ? sep : "") << cell(cell_text(r[i]));
+      for (size_t i = 0; i < r.size(); ++i) out << (i ? sep : "") << cell(cell_text(r[i], true));
       out << "\n";
     }
     return;
@@ -81,7 +86,7 @@ void Table::write(std::ostream& out, Format f) const {
     for (const auto& r : rows_) {
       std::vector<std::string> t;
       for (size_t i = 0; i < r.size(); ++i) {
-        t.push_back(tsv_clean(cell_text(r[i])));
+        t.push_back(tsv_clean(cell_text(r[i], false)));
         w[i] = std::max(w[i], t.back().size());
         if (!r[i].is_number() && !r[i].is_null()) numeric[i] = false;
       }

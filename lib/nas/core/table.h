@@ -28,7 +28,9 @@ private:
   std::vector<std::vector<nlohmann::json>> rows_;
 };
 
-// Text of one cell as printed in table/tsv/csv (numbers without trailing zeros, null empty).
-std::string cell_text(const nlohmann::json& v);
+// Text of one cell: null empty, numbers without trailing zeros -- 6 significant digits for
+// people (exact = false, the table format) or the shortest text that reads back as the same
+// double (exact = true, TSV and CSV).
+std::string cell_text(const nlohmann::json& v, bool exact);
 
 } // namespace nas

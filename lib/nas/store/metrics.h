@@ -1,0 +1,44 @@
+// metrics: every per-trial number a study holds, by one name -- cost-model values, results,
+// proxy scores, measurements -- for tools that rank or plot trials (nas-pareto)
+#pragma once
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace nas::store {
+
+class Db;
+
+struct MetricInfo {
+  std::string name;     // params | val_acc | proxy_synflow | local:cpu:latency_s | ...
+  std::string unit;     // count, MAC, B, score, or the unit recorded with the value ("" if none)
+  std::string source;   // cost | result | proxy | measurement
+  // measurements only: the qualified parts
+  std::string backend, device, metric;
+};
+
+// The metrics the study holds, sorted by name. A measurement appears under its qualified name
+// BACKEND:DEVICE:METRIC, and also under METRIC alone when only one backend/device has it.
+std::vector<MetricInfo> available_metrics(Db& db);
+
+// Resolves a name against available_metrics; throws UsageError naming `what` (e.g. the
+// option) with a suggestion when unknown or ambiguous.
+MetricInfo resolve_metric(const std::vector<MetricInfo>& metrics, const std::string& name, const std::string& what);
+
+// The highest rung with any result, or nullopt when nothing has results.
+std::optional<int> last_result_rung(Db& db);
+
+// trial id -> value of the metric; results are taken at `rung` (required for results).
+// Trials in the states listed in `exclude_states` are left out; NULL values are left out.
+std::map<int64_t, double> metric_values(Db& db, const MetricInfo& m, std::optional<int> rung,
+                                        const std::vector<std::string>& exclude_states);
+
+// trial id -> arch summary for the given trials.
+std::map<int64_t, std::string> trial_archs(Db& db);
+
+// trial ids in the order they last finished (a 'finish' event), then the unfinished ones by id.
+std::vector<int64_t> finishing_order(Db& db, bool& any_finished);
+
+} // namespace nas::store

@@ -9,7 +9,10 @@
 #include "nas/store/db.h"
 #include "nas/store/metrics.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <sstream>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -172,16 +175,27 @@ int run_pareto(const ParetoOptions& o, std::ostream& out) {
     std::vector<int64_t> order = store::finishing_order(db, finished);
     if (!finished) log::info("no trial has finished training: the history follows the order trials were added");
     Table t({"n", "trial", "hypervolume", "front_size"});
-    std::vector<pareto::Point> so_far;
+    // The front is kept incrementally: a dominated newcomer changes nothing, otherwise it
+    // evicts the members it dominates. Only the (small) front is measured each step.
+    std::vector<pareto::Point> front;
     std::vector<double> xs, ys;
+    int64_t n = 0;
+    double hv = 0;
     for (int64_t id : order) {
       auto it = index.find(id);
       if (it == index.end()) continue;
-      so_far.push_back(pts[it->second]);
-      double hv = pareto::hypervolume(so_far, ref);
-      size_t front = pareto::nondominated_sort(so_far)[0].size();
-      t.add({int64_t(so_far.size()), id, hv, int64_t(front)});
-      xs.push_back(double(so_far.size()));
+      ++n;
+      const pareto::Point& p = pts[it->second];
+      bool dominated = false;
+      for (const auto& f : front) dominated = dominated || pareto::dominates(f, p) || f == p;
+      if (!dominated) {
+        front.erase(std::remove_if(front.begin(), front.end(), [&](const pareto::Point& f) { return pareto::dominates(p, f); }),
+                    front.end());
+        front.push_back(p);
+        hv = pareto::hypervolume(front, ref);
+      }
+      t.add({n, id, hv, int64_t(front.size())});
+      xs.push_back(double(n));
       ys.push_back(hv);
     }
     t.write(out, format);

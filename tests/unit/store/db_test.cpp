@@ -1,4 +1,6 @@
 #include <doctest/doctest.h>
+
+#include "../support.h"
 // db_test: opening study files, journal-mode choice, write transactions with retry and rollback
 
 #include "nas/core/error.h"
@@ -19,35 +21,10 @@
 
 using namespace nas::store;
 namespace fs = std::filesystem;
+using nas::test::ScopedEnv;
+using nas::test::TempDir;
 
 namespace {
-
-// A fresh folder under the system's temporary folder, removed with everything in it.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "minnow-db-test-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path = tmpl;
-  }
-  ~TempDir() { std::error_code ec; fs::remove_all(path, ec); }
-  std::string file(const std::string& name) const { return path + "/" + name; }
-};
-
-// Sets (or unsets, with nullopt) an environment variable for the scope.
-struct ScopedEnv {
-  std::string name;
-  std::optional<std::string> old;
-  ScopedEnv(std::string n, std::optional<std::string> value) : name(std::move(n)) {
-    if (const char* v = std::getenv(name.c_str())) old = v;
-    if (value) ::setenv(name.c_str(), value->c_str(), 1);
-    else ::unsetenv(name.c_str());
-  }
-  ~ScopedEnv() {
-    if (old) ::setenv(name.c_str(), old->c_str(), 1);
-    else ::unsetenv(name.c_str());
-  }
-};
 
 // A raw SQLite connection, independent of Db: the "other process" of these tests.
 struct RawConn {

@@ -1,4 +1,6 @@
 #include <doctest/doctest.h>
+
+#include "../support.h"
 // queue_test: the trial queue -- claim order, leases and their expiry, attempts, the event log
 
 #include "nas/core/error.h"
@@ -22,19 +24,10 @@
 
 using namespace nas::store;
 namespace fs = std::filesystem;
+using nas::test::ScopedEnv;
+using nas::test::TempDir;
 
 namespace {
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "minnow-queue-test-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path = tmpl;
-  }
-  ~TempDir() { std::error_code ec; fs::remove_all(path, ec); }
-  std::string file(const std::string& name) const { return path + "/" + name; }
-};
 
 int64_t scalar(Db& db, const std::string& sql, std::optional<int64_t> param = std::nullopt) {
   Statement s = db.prepare(sql);

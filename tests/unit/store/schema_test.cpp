@@ -1,4 +1,6 @@
 #include <doctest/doctest.h>
+
+#include "../support.h"
 // schema_test: schema versions and forward migrations, from the frozen v1 fixture
 
 #include "nas/core/error.h"
@@ -20,33 +22,10 @@
 
 using namespace nas::store;
 namespace fs = std::filesystem;
+using nas::test::ScopedEnv;
+using nas::test::TempDir;
 
 namespace {
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "minnow-schema-test-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path = tmpl;
-  }
-  ~TempDir() { std::error_code ec; fs::remove_all(path, ec); }
-  std::string file(const std::string& name) const { return path + "/" + name; }
-};
-
-struct ScopedEnv {
-  std::string name;
-  std::optional<std::string> old;
-  ScopedEnv(std::string n, std::optional<std::string> value) : name(std::move(n)) {
-    if (const char* v = std::getenv(name.c_str())) old = v;
-    if (value) ::setenv(name.c_str(), value->c_str(), 1);
-    else ::unsetenv(name.c_str());
-  }
-  ~ScopedEnv() {
-    if (old) ::setenv(name.c_str(), old->c_str(), 1);
-    else ::unsetenv(name.c_str());
-  }
-};
 
 // Runs SQL text on a file with SQLite alone, as the sqlite3 shell would.
 void raw_exec(const std::string& path, const std::string& sql) {

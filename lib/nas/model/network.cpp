@@ -1,0 +1,227 @@
+// network: genome -> torch::nn module. Layer names and conventions mirror cost.cpp exactly
+// (conv without bias before every batch norm, "same" padding, where residual additions
+// happen), so that parameters and MACs of the built network equal the analytic ones.
+#include "nas/model/network.h"
+#include "nas/core/error.h"
+
+namespace nas::model {
+
+torch::Tensor activate(const torch::Tensor& x, const std::string& act) {
+  if (act == "relu") return torch::relu(x);
+  if (act == "relu6") return torch::clamp(x, 0, 6);
+  if (act == "hswish") return torch::hardswish(x);
+  if (act == "silu") return torch::silu(x);
+  throw UsageError("unknown activation '" + act + "'");
+}
+
+static torch::Tensor act_observed(const torch::Tensor& x, const std::string& act, const std::string& name,
+                                  const LayerObserver* obs) {
+  torch::Tensor y = activate(x, act);
+  if (obs && *obs) (*obs)(LayerEvent{name, "act", x, y, 0});
+  return y;
+}
+
+ConvBnImpl::ConvBnImpl(std::string name, int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups,
+                       bool with_bn)
+    : conv_name_(with_bn ? name + ".conv" : name), macs_per_pixel_(out * (in / groups) * kernel * kernel) {
+  conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel)
+                                                       .stride(stride).padding(kernel / 2).groups(groups).bias(false)));
+  if (with_bn) bn = register_module("bn", torch::nn::BatchNorm2d(out));
+}
+
+torch::Tensor ConvBnImpl::forward(const torch::Tensor& x, const LayerObserver* obs) {
+  torch::Tensor y = conv->forward(x);
+  if (obs && *obs) (*obs)(LayerEvent{conv_name_, "conv", x, y, macs_per_pixel_ * y.size(2) * y.size(3)});
+  return bn ? bn->forward(y) : y;
+}
+
+namespace {
+
+using Block = NetworkImpl::Block;
+
+// One block of a `cnn` stage.
+class CnnBlock : public Block {
+public:
+  CnnBlock(const std::string& name, const space::CnnStage& st, int64_t in, int64_t stride)
+      : name_(name), st_(st), stride_(stride), in_(in) {
+    const int64_t k = st.kernel, out = st.width;
+    if (st.block == "conv") {
+      a_ = add(ConvBn(name, in, out, k, stride), "a");
+    } else if (st.block == "dwsep") {
+      a_ = add(ConvBn(name + ".dw", in, in, k, stride, in), "dw");
+      b_ = add(ConvBn(name + ".pw", in, out, 1, 1), "pw");
+    } else if (st.block == "mbconv") {
+      int64_t hidden = in * st.expansion;
+      if (st.expansion > 1) e_ = add(ConvBn(name + ".expand", in, hidden, 1, 1), "expand");
+      a_ = add(ConvBn(name + ".dw", hidden, hidden, k, stride, hidden), "dw");
+      b_ = add(ConvBn(name + ".project", hidden, out, 1, 1), "project");
+      residual_ = stride == 1 && in == out;
+    } else {  // residual
+      a_ = add(ConvBn(name + ".conv1", in, out, k, stride), "conv1");
+      b_ = add(ConvBn(name + ".conv2", out, out, k, 1), "conv2");
+      if (stride != 1 || in != out) sc_ = add(ConvBn(name + ".shortcut", in, out, 1, stride), "shortcut");
+      residual_ = true;
+    }
+  }
+
+  torch::Tensor run(const torch::Tensor& x, const LayerObserver* obs) override {
+    const std::string& act = st_.activation;
+    if (st_.block == "conv") return act_observed(a_->forward(x, obs), act, name_ + ".act", obs);
+    if (st_.block == "dwsep") {
+      torch::Tensor y = act_observed(a_->forward(x, obs), act, name_ + ".dw.act", obs);
+      return act_observed(b_->forward(y, obs), act, name_ + ".pw.act", obs);
+    }
+    if (st_.block == "mbconv") {
+      torch::Tensor y = x;
+      if (e_) y = act_observed(e_->forward(y, obs), act, name_ + ".expand.act", obs);
+      y = act_observed(a_->forward(y, obs), act, name_ + ".dw.act", obs);
+      y = b_->forward(y, obs);  // linear bottleneck: no activation
+      return residual_ ? y + x : y;
+    }
+    torch::Tensor y = act_observed(a_->forward(x, obs), act, name_ + ".conv1.act", obs);
+    y = b_->forward(y, obs);
+    y = y + (sc_ ? sc_->forward(x, obs) : x);
+    return act_observed(y, act, name_ + ".act", obs);
+  }
+
+private:
+  ConvBn add(ConvBn m, const std::string& n) { return register_module(n, m); }
+  std::string name_;
+  space::CnnStage st_;
+  int64_t stride_, in_;
+  ConvBn a_{nullptr}, b_{nullptr}, e_{nullptr}, sc_{nullptr};
+  bool residual_ = false;
+};
+
+// NAS-Bench-201 cell (InferCell): node i = sum over j < i of op_ji(node j).
+class Nb201Cell : public Block {
+public:
+  Nb201Cell(const std::string& name, const space::Nb201Genome& g, int64_t c) : ops_(g.ops) {
+    static const int src[6] = {0, 0, 1, 0, 1, 2}, dst[6] = {1, 2, 2, 3, 3, 3};
+    for (int e = 0; e < 6; ++e) {
+      std::string en = name + ".edge" + std::to_string(src[e]) + std::to_string(dst[e]);
+      names_[size_t(e)] = en;
+      const std::string& op = ops_[size_t(e)];
+      if (op == "nor_conv_3x3" || op == "nor_conv_1x1")
+        convs_[size_t(e)] = register_module("edge" + std::to_string(e),
+                                            ConvBn(en, c, c, op == "nor_conv_3x3" ? 3 : 1, 1));
+    }
+  }
+
+  torch::Tensor run(const torch::Tensor& x, const LayerObserver* obs) override {
+    static const int src[6] = {0, 0, 1, 0, 1, 2}, dst[6] = {1, 2, 2, 3, 3, 3};
+    std::vector<torch::Tensor> nodes = {x};
+    for (int node = 1; node <= 3; ++node) {
+      torch::Tensor sum;
+      for (int e = 0; e < 6; ++e) {
+        if (dst[e] != node) continue;
+        torch::Tensor y = edge(e, nodes[size_t(src[e])], obs);
+        sum = sum.defined() ? sum + y : y;
+      }
+      nodes.push_back(sum);
+    }
+    return nodes.back();
+  }
+
+private:
+  torch::Tensor edge(int e, const torch::Tensor& x, const LayerObserver* obs) {
+    const std::string& op = ops_[size_t(e)];
+    if (op == "none") return x.mul(0.0);
+    if (op == "skip_connect") return x;
+    if (op == "avg_pool_3x3") return torch::avg_pool2d(x, {3, 3}, {1, 1}, {1, 1}, false, false);
+    // ReLU -> conv -> BN, as the benchmark's ReLUConvBN
+    return convs_[size_t(e)]->forward(act_observed(x, "relu", names_[size_t(e)] + ".act", obs), obs);
+  }
+  std::array<std::string, 6> ops_;
+  std::array<std::string, 6> names_;
+  std::array<ConvBn, 6> convs_ = {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
+};
+
+// NAS-Bench-201 reduction: ResNet basic block with stride 2 and an avgpool + 1x1 conv shortcut.
+class Nb201Reduction : public Block {
+public:
+  Nb201Reduction(const std::string& name, int64_t in, int64_t out) : name_(name) {
+    a_ = register_module("conv_a", ConvBn(name + ".conv_a", in, out, 3, 2));
+    b_ = register_module("conv_b", ConvBn(name + ".conv_b", out, out, 3, 1));
+    down_ = register_module("downsample", ConvBn(name + ".downsample.conv", in, out, 1, 1, 1, false));
+  }
+  torch::Tensor run(const torch::Tensor& x, const LayerObserver* obs) override {
+    torch::Tensor y = a_->forward(act_observed(x, "relu", name_ + ".conv_a.act", obs), obs);
+    y = b_->forward(act_observed(y, "relu", name_ + ".conv_b.act", obs), obs);
+    return y + down_->forward(torch::avg_pool2d(x, {2, 2}, {2, 2}), obs);
+  }
+private:
+  std::string name_;
+  ConvBn a_{nullptr}, b_{nullptr}, down_{nullptr};
+};
+
+} // namespace
+
+NetworkImpl::NetworkImpl(const space::Genome& g, const CostContext& ctx) : genome_(g), ctx_(ctx) {
+  if (ctx.input.size() != 3) throw UsageError("the network needs an input shape [C, H, W]");
+  const int64_t in_c = ctx.input[0];
+  auto add_block = [&](std::shared_ptr<Block> b) {
+    register_module("block" + std::to_string(blocks_.size()), b);
+    blocks_.push_back(std::move(b));
+  };
+  int64_t features = 0;
+  if (g.family == "nb201") {
+    int64_t c = ctx.nb201_channels;
+    stem_ = register_module("stem", ConvBn("stem", in_c, c, 3, 1));
+    for (int stage = 0; stage < 3; ++stage) {
+      std::string sn = "stage" + std::to_string(stage);
+      if (stage > 0) {
+        add_block(std::make_shared<Nb201Reduction>(sn + ".reduce", c, c * 2));
+        c *= 2;
+      }
+      for (int64_t cell = 0; cell < ctx.nb201_cells; ++cell)
+        add_block(std::make_shared<Nb201Cell>(sn + ".cell" + std::to_string(cell), g.nb201, c));
+    }
+    lastact_ = register_module("lastact", torch::nn::BatchNorm2d(c));
+    features = c;
+  } else {
+    const auto& x = g.cnn;
+    stem_ = register_module("stem", ConvBn("stem", in_c, x.stem_width, x.stem_kernel, x.stem_stride));
+    stem_act_ = x.stem_activation;
+    int64_t c = x.stem_width;
+    for (size_t i = 0; i < x.stages.size(); ++i) {
+      const auto& st = x.stages[i];
+      for (int64_t d = 0; d < st.depth; ++d) {
+        add_block(std::make_shared<CnnBlock>("stage" + std::to_string(i) + ".block" + std::to_string(d), st, c,
+                                             d == 0 ? st.stride : 1));
+        c = st.width;
+      }
+    }
+    features = c;
+    if (x.head_width > 0) {
+      hidden_ = register_module("hidden", torch::nn::Linear(features, x.head_width));
+      head_act_ = x.stages.back().activation;
+      features = x.head_width;
+    }
+  }
+  classifier_ = register_module("classifier", torch::nn::Linear(features, ctx.classes));
+}
+
+torch::Tensor NetworkImpl::forward(const torch::Tensor& input) {
+  const LayerObserver* obs = observer_ ? &observer_ : nullptr;
+  torch::Tensor x = stem_->forward(input, obs);
+  if (!stem_act_.empty()) x = act_observed(x, stem_act_, "stem.act", obs);
+  for (auto& b : blocks_) x = b->run(x, obs);
+  if (lastact_) x = act_observed(lastact_->forward(x), "relu", "lastact.act", obs);
+  x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
+  auto linear = [&](torch::nn::Linear& l, const std::string& name, const torch::Tensor& in) {
+    torch::Tensor y = l->forward(in);
+    if (obs) (*obs)(LayerEvent{name, "linear", in, y, l->weight.size(0) * l->weight.size(1)});
+    return y;
+  };
+  if (hidden_) x = act_observed(linear(hidden_, "head.hidden", x), head_act_, "head.act", obs);
+  return linear(classifier_, "head.classifier", x);
+}
+
+int64_t NetworkImpl::parameter_count() {
+  int64_t n = 0;
+  for (const auto& p : parameters()) n += p.numel();
+  return n;
+}
+
+} // namespace nas::model

@@ -1,0 +1,73 @@
+// network: a genome of either family as a torch::nn module, built to the same conventions as the
+// analytic cost model (cost.h), with an observer that sees every layer during forward -- what the
+// MACs check, and later the proxies, need, since C++ modules have no forward hooks
+#pragma once
+#include <torch/torch.h>
+
+#include <functional>
+#include <string>
+
+#include "nas/model/cost.h"
+#include "nas/space/genome.h"
+
+namespace nas::model {
+
+// One layer seen during forward: conv and linear layers (with their MACs for one sample) and
+// activations. `output` may be modified by the observer (e.g. retain_grad) but not replaced.
+struct LayerEvent {
+  const std::string& name;    // as in the cost model: "stage0.block1.dw.conv", "head.classifier"
+  const char* kind;           // conv | linear | act
+  const torch::Tensor& input;
+  const torch::Tensor& output;
+  int64_t macs;               // per sample (0 for activations)
+};
+using LayerObserver = std::function<void(const LayerEvent&)>;
+
+// Conv (no bias) followed by batch norm, or a plain conv when bn is false.
+class ConvBnImpl : public torch::nn::Module {
+public:
+  ConvBnImpl(std::string name, int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups = 1,
+             bool bn = true);
+  torch::Tensor forward(const torch::Tensor& x, const LayerObserver* obs);
+  torch::nn::Conv2d conv{nullptr};
+  torch::nn::BatchNorm2d bn{nullptr};
+private:
+  std::string conv_name_;
+  int64_t macs_per_pixel_;
+};
+TORCH_MODULE(ConvBn);
+
+// The network of a genome: input N x C x H x W (the context's shape), output N x classes logits.
+class NetworkImpl : public torch::nn::Module {
+public:
+  NetworkImpl(const space::Genome& g, const CostContext& ctx);
+  torch::Tensor forward(const torch::Tensor& x);
+  // Called for every layer during forward while set; nullptr turns it off.
+  void set_observer(LayerObserver obs) { observer_ = std::move(obs); }
+  const space::Genome& genome() const { return genome_; }
+  // Number of trainable parameter elements.
+  int64_t parameter_count();
+
+  // A stage block, an NB201 cell or reduction block (network.cpp).
+  class Block : public torch::nn::Module {
+  public:
+    virtual torch::Tensor run(const torch::Tensor& x, const LayerObserver* obs) = 0;
+  };
+
+private:
+  space::Genome genome_;
+  CostContext ctx_;
+  LayerObserver observer_;
+  ConvBn stem_{nullptr};
+  std::string stem_act_;                       // "" for none (nb201)
+  std::vector<std::shared_ptr<Block>> blocks_;
+  torch::nn::BatchNorm2d lastact_{nullptr};   // nb201 only
+  torch::nn::Linear hidden_{nullptr}, classifier_{nullptr};
+  std::string head_act_;
+};
+TORCH_MODULE(Network);
+
+// Applies a named activation (relu, relu6, hswish, silu).
+torch::Tensor activate(const torch::Tensor& x, const std::string& act);
+
+} // namespace nas::model

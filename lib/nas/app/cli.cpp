@@ -9,7 +9,6 @@
 
 namespace nas {
 
-std::string (*version_detail)() = nullptr;
 
 void add_common_options(CLI::App& app, CommonOptions& opts, bool with_db, bool with_format) {
   if (with_db)

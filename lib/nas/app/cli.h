@@ -4,6 +4,7 @@
 #include <functional>
 #include <string>
 
+#include "nas/core/about.h"
 #include "nas/core/table.h"
 
 namespace nas {
@@ -15,10 +16,6 @@ struct CommonOptions {
   bool quiet = false;              // -q
   Format parsed_format() const { return parse_format(format); }
 };
-
-// Extra text for --version (the LibTorch version and devices), set by the torch runtime when a
-// tool links it; tools that do not use LibTorch do not load it at all.
-extern std::string (*version_detail)();
 
 // Adds --db (unless with_db is false), --format (if with_format), -v, -q and --version to app.
 void add_common_options(CLI::App& app, CommonOptions& opts, bool with_db = true,

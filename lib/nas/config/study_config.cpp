@@ -261,7 +261,7 @@ void parse_data(Section& s, DataConfig& d, const std::string& base_dir) {
   } else if (d.format == "idx" || d.format == "npy") {
     std::string tri = file_key("train_images"), trl = file_key("train_labels");
     std::string tei = file_key("test_images"), tel = file_key("test_labels");
-    std::string layout = "auto";
+    std::string& layout = d.layout;
     if (d.format == "npy") {
       layout = s.str("layout").value_or("auto");
       if (layout != "auto" && layout != "nchw" && layout != "nhwc")
@@ -305,6 +305,27 @@ void parse_data(Section& s, DataConfig& d, const std::string& base_dir) {
     d.classes = *classes;
   }
   if (d.classes < 2) s.fail_here("classes", "the data must have at least 2 classes");
+
+  if (auto v = s.number("validation")) {
+    if (!(*v > 0 && *v < 1)) s.fail_at(*s.raw().get("validation"), "validation", "must be a fraction between 0 and 1, got " + std::to_string(*v));
+    d.validation = *v;
+  }
+  if (auto n = s.integer("subset", 0)) {
+    if (*n > d.train_samples)
+      s.fail_at(*s.raw().get("subset"), "subset", std::to_string(*n) + " samples asked, the training data has " + std::to_string(d.train_samples));
+    d.subset = *n;
+  }
+  int64_t used = d.subset ? d.subset : d.train_samples;
+  if (int64_t(used * d.validation) < 1 || used - int64_t(used * d.validation) < 1)
+    s.fail_here("validation", "the split leaves no sample for training or validation (" + std::to_string(used) + " samples)");
+  if (auto aug = s.str_list("augment")) {
+    for (const auto& a : *aug) {
+      if (a == "crop") d.crop = true;
+      else if (a == "flip") d.flip = true;
+      else s.fail_at(*s.raw().get("augment"), "augment", "unknown augmentation '" + a + "'" + suggestion_suffix(a, {"crop", "flip"}) + " (expected crop or flip)");
+    }
+  }
+  if (auto p = s.integer("crop_padding", 0)) d.crop_padding = *p;
   s.finish();
 }
 

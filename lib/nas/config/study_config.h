@@ -36,6 +36,12 @@ struct DataConfig {
   int64_t classes = 0;
   int64_t train_samples = 0;                  // from the files (synthetic: `samples`)
   int64_t test_samples = 0;
+  std::string layout = "auto";                // npy image layout: auto | nchw | nhwc
+  double validation = 0.1;                    // fraction of the training files held out for validation
+  int64_t subset = 0;                         // use this many training samples (0: all), drawn from the seed
+  bool crop = false;                          // augmentation: random crop after zero padding
+  bool flip = false;                          // augmentation: random horizontal flip
+  int64_t crop_padding = 4;
 };
 
 // One stage's choices in the `cnn` family; per-stage tables override the defaults.

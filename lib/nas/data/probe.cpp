@@ -165,6 +165,10 @@ NpyHeader read_npy_header(const std::string& path) {
   return out;
 }
 
+bool npy_channels_last(const std::vector<int64_t>& s, const std::string& layout) {
+  return s.size() == 4 && (layout == "nhwc" || (layout == "auto" && s[3] <= 4 && s[1] > 4));
+}
+
 Probe probe_npy(const std::string& images, const std::string& labels, const std::string& layout) {
   NpyHeader hi = read_npy_header(images);
   if (hi.descr != "|u1" && hi.descr != "<f4")
@@ -176,7 +180,7 @@ Probe probe_npy(const std::string& images, const std::string& labels, const std:
   if (s.size() == 3) {
     p.shape = {1, s[1], s[2]};
   } else if (s.size() == 4) {
-    bool nhwc = layout == "nhwc" || (layout == "auto" && s[3] <= 4 && s[1] > 4);
+    bool nhwc = npy_channels_last(s, layout);
     p.shape = nhwc ? std::vector<int64_t>{s[3], s[1], s[2]} : std::vector<int64_t>{s[1], s[2], s[3]};
   } else {
     throw UsageError("'" + images + "': images must have 3 or 4 dimensions, this file has " + std::to_string(s.size()));

@@ -25,6 +25,10 @@ Probe probe_cifar10(const std::vector<std::string>& files);
 // "nchw", "nhwc" or "auto") and integer labels (N).
 Probe probe_npy(const std::string& images, const std::string& labels, const std::string& layout);
 
+// Whether 4-dimensional NPY images of `shape` are channels-last under `layout` ("nhwc",
+// "nchw", or "auto": channels-last when the last dimension is at most 4 and the second is not).
+bool npy_channels_last(const std::vector<int64_t>& shape, const std::string& layout);
+
 // NPY header: dtype descr (e.g. "|u1", "<f4"), shape, fortran order, and data offset.
 struct NpyHeader {
   std::string descr;

@@ -1,6 +1,8 @@
 // runtime: what the linked LibTorch is and which devices it sees (for --version and logs)
 #include <torch/torch.h>
 
+#include "nas/core/about.h"
+
 #include <string>
 
 namespace nas {
@@ -14,8 +16,6 @@ std::string runtime_summary() {
     s += ", CPU only";
   return s;
 }
-
-extern std::string (*version_detail)();
 
 namespace {
 // Linked into a tool only when the tool uses LibTorch: then --version names it.

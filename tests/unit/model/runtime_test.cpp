@@ -6,10 +6,10 @@
 
 #include <string>
 
+#include "nas/core/about.h"
+
 namespace nas {
 std::string runtime_summary();
-extern std::string (*version_detail)();
-std::string (*version_detail)() = nullptr;  // normally defined in app/cli.cpp
 } // namespace nas
 
 TEST_CASE("runtime_summary names the linked LibTorch and registers itself for --version") {

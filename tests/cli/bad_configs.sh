@@ -44,6 +44,9 @@ run nas-sample --db "$good" -n 3 --format xml
 expect_rc 2 "bad format"
 run nas-sample --db "$good" --bogus
 expect_rc 2 "unknown option"
+run nas-sample --db "$tmp/new.db" -n 3
+expect_rc 2 "no study file and no --config"
+expect_has "$err" "give --config FILE to create the study" "missing study message"
 run nas-sample -n 3
 expect_rc 2 "no db"
 expect_has "$err" "give --db PATH or set NAS_DB" "no db message"

@@ -12,6 +12,7 @@
 #include "nas/store/db.h"
 #include "nas/store/study.h"
 
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <set>
@@ -145,6 +146,8 @@ int run_sample(const SampleOptions& o, std::ostream& out) {
     }
   }
 
+  if (o.config.empty() && !std::filesystem::exists(o.db))
+    throw UsageError("cannot open '" + o.db + "': no such file (give --config FILE to create the study)");
   store::Db db = store::Db::open(o.db, o.config.empty() ? store::OpenMode::existing : store::OpenMode::create);
   config::StudyConfig cfg = open_study(db, o, pre);
   space::Sampler sampler(cfg);

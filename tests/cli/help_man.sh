@@ -31,7 +31,9 @@ study=$(sed 's/\\-/-/g; s/\\f[BIR]//g' "$NAS_SOURCE_DIR/man/nas-study.5")
 for key in name seed format train_images train_labels test_images test_labels train test layout shape classes samples \
            test_samples validation subset augment crop_padding family channels cells ops stages stem_width stem_kernel stem_stride stem_activation head_width \
            depth width kernel stride block expansion activation max_params max_macs max_peak_activation_bytes \
-           max_weight_bytes precision v_trials v_states v_workers v_events; do
+           max_weight_bytes precision v_trials v_states v_workers v_events \
+           epochs batch_size eval_batch_size optimizer lr momentum nesterov weight_decay label_smoothing \
+           warmup_epochs schedule grad_clip max_attempts lease_s hparams v_results v_epochs; do
   grep -qw -- "$key" <<<"$study" || fail "nas-study.5 does not document '$key'"
   ok
 done

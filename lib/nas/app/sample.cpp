@@ -8,6 +8,7 @@
 #include "nas/core/table.h"
 #include "nas/core/text.h"
 #include "nas/core/version.h"
+#include "nas/space/hparams.h"
 #include "nas/space/sampler.h"
 #include "nas/store/db.h"
 #include "nas/store/study.h"
@@ -21,7 +22,7 @@ namespace nas::app {
 namespace {
 
 store::NewTrial make_trial(const space::Genome& g, const space::Sampler& sampler, const config::StudyConfig& cfg,
-                           const std::string& origin) {
+                           const std::string& origin, bool queue) {
   model::Cost c = sampler.cost(g);
   store::NewTrial t;
   t.genome = space::canonical(g);
@@ -32,10 +33,13 @@ store::NewTrial make_trial(const space::Genome& g, const space::Sampler& sampler
   t.macs = c.macs;
   t.peak_act_bytes = c.peak_activation_bytes;
   t.weight_bytes = c.weight_bytes;
+  t.hparams = space::hparams_json(space::draw_hparams(cfg.train, cfg.seed, t.hash));
   auto v = space::violations(c, cfg.constraints);
   if (!v.empty()) {
     t.state = "pruned";
     t.reason = "constraint: " + join(v, ", ");
+  } else if (queue) {
+    t.state = "queued";   // rung 0; no budget stored: workers train to [train] epochs
   }
   return t;
 }
@@ -160,7 +164,7 @@ int run_sample(const SampleOptions& o, std::ostream& out) {
                          cfg.space.family + " family");
       std::string outside = space::outside_space(g, cfg.space);
       if (!outside.empty()) log::warning("'" + space::summary(g) + "' is outside the search space: " + outside);
-      trials.push_back(make_trial(g, sampler, cfg, "given"));
+      trials.push_back(make_trial(g, sampler, cfg, "given", o.queue));
       if (trials.back().state == "pruned") log::warning("'" + trials.back().arch + "' added as pruned: " + trials.back().reason);
     }
     auto ins = store::insert_trials(db, trials, "add");
@@ -184,7 +188,7 @@ int run_sample(const SampleOptions& o, std::ostream& out) {
     int64_t want = std::min<int64_t>(o.count - int64_t(added.size()), 512);
     while (int64_t(chunk.size()) < want && fruitless < fruitless_limit) {
       space::Genome g = sampler.draw_feasible(rng);
-      store::NewTrial t = make_trial(g, sampler, cfg, "sample");
+      store::NewTrial t = make_trial(g, sampler, cfg, "sample", o.queue);
       if (!hashes.insert(t.hash).second) { ++fruitless; continue; }
       chunk.push_back(std::move(t));
     }
@@ -202,7 +206,8 @@ int run_sample(const SampleOptions& o, std::ostream& out) {
   if (int64_t(added.size()) < o.count)
     throw Error("the space has no more unique candidates under the constraints: added " + std::to_string(added.size()) +
                 " of " + std::to_string(o.count) + " after " + std::to_string(fruitless) + " draws in a row gave only duplicates");
-  log::info("added " + std::to_string(added.size()) + " candidates to '" + o.db + "'");
+  log::info("added " + std::to_string(added.size()) + " candidates to '" + o.db + "'" +
+            (o.queue ? ", queued for training (" + std::to_string(cfg.train.epochs) + " epochs)" : ""));
   return 0;
 }
 

@@ -13,6 +13,7 @@ struct SampleOptions {
   int64_t count = 0;                 // -n: candidates to sample
   std::vector<std::string> archs;    // --arch: NB201 architecture strings
   std::string genome_file;           // --genome FILE or "-" (stdin): canonical JSON per line
+  bool queue = false;                // --queue: new candidates go straight to the training queue
   std::string format;                // "" (ids when sampling, table when adding), ids, table, tsv, csv, json
 };
 

@@ -23,7 +23,7 @@ namespace {
 const std::vector<std::string> kBlocks = {"conv", "dwsep", "mbconv", "residual"};
 const std::vector<std::string> kActivations = {"relu", "relu6", "hswish", "silu"};
 const std::vector<std::string> kNb201Ops = {"none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"};
-const std::vector<std::string> kReserved = {"train", "proxy", "budget", "distill", "measure",
+const std::vector<std::string> kReserved = {"proxy", "budget", "distill", "measure",
                                             "pareto", "slurm", "search"};
 
 // A TOML table being read: remembers which keys were consumed so that the rest can be
@@ -141,6 +141,56 @@ public:
       fail_at(*n, k, "expected an integer, a list of integers or a {min, max} range, got " + type_name(*n));
     }
     return c;
+  }
+
+  // A real choice: X, [a, b, c] or {min = a, max = b, log = true}. Values are checked against
+  // [lo, hi]; an empty list or range is an error; log ranges need min > 0.
+  std::optional<RealChoice> real_choice(const std::string& k, double lo, double hi) {
+    const toml::node* n = get(k);
+    if (!n) return std::nullopt;
+    RealChoice c;
+    c.key = key(k);
+    c.place = place(*n);
+    auto check = [&](const toml::node& at, double v) {
+      if (!(v >= lo && v <= hi))
+        fail_at(at, k, "value " + format_number(v) + " is outside " + format_number(lo) + ".." + format_number(hi));
+    };
+    if (n->is_number()) {
+      check(*n, *n->value<double>());
+      c.values = {*n->value<double>()};
+    } else if (const toml::array* a = n->as_array()) {
+      if (a->empty()) fail_at(*n, k, "empty list: give at least one value");
+      for (const auto& e : *a) {
+        if (!e.is_number()) fail_at(e, k, "expected numbers in the list, found " + type_name(e));
+        check(e, *e.value<double>());
+        c.values.push_back(*e.value<double>());
+      }
+    } else if (const toml::table* t = n->as_table()) {
+      Section r(*t, key(k), file_);
+      auto mn = r.number("min"), mx = r.number("max");
+      const toml::node* lg = r.get("log");
+      if (lg && !lg->is_boolean()) r.fail_at(*lg, "log", "expected a boolean, got " + type_name(*lg));
+      r.finish();
+      if (!mn || !mx) fail_at(*n, k, "a range needs both 'min' and 'max'");
+      if (*mn > *mx) fail_at(*n, k, "empty range: min " + format_number(*mn) + " > max " + format_number(*mx));
+      check(*n, *mn);
+      check(*n, *mx);
+      c.range = true;
+      c.min = *mn;
+      c.max = *mx;
+      c.log = lg && *lg->value<bool>();
+      if (c.log && c.min <= 0) fail_at(*n, k, "a log range needs min > 0");
+    } else {
+      fail_at(*n, k, "expected a number, a list of numbers or a {min, max, log} range, got " + type_name(*n));
+    }
+    return c;
+  }
+
+  std::optional<bool> boolean(const std::string& k) {
+    const toml::node* n = get(k);
+    if (!n) return std::nullopt;
+    if (!n->is_boolean()) fail_at(*n, k, "expected a boolean, got " + type_name(*n));
+    return *n->value<bool>();
   }
 
   std::optional<NameChoice> name_choice(const std::string& k, const std::vector<std::string>& known) {
@@ -410,6 +460,57 @@ void parse_constraints(Section& s, Constraints& c) {
   s.finish();
 }
 
+RealChoice fixed(double v, const std::string& key) {
+  RealChoice c;
+  c.values = {v};
+  c.key = key;
+  return c;
+}
+
+// [train]; called with nullptr when the file has none (the defaults).
+void parse_train(Section* s, TrainConfig& t) {
+  t.batch_size.values = {128};
+  t.batch_size.key = "train.batch_size";
+  t.optimizer.values = {"sgd"};
+  t.optimizer.key = "train.optimizer";
+  t.lr = fixed(0.05, "train.lr");
+  t.momentum = fixed(0.9, "train.momentum");
+  t.weight_decay = fixed(5e-4, "train.weight_decay");
+  t.label_smoothing = fixed(0, "train.label_smoothing");
+  t.warmup_epochs = fixed(0, "train.warmup_epochs");
+  if (!s) return;
+  t.epochs = s->integer("epochs", 1).value_or(t.epochs);
+  if (auto v = s->int_choice("batch_size", 1, 1 << 20)) t.batch_size = *v;
+  t.eval_batch_size = s->integer("eval_batch_size", 1).value_or(t.eval_batch_size);
+  if (auto v = s->name_choice("optimizer", {"sgd", "adamw"})) t.optimizer = *v;
+  if (auto v = s->real_choice("lr", 0, 1e300)) t.lr = *v;
+  if (auto v = s->real_choice("momentum", 0, 1)) t.momentum = *v;
+  t.nesterov = s->boolean("nesterov").value_or(t.nesterov);
+  if (auto v = s->real_choice("weight_decay", 0, 1)) t.weight_decay = *v;
+  if (auto v = s->real_choice("label_smoothing", 0, 0.999)) t.label_smoothing = *v;
+  if (auto v = s->real_choice("warmup_epochs", 0, 1e6)) t.warmup_epochs = *v;
+  if (auto v = s->number("grad_clip")) {
+    if (*v < 0) s->fail_at(*s->raw().get("grad_clip"), "grad_clip", "must be at least 0 (0 turns clipping off)");
+    t.grad_clip = *v;
+  }
+  auto one_of = [&](const std::string& k, const std::vector<std::string>& known, std::string& out) {
+    auto v = s->str(k);
+    if (!v) return;
+    if (std::find(known.begin(), known.end(), *v) == known.end())
+      s->fail_at(*s->raw().get(k), k, "unknown value '" + *v + "'" + suggestion_suffix(*v, known) +
+                                          " (expected one of " + quoted_list(known) + ")");
+    out = *v;
+  };
+  one_of("schedule", {"cosine", "constant"}, t.schedule);
+  one_of("precision", {"fp32", "bf16", "fp16", "auto"}, t.precision);
+  t.max_attempts = int(s->integer("max_attempts", 1).value_or(t.max_attempts));
+  if (auto v = s->number("lease_s")) {
+    if (*v < 5) s->fail_at(*s->raw().get("lease_s"), "lease_s", "must be at least 5 seconds");
+    t.lease_s = *v;
+  }
+  s->finish();
+}
+
 } // namespace
 
 int precision_bytes(const std::string& precision) {
@@ -460,6 +561,12 @@ StudyConfig parse_study_config(const std::string& text, const std::string& path)
   if (const toml::table* cons = top.table("constraints")) {
     Section s(*cons, "constraints", file);
     parse_constraints(s, cfg.constraints);
+  }
+  if (const toml::table* train = top.table("train")) {
+    Section s(*train, "train", file);
+    parse_train(&s, cfg.train);
+  } else {
+    parse_train(nullptr, cfg.train);
   }
   top.finish();
   cfg.canonical_hash = sha256_hex(to_json(root).dump());

@@ -78,6 +78,37 @@ struct Constraints {
   std::string precision = "int8";             // element size for bytes: int8 | fp16 | fp32
 };
 
+// A real-valued hyperparameter: one value, a list to choose from, or a {min, max, log} range.
+struct RealChoice {
+  std::vector<double> values;     // fixed or listed values (one value: fixed)
+  bool range = false;             // when true: uniform in [min, max] (log-uniform with log)
+  double min = 0, max = 0;
+  bool log = false;
+  std::string key;
+  Place place;
+  bool searched() const { return range || values.size() > 1; }
+};
+
+// [train]: how candidates are trained. Values that are lists or ranges are searched: each
+// trial draws its own (space/hparams.h) and keeps them in the study file.
+struct TrainConfig {
+  int64_t epochs = 5;                         // budget (cumulative epochs) of a trial's training
+  IntChoice batch_size;                       // default 128
+  int64_t eval_batch_size = 1024;             // validation and test batches (no gradients)
+  NameChoice optimizer;                       // sgd | adamw (default sgd)
+  RealChoice lr;                              // peak learning rate (default 0.05)
+  RealChoice momentum;                        // SGD momentum, AdamW beta1 (default 0.9)
+  bool nesterov = true;                       // SGD only
+  RealChoice weight_decay;                    // default 5e-4
+  RealChoice label_smoothing;                 // default 0
+  RealChoice warmup_epochs;                   // linear warm-up, in epochs (may be fractional; default 0)
+  double grad_clip = 0;                       // max global gradient norm; 0: off
+  std::string schedule = "cosine";            // cosine | constant (after the warm-up)
+  std::string precision = "auto";             // fp32 | bf16 | fp16 | auto
+  int max_attempts = 3;                       // claims per trial before it fails
+  double lease_s = 300;                       // lease length; workers renew every lease_s/4
+};
+
 struct StudyConfig {
   std::string path;                           // absolute path of the TOML file
   std::string text;                           // the TOML as given
@@ -87,6 +118,7 @@ struct StudyConfig {
   DataConfig data;
   SpaceConfig space;
   Constraints constraints;
+  TrainConfig train;                          // defaults when the file has no [train]
 };
 
 // Reads and validates a study TOML file. Relative paths inside resolve against the file's

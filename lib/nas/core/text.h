@@ -20,6 +20,9 @@ std::string quoted_list(const std::vector<std::string>& parts);
 // Human number: 1530000 -> "1.53M", 73306 -> "73.3k".
 std::string human_count(double v);
 
+// The shortest decimal text that reads back as the same double: 0.05 -> "0.05", 1e-06 -> "1e-06".
+std::string format_number(double v);
+
 // Seconds since the Unix epoch, with sub-second precision.
 double now_unix();
 

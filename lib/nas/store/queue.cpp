@@ -179,6 +179,48 @@ std::optional<Claim> claim_next(Db& db, int64_t worker_id, const QueuePolicy& po
   return claim;
 }
 
+std::optional<Claim> claim_trial(Db& db, int64_t worker_id, int64_t trial_id, std::optional<double> budget,
+                                 const QueuePolicy& policy, std::string& state) {
+  std::optional<Claim> claim;
+  db.write([&] {
+    claim.reset();
+    double now = now_unix();
+    reclaim_expired_in_tx(db, policy, now);
+    Statement pick = db.prepare("SELECT state, rung, budget, attempts, genome FROM trial WHERE id = ?1");
+    pick.bind(1, trial_id);
+    if (!pick.step()) throw UsageError("'" + db.path() + "' has no trial " + std::to_string(trial_id));
+    state = pick.text(0);
+    Claim c;
+    c.trial_id = trial_id;
+    c.rung = int(pick.int64(1));
+    c.budget = pick.opt_real(2);
+    c.attempts = int(pick.int64(3)) + 1;
+    c.genome = pick.text(4);
+    pick.reset();
+    if (state == "sampled") {
+      Statement q = db.prepare(
+          "UPDATE trial SET state = 'queued', rung = 0, budget = ?1, updated_at = ?2 WHERE id = ?3");
+      q.bind(1, budget).bind(2, now).bind(3, trial_id).run();
+      nlohmann::json detail{{"rung", 0}};
+      if (budget) detail["budget"] = *budget;
+      log_event(db, "enqueue", trial_id, std::nullopt, "sampled", "queued", detail.dump());
+      c.rung = 0;
+      c.budget = budget;
+    } else if (state != "queued") {
+      return;
+    }
+    Statement up = db.prepare(
+        "UPDATE trial SET state = 'running', lease_owner = ?1, lease_expires = ?2, "
+        "attempts = attempts + 1, updated_at = ?3 WHERE id = ?4 AND state = 'queued'");
+    up.bind(1, worker_id).bind(2, now + policy.lease_s).bind(3, now).bind(4, trial_id).run();
+    log_event(db, "claim", trial_id, worker_id, "queued", "running",
+              nlohmann::json{{"attempt", c.attempts}}.dump());
+    state = "running";
+    claim = std::move(c);
+  });
+  return claim;
+}
+
 std::vector<int64_t> heartbeat(Db& db, int64_t worker_id, const QueuePolicy& policy) {
   std::vector<int64_t> held;
   db.write([&] {

@@ -52,6 +52,13 @@ int enqueue(Db& db, const std::vector<int64_t>& ids, int rung, std::optional<dou
 // in the same transaction (see reclaim_expired). Returns nullopt when nothing is queued.
 std::optional<Claim> claim_next(Db& db, int64_t worker_id, const QueuePolicy& policy);
 
+// Claims the trial `trial_id` itself for the worker, as claim_next does: a queued trial, or a
+// sampled one (queued first at rung 0 with `budget`). Returns nullopt, with the trial's state
+// in `state`, when it is in any other state (running under another worker, paused, done,
+// pruned, failed). Throws UsageError when the study has no such trial.
+std::optional<Claim> claim_trial(Db& db, int64_t worker_id, int64_t trial_id, std::optional<double> budget,
+                                 const QueuePolicy& policy, std::string& state);
+
 // Renews the leases of every trial the worker holds and its heartbeat. Returns the ids of
 // the trials it still holds (a trial missing from the list was lost to another worker).
 std::vector<int64_t> heartbeat(Db& db, int64_t worker_id, const QueuePolicy& policy);

@@ -167,10 +167,54 @@ SELECT e.id, strftime('%Y-%m-%dT%H:%M:%SZ', e.at, 'unixepoch') AS at, e.kind, e.
 FROM event e;
 )SQL";
 
+// v2 (training): a trial's hyperparameters, a note on results (why a value is unknown, which
+// device), the energy and busy time of a worker; v_trials shows epochs, wall time and energy.
+static const char* kSchemaV2 = R"SQL(
+ALTER TABLE trial ADD COLUMN hparams TEXT;  -- JSON: the training hyperparameters of this trial
+ALTER TABLE result ADD COLUMN note TEXT;    -- text beside the value: the device, or why the value is unknown
+ALTER TABLE worker ADD COLUMN busy_s REAL;  -- seconds its trainer spent in training steps
+ALTER TABLE worker ADD COLUMN energy_j REAL; -- device energy while the worker ran (the device total when packed)
+ALTER TABLE worker ADD COLUMN energy_note TEXT; -- the meter used, or why energy is unknown
+DROP VIEW v_trials;
+CREATE VIEW v_trials AS
+SELECT t.id, t.state, t.rung, t.budget, t.arch, t.origin,
+       t.params, t.macs, t.peak_act_bytes, t.weight_bytes,
+       (SELECT value FROM result r WHERE r.trial_id = t.id AND r.metric = 'val_acc'
+          ORDER BY r.rung DESC LIMIT 1) AS val_acc,
+       (SELECT value FROM result r WHERE r.trial_id = t.id AND r.metric = 'test_acc'
+          ORDER BY r.rung DESC LIMIT 1) AS test_acc,
+       (SELECT value FROM result r WHERE r.trial_id = t.id AND r.metric = 'epochs'
+          ORDER BY r.rung DESC LIMIT 1) AS epochs,
+       (SELECT sum(value) FROM result r WHERE r.trial_id = t.id AND r.metric = 'wall_s') AS wall_s,
+       (SELECT sum(value) FROM result r WHERE r.trial_id = t.id AND r.metric = 'energy_j') AS energy_j,
+       t.attempts, t.reason, t.error,
+       w.host || ':' || w.pid AS lease_owner,
+       CASE WHEN t.lease_expires IS NULL THEN NULL
+            ELSE strftime('%Y-%m-%dT%H:%M:%SZ', t.lease_expires, 'unixepoch') END AS lease_expires,
+       strftime('%Y-%m-%dT%H:%M:%SZ', t.created_at, 'unixepoch') AS created,
+       strftime('%Y-%m-%dT%H:%M:%SZ', t.updated_at, 'unixepoch') AS updated,
+       t.hparams
+FROM trial t LEFT JOIN worker w ON w.id = t.lease_owner;
+CREATE VIEW v_results AS
+SELECT r.trial_id, r.rung, r.metric, r.value, r.unit, r.note,
+       strftime('%Y-%m-%dT%H:%M:%SZ', r.created_at, 'unixepoch') AS created
+FROM result r ORDER BY r.trial_id, r.rung, r.metric;
+CREATE VIEW v_epochs AS
+SELECT e.trial_id, e.rung, e.epoch,
+       max(CASE WHEN e.metric = 'train_loss' THEN e.value END) AS train_loss,
+       max(CASE WHEN e.metric = 'train_acc' THEN e.value END) AS train_acc,
+       max(CASE WHEN e.metric = 'val_loss' THEN e.value END) AS val_loss,
+       max(CASE WHEN e.metric = 'val_acc' THEN e.value END) AS val_acc,
+       max(CASE WHEN e.metric = 'lr' THEN e.value END) AS lr,
+       max(CASE WHEN e.metric = 'wall_s' THEN e.value END) AS wall_s,
+       max(CASE WHEN e.metric = 'samples_per_s' THEN e.value END) AS samples_per_s
+FROM epoch_metric e GROUP BY e.trial_id, e.rung, e.epoch ORDER BY e.trial_id, e.epoch;
+)SQL";
+
 int current_schema_version() { return int(migrations().size()); }
 
 const std::vector<std::string>& migrations() {
-  static const std::vector<std::string> steps = {kSchemaV1};
+  static const std::vector<std::string> steps = {kSchemaV1, kSchemaV2};
   return steps;
 }
 

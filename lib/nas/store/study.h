@@ -42,6 +42,7 @@ struct NewTrial {
   std::string parents;          // JSON array or ""
   std::string state = "sampled"; // sampled or pruned
   std::string reason;           // for pruned
+  std::string hparams;          // training hyperparameters (JSON) or ""
   int64_t params = 0, macs = 0, peak_act_bytes = 0, weight_bytes = 0;
 };
 

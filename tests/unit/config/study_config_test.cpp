@@ -64,7 +64,10 @@ TEST_CASE("errors name file, line, column and key") {
   CHECK(error_of(base + "[space]\nfamily='cnn'\nkernel=[4]\n").find("odd") != std::string::npos);
   CHECK(error_of(base + "[space]\nfamily='nb201'\nops=['nor_conv_5x5']\n").find("unknown value 'nor_conv_5x5'") != std::string::npos);
   CHECK(error_of(base + "[space]\nfamily='cnm'\n").find("did you mean 'cnn'") != std::string::npos);
-  CHECK(error_of(base + "[space]\nfamily='nb201'\n[train]\nepochs=3\n").find("reserved") != std::string::npos);
+  CHECK(error_of(base + "[space]\nfamily='nb201'\n[proxy]\nnames=3\n").find("reserved") != std::string::npos);
+  CHECK(error_of(base + "[space]\nfamily='nb201'\n[train]\nlr={min=0.1,max=0.01}\n") ==
+        "study.toml:12:4: key 'train.lr': empty range: min 0.1 > max 0.01");
+  CHECK(error_of(base + "[space]\nfamily='nb201'\n[train]\nmomentum=[0.9, 1.5]\n").find("value 1.5 is outside 0..1") != std::string::npos);
   CHECK(error_of("[study\n").find("study.toml:1:") == 0);
 }
 
@@ -107,4 +110,30 @@ TEST_CASE("a truncated idx file is refused at its key") {
     CHECK(m.find("truncated") != std::string::npos);
   }
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("[train]: defaults, fixed and searched values") {
+  auto d = parse("[space]\nfamily='nb201'\n");
+  CHECK(d.train.epochs == 5);
+  CHECK(d.train.batch_size.values == std::vector<int64_t>{128});
+  CHECK(d.train.optimizer.values == std::vector<std::string>{"sgd"});
+  CHECK(d.train.lr.values == std::vector<double>{0.05});
+  CHECK(!d.train.lr.searched());
+  CHECK(d.train.precision == "auto");
+  auto t = parse("[space]\nfamily='nb201'\n[train]\nepochs=3\nbatch_size=[64,256]\noptimizer=['sgd','adamw']\n"
+                 "lr={min=1e-3,max=1e-1,log=true}\nweight_decay=[0.0,5e-4]\nnesterov=false\ngrad_clip=5.0\n"
+                 "schedule='constant'\nprecision='bf16'\nlease_s=60\nmax_attempts=2\n");
+  CHECK(t.train.epochs == 3);
+  CHECK(t.train.batch_size.values == std::vector<int64_t>{64, 256});
+  CHECK(t.train.lr.range);
+  CHECK(t.train.lr.log);
+  CHECK(t.train.lr.min == 1e-3);
+  CHECK(t.train.lr.searched());
+  CHECK(t.train.weight_decay.values == std::vector<double>{0.0, 5e-4});
+  CHECK(!t.train.nesterov);
+  CHECK(t.train.grad_clip == 5.0);
+  CHECK(t.train.schedule == "constant");
+  CHECK(t.train.precision == "bf16");
+  CHECK(t.train.lease_s == 60);
+  CHECK(t.train.max_attempts == 2);
 }

@@ -1,6 +1,8 @@
 // core_test: sha256 vectors, rng reproducibility, tables, suggestions
 #include <doctest/doctest.h>
 
+#include "../support.h"
+#include "nas/core/deadline.h"
 #include "nas/core/random.h"
 #include "nas/core/sha256.h"
 #include "nas/core/table.h"
@@ -64,4 +66,28 @@ TEST_CASE("did_you_mean suggests close words only") {
   CHECK(did_you_mean("stagez", {"stages", "width"}) == "stages");
   CHECK(did_you_mean("zzzzzz", {"stages", "width"}) == "");
   CHECK(human_count(1531546) == "1.53M");
+}
+
+TEST_CASE("deadlines: durations, ISO UTC times, Unix seconds; anything else is a usage error") {
+  const double now = 1000000;
+  CHECK(nas::parse_deadline("90m", "--until", now) == now + 5400);
+  CHECK(nas::parse_deadline("+2h", "--until", now) == now + 7200);
+  CHECK(nas::parse_deadline("45", "--until", now) == now + 45);
+  CHECK(nas::parse_deadline("1d", "--until", now) == now + 86400);
+  CHECK(nas::parse_deadline("@1764000000", "--until", now) == 1764000000);
+  CHECK(nas::parse_deadline("2026-11-23T18:00:00Z", "--until", now) == 1795456800);
+  CHECK(nas::parse_deadline("2026-11-23 18:00", "--until", now) == 1795456800);
+  CHECK_THROWS_WITH_AS(nas::parse_deadline("tomorrow", "--until", now),
+                       doctest::Contains("--until: invalid deadline 'tomorrow'"), nas::UsageError);
+  nas::test::ScopedEnv end("SLURM_JOB_END_TIME", std::string("1795456800"));
+  CHECK(nas::slurm_job_end() == 1795456800);
+  nas::test::ScopedEnv bad("SLURM_JOB_END_TIME", std::string("soon"));
+  CHECK(!nas::slurm_job_end());
+}
+
+TEST_CASE("format_number gives the shortest text that reads back the same") {
+  CHECK(nas::format_number(0.05) == "0.05");
+  CHECK(nas::format_number(1e-06) == "1e-06");
+  CHECK(nas::format_number(128) == "128");
+  CHECK(std::stod(nas::format_number(0.1 + 0.2)) == 0.1 + 0.2);
 }

@@ -3,8 +3,10 @@
 
 #include "nas/config/study_config.h"
 #include "nas/core/error.h"
+#include "nas/core/sha256.h"
 #include "nas/model/cost.h"
 #include "nas/space/genome.h"
+#include "nas/space/hparams.h"
 #include "nas/space/sampler.h"
 
 #include <set>
@@ -188,4 +190,36 @@ TEST_CASE("crossover takes every decision from a parent") {
       CHECK((from_a || from_b));
     }
   }
+}
+
+TEST_CASE("hyperparameters: fixed values as given, searched ones drawn per genome, reproducibly") {
+  auto cfg = config::parse_study_config(
+      "[study]\nseed=5\n[data]\nformat='synthetic'\nshape=[3,32,32]\nclasses=10\n[space]\nfamily='nb201'\n"
+      "[train]\nlr={min=1e-3,max=1e-1,log=true}\nbatch_size=[64,128,256]\nmomentum=0.8\noptimizer=['sgd','adamw']\n",
+      "/tmp/hp.toml");
+  std::set<int64_t> batches;
+  std::set<std::string> optimizers;
+  double lo = 1, hi = 0;
+  for (int i = 0; i < 300; ++i) {
+    const std::string hash = sha256_hex("genome " + std::to_string(i));
+    auto h = space::draw_hparams(cfg.train, cfg.seed, hash);
+    CHECK(h.momentum == 0.8);
+    CHECK(h.lr >= 1e-3);
+    CHECK(h.lr <= 1e-1);
+    lo = std::min(lo, h.lr);
+    hi = std::max(hi, h.lr);
+    batches.insert(h.batch_size);
+    optimizers.insert(h.optimizer);
+    // the same genome always gets the same values, and they survive the study file's JSON
+    auto again = space::draw_hparams(cfg.train, cfg.seed, hash);
+    CHECK(space::hparams_json(again) == space::hparams_json(h));
+    CHECK(space::hparams_json(space::parse_hparams(space::hparams_json(h), {})) == space::hparams_json(h));
+  }
+  CHECK(batches == std::set<int64_t>{64, 128, 256});
+  CHECK(optimizers.size() == 2);
+  CHECK(lo < 3e-3);          // log-uniform: both ends of the two decades are reached
+  CHECK(hi > 3e-2);
+  CHECK_THROWS_AS(space::parse_hparams("[1]", {}), UsageError);
+  CHECK_THROWS_AS(space::parse_hparams("{\"optimizer\":\"adam\"}", {}), UsageError);
+  CHECK(space::parse_hparams("{\"lr\":0.5}", {}).lr == 0.5);   // missing keys keep the defaults
 }

@@ -1,0 +1,81 @@
+// hparams: drawing, writing and reading a trial's training hyperparameters
+#include "nas/space/hparams.h"
+#include "nas/core/error.h"
+#include "nas/core/random.h"
+#include "nas/core/sha256.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+
+namespace nas::space {
+namespace {
+
+double draw(const config::RealChoice& c, Rng& rng) {
+  if (!c.range) return c.values.size() == 1 ? c.values[0] : rng.pick(c.values);
+  const double u = rng.uniform();
+  if (c.log) return std::exp(std::log(c.min) + u * (std::log(c.max) - std::log(c.min)));
+  return c.min + u * (c.max - c.min);
+}
+
+uint64_t stream_of(const std::string& hash) {
+  // The first 16 hex digits of the genome hash: a stream per genome, stable across machines.
+  return std::stoull(hash.substr(0, 16), nullptr, 16);
+}
+
+} // namespace
+
+HParams draw_hparams(const config::TrainConfig& t, uint64_t seed, const std::string& genome_hash) {
+  Rng rng(seed ^ 0x68706172616d73ULL, genome_hash.size() >= 16 ? stream_of(genome_hash) : 0);
+  HParams h;
+  // Always draw in the same order, so adding a searched value later changes only itself.
+  h.optimizer = rng.pick(t.optimizer.values);
+  h.lr = draw(t.lr, rng);
+  h.momentum = draw(t.momentum, rng);
+  h.weight_decay = draw(t.weight_decay, rng);
+  h.label_smoothing = draw(t.label_smoothing, rng);
+  h.warmup_epochs = draw(t.warmup_epochs, rng);
+  h.batch_size = rng.pick(t.batch_size.values);
+  h.nesterov = t.nesterov;
+  h.grad_clip = t.grad_clip;
+  h.schedule = t.schedule;
+  return h;
+}
+
+std::string hparams_json(const HParams& h) {
+  nlohmann::json j{{"optimizer", h.optimizer}, {"lr", h.lr}, {"momentum", h.momentum},
+                   {"nesterov", h.nesterov}, {"weight_decay", h.weight_decay},
+                   {"label_smoothing", h.label_smoothing}, {"warmup_epochs", h.warmup_epochs},
+                   {"grad_clip", h.grad_clip}, {"schedule", h.schedule}, {"batch_size", h.batch_size}};
+  return j.dump();   // nlohmann's object keeps keys sorted
+}
+
+HParams parse_hparams(const std::string& text, const HParams& defaults) {
+  HParams h = defaults;
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+    if (!j.is_object()) throw UsageError("trial hyperparameters are not a JSON object: '" + text + "'");
+    auto get = [&](const char* k, auto& out) {
+      if (j.contains(k)) out = j.at(k).get<std::decay_t<decltype(out)>>();
+    };
+    get("optimizer", h.optimizer);
+    get("lr", h.lr);
+    get("momentum", h.momentum);
+    get("nesterov", h.nesterov);
+    get("weight_decay", h.weight_decay);
+    get("label_smoothing", h.label_smoothing);
+    get("warmup_epochs", h.warmup_epochs);
+    get("grad_clip", h.grad_clip);
+    get("schedule", h.schedule);
+    get("batch_size", h.batch_size);
+  } catch (const nlohmann::json::exception& e) {
+    throw UsageError("trial hyperparameters '" + text + "': " + e.what());
+  }
+  if (h.optimizer != "sgd" && h.optimizer != "adamw")
+    throw UsageError("trial hyperparameters: unknown optimizer '" + h.optimizer + "'");
+  if (h.batch_size < 1) throw UsageError("trial hyperparameters: batch_size must be at least 1");
+  return h;
+}
+
+} // namespace nas::space

@@ -1,0 +1,80 @@
+// fit: training one network on a study's device-resident data -- SGD (momentum, Nesterov) or
+// AdamW, warm-up and cosine schedule, label smoothing, weight decay, gradient clipping, mixed
+// precision with a loss scaler for fp16, a NaN/Inf guard, and a checkpoint at the end of every
+// epoch (and when asked to stop) from which training resumes bit for bit on the CPU
+#pragma once
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "nas/data/dataset.h"
+#include "nas/model/network.h"
+#include "nas/space/hparams.h"
+
+namespace nas::train {
+
+// Loss or weights became NaN or Inf: the trial failed with reason "diverged".
+class Diverged : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+struct FitPlan {
+  space::HParams hp;
+  int64_t schedule_epochs = 1;     // the length of the learning-rate schedule (the final budget)
+  int64_t budget_epochs = 1;       // train until this many epochs are done (this rung)
+  std::string precision = "fp32";  // resolved: fp32 | bf16 | fp16 (autocast on CUDA only)
+  bool channels_last = false;      // CUDA convolutions
+  uint64_t seed = 0;               // the trial's: data order and augmentation
+  int64_t eval_batch_size = 1024;
+  std::string checkpoint;          // file path; "" for no checkpoints
+};
+
+struct EpochStats {
+  int epoch = 0;                   // 1-based: epochs done
+  double train_loss = 0, train_acc = 0, val_loss = 0, val_acc = 0;
+  double lr = 0;                   // at the end of the epoch
+  double wall_s = 0;               // this epoch (the part run in this process)
+  double samples_per_s = 0;
+};
+
+struct Evaluation {
+  double loss = 0, acc = 0;
+};
+
+struct FitHooks {
+  std::function<bool()> should_stop;                           // polled between steps
+  std::function<void(const EpochStats&)> on_epoch;             // after the epoch's checkpoint
+  std::function<void(double seconds)> on_busy;                // time spent in steps
+  // every few steps: epoch (1-based, in progress), step, steps per epoch, loss, acc, samples/s
+  std::function<void(int, int64_t, int64_t, double, double, double)> on_progress;
+};
+
+struct FitOutcome {
+  bool stopped = false;            // should_stop() ended it early (a checkpoint was written)
+  int epochs_done = 0;
+  double train_s = 0;              // training time over every attempt (from the checkpoint)
+  int64_t samples = 0;             // samples trained in this process
+  double busy_s = 0;               // this process
+  EpochStats last;                 // the last full epoch
+};
+
+// Trains `net` (already on the data's device) to plan.budget_epochs, resuming from
+// plan.checkpoint when it exists. Throws Diverged on NaN/Inf, std::exception for the rest.
+FitOutcome fit(model::Network& net, const data::StudyData& data, const FitPlan& plan, const FitHooks& hooks);
+
+// Loss (plain cross-entropy) and accuracy of `net` on a split, in batches, without gradients.
+Evaluation evaluate(model::Network& net, const data::StudyData& data, const data::Split& split,
+                    int64_t batch_size, const FitPlan& plan);
+
+// The learning rate at step `step` of `total` with `warmup` warm-up steps (linear from
+// lr/warmup up to lr), then cosine to zero (or constant).
+double lr_at(const space::HParams& hp, int64_t step, int64_t total, int64_t warmup);
+
+// A generator of the device's type seeded with `seed`.
+torch::Generator make_generator(const torch::Device& device, uint64_t seed);
+
+} // namespace nas::train

@@ -1,0 +1,179 @@
+// fit_test: the training loop on a small learnable data set -- it learns, the schedule is what
+// it says, a run stopped mid-epoch and resumed from its checkpoint ends with the same weights
+// as an uninterrupted one, NaN/Inf is reported as divergence, and the packing planner
+#include <torch/torch.h>
+
+#include <doctest/doctest.h>
+
+#include "../support.h"
+#include "nas/train/fit.h"
+#include "nas/train/pack.h"
+
+#include <cmath>
+#include <filesystem>
+
+using namespace nas;
+
+namespace {
+
+// 4 classes of 1x8x8 images: class c lights up rows 2c and 2c+1 (plus noise) -- learnable by a
+// small CNN, and unchanged in meaning by horizontal flips and one-pixel crops.
+data::Split bands(int64_t n, uint64_t seed) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  torch::Tensor labels = torch::randint(0, 4, {n}, gen, torch::kInt64);
+  torch::Tensor x = torch::randint(0, 96, {n, 1, 8, 8}, gen, torch::kInt64);
+  torch::Tensor rows = torch::arange(8, torch::kInt64).div(2, "floor").view({1, 1, 8, 1});
+  x = x + rows.eq(labels.view({n, 1, 1, 1})).to(torch::kInt64) * 150;
+  return {x.to(torch::kUInt8), labels};
+}
+
+data::StudyData study_data() {
+  data::StudyData d;
+  d.train = bands(192, 1);
+  d.validation = bands(64, 2);
+  d.test = bands(64, 3);
+  d.classes = 4;
+  torch::Tensor f = d.train.images.to(torch::kFloat32) / 255.0;
+  d.mean = f.mean({0, 2, 3});
+  d.std = f.std({0, 2, 3});
+  d.flip = true;   // augmentation draws random numbers: resuming must redraw the same ones
+  d.crop = true;
+  d.crop_padding = 1;
+  return d;
+}
+
+model::Network tiny_net(uint64_t seed) {
+  space::Genome g;
+  g.family = "cnn";
+  g.cnn.stem_width = 4;
+  g.cnn.stages = {{"conv", 1, 8, 3, 2, 1, "relu"}, {"residual", 1, 8, 3, 1, 1, "relu"}};
+  model::CostContext ctx;
+  ctx.input = {1, 8, 8};
+  ctx.classes = 4;
+  torch::manual_seed(seed);
+  return model::Network(g, ctx);
+}
+
+train::FitPlan plan(const std::string& checkpoint, int64_t epochs) {
+  train::FitPlan p;
+  p.hp.batch_size = 32;
+  p.hp.lr = 0.1;
+  p.hp.warmup_epochs = 0.5;
+  p.schedule_epochs = epochs;
+  p.budget_epochs = epochs;
+  p.seed = 7;
+  p.eval_batch_size = 50;
+  p.checkpoint = checkpoint;
+  return p;
+}
+
+void check_same_state(model::Network& a, model::Network& b) {
+  auto pa = a->named_parameters(), pb = b->named_parameters();
+  REQUIRE(pa.size() == pb.size());
+  for (const auto& item : pa) DOCTEST_CHECK_MESSAGE(torch::equal(item.value(), pb[item.key()]), item.key());
+  auto ba = a->named_buffers(), bb = b->named_buffers();
+  for (const auto& item : ba) DOCTEST_CHECK_MESSAGE(torch::equal(item.value(), bb[item.key()]), item.key());
+}
+
+} // namespace
+
+TEST_CASE("the learning rate warms up linearly, then follows a cosine to zero") {
+  space::HParams hp;
+  hp.lr = 0.2;
+  DOCTEST_CHECK(train::lr_at(hp, 0, 100, 10) == doctest::Approx(0.02));
+  DOCTEST_CHECK(train::lr_at(hp, 9, 100, 10) == doctest::Approx(0.2));
+  DOCTEST_CHECK(train::lr_at(hp, 10, 100, 10) == doctest::Approx(0.2));
+  DOCTEST_CHECK(train::lr_at(hp, 55, 100, 10) == doctest::Approx(0.1));
+  DOCTEST_CHECK(train::lr_at(hp, 100, 100, 10) == doctest::Approx(0.0));
+  hp.schedule = "constant";
+  DOCTEST_CHECK(train::lr_at(hp, 80, 100, 10) == doctest::Approx(0.2));
+}
+
+TEST_CASE("fit learns a learnable task and reports every epoch") {
+  torch::set_num_threads(1);
+  test::TempDir dir;
+  auto data = study_data();
+  auto net = tiny_net(1);
+  std::vector<train::EpochStats> epochs;
+  train::FitHooks hooks;
+  hooks.on_epoch = [&](const train::EpochStats& e) { epochs.push_back(e); };
+  auto out = train::fit(net, data, plan(dir.file("c.pt"), 6), hooks);
+  DOCTEST_CHECK(!out.stopped);
+  DOCTEST_CHECK(out.epochs_done == 6);
+  REQUIRE(epochs.size() == 6);
+  DOCTEST_CHECK(epochs[0].epoch == 1);
+  DOCTEST_CHECK(epochs[5].train_loss < epochs[0].train_loss);
+  DOCTEST_CHECK(epochs[5].lr < 0.01);                       // the cosine ends near zero
+  DOCTEST_CHECK(out.samples == 6 * 192);
+  auto test = train::evaluate(net, data, data.test, 50, plan("", 1));
+  DOCTEST_CHECK(test.acc > 0.8);                            // chance is 0.25
+  DOCTEST_CHECK(std::filesystem::exists(dir.file("c.pt")));
+}
+
+TEST_CASE("a run stopped mid-epoch and resumed from its checkpoint ends with the same weights") {
+  torch::set_num_threads(1);
+  test::TempDir dir;
+  auto data = study_data();
+  auto whole = tiny_net(3);
+  train::fit(whole, data, plan(dir.file("whole.pt"), 3), {});
+
+  // Stop in the middle of epoch 2 (6 steps an epoch: after 8 steps), then resume in a new network.
+  auto first = tiny_net(3);
+  int polls = 0;
+  train::FitHooks stop_hooks;
+  stop_hooks.should_stop = [&] { return ++polls > 8; };
+  auto part = train::fit(first, data, plan(dir.file("split.pt"), 3), stop_hooks);
+  DOCTEST_CHECK(part.stopped);
+  DOCTEST_CHECK(part.epochs_done == 1);
+  auto resumed = tiny_net(99);   // other initial weights: everything must come from the checkpoint
+  std::vector<int> seen;
+  train::FitHooks hooks;
+  hooks.on_epoch = [&](const train::EpochStats& e) { seen.push_back(e.epoch); };
+  auto rest = train::fit(resumed, data, plan(dir.file("split.pt"), 3), hooks);
+  DOCTEST_CHECK(!rest.stopped);
+  DOCTEST_CHECK(seen == std::vector<int>{2, 3});
+  check_same_state(whole, resumed);
+}
+
+TEST_CASE("a later budget continues from the checkpoint of an earlier one") {
+  torch::set_num_threads(1);
+  test::TempDir dir;
+  auto data = study_data();
+  auto a = tiny_net(5);
+  auto p = plan(dir.file("c.pt"), 4);
+  p.budget_epochs = 2;
+  DOCTEST_CHECK(train::fit(a, data, p, {}).epochs_done == 2);
+  auto b = tiny_net(6);
+  p.budget_epochs = 4;
+  int first_epoch = 0;
+  train::FitHooks hooks;
+  hooks.on_epoch = [&](const train::EpochStats& e) { if (!first_epoch) first_epoch = e.epoch; };
+  DOCTEST_CHECK(train::fit(b, data, p, hooks).epochs_done == 4);
+  DOCTEST_CHECK(first_epoch == 3);
+}
+
+TEST_CASE("a huge learning rate is reported as divergence") {
+  torch::set_num_threads(1);
+  auto data = study_data();
+  auto net = tiny_net(1);
+  auto p = plan("", 3);
+  p.hp.lr = 1e6;
+  p.hp.warmup_epochs = 0;
+  DOCTEST_CHECK_THROWS_AS(train::fit(net, data, p, {}), train::Diverged);
+}
+
+TEST_CASE("the packing planner") {
+  model::Cost c;
+  c.params = 1000;
+  c.layers = {{"a", "conv", 0, 0, {8, 4, 4}}, {"b", "linear", 0, 0, {10}}};
+  // weights, gradients, momentum: 3 x 4 bytes a parameter; activations: 2 x (128 + 10) floats a sample
+  DOCTEST_CHECK(train::training_bytes(c, 10, "sgd") == 12000 + 4 * 2 * 138 * 10);
+  DOCTEST_CHECK(train::training_bytes(c, 10, "adamw") == 16000 + 4 * 2 * 138 * 10);
+  DOCTEST_CHECK(train::plan_pack("cpu", 0, 2, 1).k == 1);
+  DOCTEST_CHECK(train::plan_pack("cpu", 0, 16, 1).k == 4);
+  DOCTEST_CHECK(train::plan_pack("cpu", 0, 256, 1).k == 8);
+  const int64_t gib = int64_t(1) << 30;
+  DOCTEST_CHECK(train::plan_pack("cuda", 10 * gib, 16, gib / 2).k == 8);     // 8 GiB usable, 1 GiB each
+  DOCTEST_CHECK(train::plan_pack("cuda", 4 * gib, 16, gib / 2).k == 3);
+  DOCTEST_CHECK(train::plan_pack("cuda", gib / 4, 16, gib).k == 1);          // never below one
+}

@@ -257,6 +257,8 @@ FitOutcome fit(model::Network& net, const data::StudyData& data, const FitPlan& 
         st.train_s += seconds_since(epoch_start);
         if (!plan.checkpoint.empty()) save_checkpoint(plan.checkpoint, net, *opt, st);
         out.stopped = true;
+        out.step = step;
+        out.steps = steps;
         out.train_s = st.train_s;
         return out;
       }

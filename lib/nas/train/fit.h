@@ -56,6 +56,7 @@ struct FitHooks {
 struct FitOutcome {
   bool stopped = false;            // should_stop() ended it early (a checkpoint was written)
   int epochs_done = 0;
+  int64_t step = 0, steps = 0;     // when stopped: steps done of the `steps` of epoch epochs_done + 1
   double train_s = 0;              // training time over every attempt (from the checkpoint)
   int64_t samples = 0;             // samples trained in this process
   double busy_s = 0;               // this process

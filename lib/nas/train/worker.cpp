@@ -352,7 +352,8 @@ void Trainer::train(store::Db& db, int64_t wid, const store::Claim& claim) {
       return;
     }
     store::release(db, id, wid, why);
-    log::info(tag + ": checkpointed at epoch " + std::to_string(out.epochs_done) + " and released to the queue (" + why + ")");
+    log::info(tag + ": checkpointed in epoch " + std::to_string(out.epochs_done + 1) + " at step " + std::to_string(out.step) +
+              "/" + std::to_string(out.steps) + " and released to the queue (" + why + ")");
     s_.add_row({id, "queued", out.epochs_done, nullptr, nullptr, nullptr, nullptr, why});
     return;
   }

@@ -17,6 +17,9 @@ int main(int argc, char** argv) {
   app.add_option("--arch", o.archs, "add an NB201 architecture string (repeatable)")->option_text("STRING");
   app.add_option("--genome", o.genome_file, "add genomes from FILE or - (JSON, one per line)")->option_text("FILE|-");
   app.add_flag("--queue", o.queue, "queue new candidates for training at once (no proxies)");
+  app.add_option("--budget", o.budget, "with --queue: train them this many epochs [train.epochs]")
+      ->option_text("EPOCHS")
+      ->check(CLI::PositiveNumber);
   app.add_option("--format", o.format, "output: ids, table, tsv, csv or json [ids when sampling, table when adding]")
       ->option_text("FMT");
   return nas::run_tool(app, common, argc, argv, [&] {

@@ -22,7 +22,7 @@ namespace nas::app {
 namespace {
 
 store::NewTrial make_trial(const space::Genome& g, const space::Sampler& sampler, const config::StudyConfig& cfg,
-                           const std::string& origin, bool queue) {
+                           const std::string& origin, bool queue, int64_t budget) {
   model::Cost c = sampler.cost(g);
   store::NewTrial t;
   t.genome = space::canonical(g);
@@ -39,7 +39,8 @@ store::NewTrial make_trial(const space::Genome& g, const space::Sampler& sampler
     t.state = "pruned";
     t.reason = "constraint: " + join(v, ", ");
   } else if (queue) {
-    t.state = "queued";   // rung 0; no budget stored: workers train to [train] epochs
+    t.state = "queued";   // rung 0; without a budget workers train to [train] epochs
+    if (budget > 0) t.budget = double(budget);
   }
   return t;
 }
@@ -130,12 +131,20 @@ void print(std::ostream& out, const std::string& format, const std::vector<store
   t.write(out, parse_format(format));
 }
 
+void check_budget(const SampleOptions& o, const config::StudyConfig& cfg) {
+  if (o.budget > cfg.train.epochs)
+    throw UsageError("--budget: " + std::to_string(o.budget) + " epochs is more than the study's train.epochs (" +
+                     std::to_string(cfg.train.epochs) + ")");
+}
+
 } // namespace
 
 int run_sample(const SampleOptions& o, std::ostream& out) {
   bool given = !o.archs.empty() || !o.genome_file.empty();
   if (given && o.count > 0) throw UsageError("-n samples new candidates; --arch and --genome add given ones: use one or the other");
   if (!given && o.count <= 0) throw UsageError("nothing to do: give -n N, --arch STRING or --genome FILE");
+  if (o.budget != 0 && !o.queue) throw UsageError("--budget: give --queue too (the budget is the queued trials' epochs)");
+  if (o.budget < 0) throw UsageError("--budget: " + std::to_string(o.budget) + " epochs: expected at least 1");
   std::string format = o.format.empty() ? (given ? "table" : "ids") : o.format;
   if (format != "ids") parse_format(format);   // validates before anything is written
 
@@ -150,10 +159,12 @@ int run_sample(const SampleOptions& o, std::ostream& out) {
     }
   }
 
+  if (!o.config.empty()) check_budget(o, pre);
   if (o.config.empty() && !std::filesystem::exists(o.db))
     throw UsageError("cannot open '" + o.db + "': no such file (give --config FILE to create the study)");
   store::Db db = store::Db::open(o.db, o.config.empty() ? store::OpenMode::existing : store::OpenMode::create);
   config::StudyConfig cfg = open_study(db, o, pre);
+  check_budget(o, cfg);   // the stored configuration (a given one was checked before writing)
   space::Sampler sampler(cfg);
 
   if (given) {
@@ -164,7 +175,7 @@ int run_sample(const SampleOptions& o, std::ostream& out) {
                          cfg.space.family + " family");
       std::string outside = space::outside_space(g, cfg.space);
       if (!outside.empty()) log::warning("'" + space::summary(g) + "' is outside the search space: " + outside);
-      trials.push_back(make_trial(g, sampler, cfg, "given", o.queue));
+      trials.push_back(make_trial(g, sampler, cfg, "given", o.queue, o.budget));
       if (trials.back().state == "pruned") log::warning("'" + trials.back().arch + "' added as pruned: " + trials.back().reason);
     }
     auto ins = store::insert_trials(db, trials, "add");
@@ -188,7 +199,7 @@ int run_sample(const SampleOptions& o, std::ostream& out) {
     int64_t want = std::min<int64_t>(o.count - int64_t(added.size()), 512);
     while (int64_t(chunk.size()) < want && fruitless < fruitless_limit) {
       space::Genome g = sampler.draw_feasible(rng);
-      store::NewTrial t = make_trial(g, sampler, cfg, "sample", o.queue);
+      store::NewTrial t = make_trial(g, sampler, cfg, "sample", o.queue, o.budget);
       if (!hashes.insert(t.hash).second) { ++fruitless; continue; }
       chunk.push_back(std::move(t));
     }
@@ -207,7 +218,7 @@ int run_sample(const SampleOptions& o, std::ostream& out) {
     throw Error("the space has no more unique candidates under the constraints: added " + std::to_string(added.size()) +
                 " of " + std::to_string(o.count) + " after " + std::to_string(fruitless) + " draws in a row gave only duplicates");
   log::info("added " + std::to_string(added.size()) + " candidates to '" + o.db + "'" +
-            (o.queue ? ", queued for training (" + std::to_string(cfg.train.epochs) + " epochs)" : ""));
+            (o.queue ? ", queued for training (" + std::to_string(o.budget ? o.budget : cfg.train.epochs) + " epochs)" : ""));
   return 0;
 }
 

@@ -14,6 +14,7 @@ struct SampleOptions {
   std::vector<std::string> archs;    // --arch: NB201 architecture strings
   std::string genome_file;           // --genome FILE or "-" (stdin): canonical JSON per line
   bool queue = false;                // --queue: new candidates go straight to the training queue
+  int64_t budget = 0;                // --budget: epochs the queued candidates train (0: [train] epochs)
   std::string format;                // "" (ids when sampling, table when adding), ids, table, tsv, csv, json
 };
 

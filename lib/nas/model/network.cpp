@@ -31,6 +31,7 @@ ConvBnImpl::ConvBnImpl(std::string name, int64_t in, int64_t out, int64_t kernel
 
 torch::Tensor ConvBnImpl::forward(const torch::Tensor& x, const LayerObserver* obs) {
   torch::Tensor y = conv->forward(x);
+  if (channels_last_out) y = y.contiguous(torch::MemoryFormat::ChannelsLast);
   if (obs && *obs) (*obs)(LayerEvent{conv_name_, "conv", x, y, macs_per_pixel_ * y.size(2) * y.size(3)});
   return bn ? bn->forward(y) : y;
 }
@@ -216,6 +217,13 @@ torch::Tensor NetworkImpl::forward(const torch::Tensor& input) {
   };
   if (hidden_) x = act_observed(linear(hidden_, "head.hidden", x), head_act_, "head.act", obs);
   return linear(classifier_, "head.classifier", x);
+}
+
+void NetworkImpl::to_channels_last() {
+  torch::NoGradGuard no_grad;
+  for (auto& p : parameters())
+    if (p.dim() == 4) p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
+  stem_->channels_last_out = true;
 }
 
 int64_t NetworkImpl::parameter_count() {

@@ -31,6 +31,9 @@ public:
   torch::Tensor forward(const torch::Tensor& x, const LayerObserver* obs);
   torch::nn::Conv2d conv{nullptr};
   torch::nn::BatchNorm2d bn{nullptr};
+  // Make the convolution's output channels-last: for an input whose layout is ambiguous (one
+  // channel), the convolution would otherwise return NCHW and every later layer convert.
+  bool channels_last_out = false;
 private:
   std::string conv_name_;
   int64_t macs_per_pixel_;
@@ -44,6 +47,9 @@ public:
   torch::Tensor forward(const torch::Tensor& x);
   // Called for every layer during forward while set; nullptr turns it off.
   void set_observer(LayerObserver obs) { observer_ = std::move(obs); }
+  // Weights and activations in channels-last memory format (the faster layout for cuDNN and
+  // oneDNN); the input should be channels-last too.
+  void to_channels_last();
   const space::Genome& genome() const { return genome_; }
   // Number of trainable parameter elements.
   int64_t parameter_count();

@@ -43,6 +43,7 @@ struct NewTrial {
   std::string state = "sampled"; // sampled or pruned
   std::string reason;           // for pruned
   std::string hparams;          // training hyperparameters (JSON) or ""
+  std::optional<double> budget; // queued: epochs to train to (none: [train] epochs)
   int64_t params = 0, macs = 0, peak_act_bytes = 0, weight_bytes = 0;
 };
 

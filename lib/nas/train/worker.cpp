@@ -268,10 +268,10 @@ void Trainer::train(store::Db& db, int64_t wid, const store::Claim& claim) {
     net = model::Network(genome, ctx);
   }
   net->to(s_.dev.device);
-  const bool channels_last = s_.dev.device.is_cuda();
-  if (channels_last)
-    for (auto& p : net->parameters())
-      if (p.dim() == 4) p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
+  // Channels-last on every device: cuDNN's tensor-core kernels want it, and on the CPU oneDNN's
+  // depthwise and pointwise convolutions run 1.3-3x faster in it (bench/results/train-epoch.md).
+  const bool channels_last = true;
+  if (channels_last) net->to_channels_last();
 
   FitPlan plan;
   plan.hp = hp;

@@ -31,7 +31,6 @@ ConvBnImpl::ConvBnImpl(std::string name, int64_t in, int64_t out, int64_t kernel
 
 torch::Tensor ConvBnImpl::forward(const torch::Tensor& x, const LayerObserver* obs) {
   torch::Tensor y = conv->forward(x);
-  if (channels_last_out) y = y.contiguous(torch::MemoryFormat::ChannelsLast);
   if (obs && *obs) (*obs)(LayerEvent{conv_name_, "conv", x, y, macs_per_pixel_ * y.size(2) * y.size(3)});
   return bn ? bn->forward(y) : y;
 }
@@ -219,11 +218,17 @@ torch::Tensor NetworkImpl::forward(const torch::Tensor& input) {
   return linear(classifier_, "head.classifier", x);
 }
 
+torch::Tensor to_channels_last(const torch::Tensor& t) {
+  // Not contiguous(ChannelsLast): for one channel that returns an NCHW tensor unchanged (its
+  // strides pass as channels-last), which the convolutions then treat as NCHW, and every later
+  // layer converts. to() restrides it, as PyTorch's Module.to(memory_format=) does.
+  return t.to(t.options(), /*non_blocking=*/false, /*copy=*/false, torch::MemoryFormat::ChannelsLast);
+}
+
 void NetworkImpl::to_channels_last() {
   torch::NoGradGuard no_grad;
   for (auto& p : parameters())
-    if (p.dim() == 4) p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
-  stem_->channels_last_out = true;
+    if (p.dim() == 4) p.set_data(model::to_channels_last(p.data()));
 }
 
 int64_t NetworkImpl::parameter_count() {

@@ -31,14 +31,14 @@ public:
   torch::Tensor forward(const torch::Tensor& x, const LayerObserver* obs);
   torch::nn::Conv2d conv{nullptr};
   torch::nn::BatchNorm2d bn{nullptr};
-  // Make the convolution's output channels-last: for an input whose layout is ambiguous (one
-  // channel), the convolution would otherwise return NCHW and every later layer convert.
-  bool channels_last_out = false;
 private:
   std::string conv_name_;
   int64_t macs_per_pixel_;
 };
 TORCH_MODULE(ConvBn);
+
+// t (4-d) in channels-last memory format, also when it has one channel.
+torch::Tensor to_channels_last(const torch::Tensor& t);
 
 // The network of a genome: input N x C x H x W (the context's shape), output N x classes logits.
 class NetworkImpl : public torch::nn::Module {

@@ -197,7 +197,7 @@ Evaluation evaluate(model::Network& net, const data::StudyData& data, const data
     const int64_t b = std::min(batch_size, n - at);
     torch::Tensor idx = torch::arange(at, at + b, torch::TensorOptions().dtype(torch::kInt64).device(device));
     torch::Tensor x = data::gather_batch(data, split, idx, false, gen);
-    if (plan.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+    if (plan.channels_last) x = model::to_channels_last(x);
     torch::Tensor y = split.labels.narrow(0, at, b);
     torch::Tensor logits;
     {
@@ -268,7 +268,7 @@ FitOutcome fit(model::Network& net, const data::StudyData& data, const FitPlan& 
       const int64_t global = epoch * steps + step;
       gen.set_current_seed(mix(plan.seed ^ 0x6175676dULL, uint64_t(global)));
       torch::Tensor x = data::gather_batch(data, data.train, idx, true, gen);
-      if (plan.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+      if (plan.channels_last) x = model::to_channels_last(x);
       torch::Tensor y = data.train.labels.index_select(0, idx);
       lr = lr_at(hp, global, total_steps, warmup);
       set_lr(*opt, lr);

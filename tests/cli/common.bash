@@ -27,3 +27,32 @@ expect_eq() { [[ "$1" == "$2" ]] || fail "$3: got '$1', expected '$2'"; ok; }
 expect_has() { [[ "$1" == *"$2"* ]] || fail "$3: '$2' not found in: $1"; ok; }
 sql() { sqlite3 -batch -noheader "$1" "$2"; }
 done_checks() { echo "$(basename "$0"): $checks checks passed"; }
+
+# fm_cnn3_study NAME SEED DIR DATA_KEYS TRAIN_KEYS: a study TOML of the 3-conv network of
+# fixtures/fmnist-cnn3.json over the Fashion-MNIST files in DIR, with more [data] and [train] lines.
+fm_cnn3_study() {
+  cat <<EOT
+[study]
+name = "$1"
+seed = $2
+[data]
+format = "idx"
+train_images = "$3/train-images-idx3-ubyte.gz"
+train_labels = "$3/train-labels-idx1-ubyte.gz"
+test_images = "$3/t10k-images-idx3-ubyte.gz"
+test_labels = "$3/t10k-labels-idx1-ubyte.gz"
+$4
+[space]
+family = "cnn"
+stages = 2
+stem_width = 16
+width = [32, 64]
+block = "conv"
+kernel = 3
+stride = 2
+depth = 1
+head_width = 0
+[train]
+$5
+EOT
+}

@@ -7,30 +7,7 @@ fm=/usr/share/datasets/fashion-mnist
 [ -f "$fm/train-images-idx3-ubyte.gz" ] || fail "Fashion-MNIST is missing: apt-get install dataset-fashion-mnist"
 
 study() {   # study TOML over the data folder $1
-  cat <<EOT
-[study]
-name = "fm-cnn3"
-seed = 1
-[data]
-format = "idx"
-train_images = "$1/train-images-idx3-ubyte.gz"
-train_labels = "$1/train-labels-idx1-ubyte.gz"
-test_images = "$1/t10k-images-idx3-ubyte.gz"
-test_labels = "$1/t10k-labels-idx1-ubyte.gz"
-validation = 0.05
-[space]
-family = "cnn"
-stages = 2
-stem_width = 16
-width = [32, 64]
-block = "conv"
-kernel = 3
-stride = 2
-depth = 1
-head_width = 0
-[train]
-epochs = 2
-EOT
+  fm_cnn3_study fm-cnn3 1 "$1" "validation = 0.05" "epochs = 2"
 }
 study "$fm" > "$tmp/s.toml"
 db="$tmp/s.db"

@@ -12,32 +12,7 @@ worker=
 trap '[ -n "$worker" ] && kill -9 "$worker" 2>/dev/null; rm -rf "$tmp"' EXIT
 
 study() {   # study TOML named $1
-  cat <<EOT
-[study]
-name = "$1"
-seed = 5
-[data]
-format = "idx"
-train_images = "$fm/train-images-idx3-ubyte.gz"
-train_labels = "$fm/train-labels-idx1-ubyte.gz"
-test_images = "$fm/t10k-images-idx3-ubyte.gz"
-test_labels = "$fm/t10k-labels-idx1-ubyte.gz"
-subset = 20000
-validation = 0.1
-[space]
-family = "cnn"
-stages = 2
-stem_width = 16
-width = [32, 64]
-block = "conv"
-kernel = 3
-stride = 2
-depth = 1
-head_width = 0
-[train]
-epochs = 3
-lease_s = 5
-EOT
+  fm_cnn3_study "$1" 5 "$fm" "$(printf 'subset = 20000\nvalidation = 0.1')" "$(printf 'epochs = 3\nlease_s = 5')"
 }
 
 # start_worker DB LOG: a worker in the background; returns when it has finished epoch 1 and is

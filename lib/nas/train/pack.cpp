@@ -25,8 +25,10 @@ PackPlan plan_pack(const std::string& device_kind, int64_t free_bytes, int cores
     p.why = std::to_string(p.k) + " trainings: " + std::to_string(free_bytes >> 20) + " MiB free, " +
             std::to_string(per >> 20) + " MiB each for the largest queued network";
   } else {
-    p.k = std::clamp(cores / 4, 1, 8);
-    p.why = std::to_string(p.k) + " trainings: one per 4 of " + std::to_string(cores) + " cores";
+    // Small networks use extra intra-op threads poorly: on 2 cores, 2 trainings of 1 thread
+    // train 1.24x the trials/hour of 1 training of 2 threads (bench/results/pack-throughput-cpu.md).
+    p.k = std::clamp(cores / 2, cores >= 2 ? 2 : 1, 8);
+    p.why = std::to_string(p.k) + " trainings: one per 2 of " + std::to_string(cores) + " cores";
   }
   return p;
 }

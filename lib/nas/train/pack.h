@@ -20,7 +20,8 @@ struct PackPlan {
 
 // K for `--pack auto`. GPU (`cuda`): as many trainings of the largest queued network as fit in
 // 80% of the free memory, with 512 MiB of workspace each, at most 8. CPU: one training per
-// 4 cores (small networks do not scale past a few threads), at most 8; at least 1.
+// 2 cores (small networks do not scale past a few threads), at least 2 when there are 2 cores,
+// at most 8.
 PackPlan plan_pack(const std::string& device_kind, int64_t free_bytes, int cores, int64_t largest_training_bytes);
 
 } // namespace nas::train

@@ -169,8 +169,10 @@ TEST_CASE("the packing planner") {
   // weights, gradients, momentum: 3 x 4 bytes a parameter; activations: 2 x (128 + 10) floats a sample
   DOCTEST_CHECK(train::training_bytes(c, 10, "sgd") == 12000 + 4 * 2 * 138 * 10);
   DOCTEST_CHECK(train::training_bytes(c, 10, "adamw") == 16000 + 4 * 2 * 138 * 10);
-  DOCTEST_CHECK(train::plan_pack("cpu", 0, 2, 1).k == 1);
-  DOCTEST_CHECK(train::plan_pack("cpu", 0, 16, 1).k == 4);
+  DOCTEST_CHECK(train::plan_pack("cpu", 0, 1, 1).k == 1);
+  DOCTEST_CHECK(train::plan_pack("cpu", 0, 2, 1).k == 2);
+  DOCTEST_CHECK(train::plan_pack("cpu", 0, 4, 1).k == 2);
+  DOCTEST_CHECK(train::plan_pack("cpu", 0, 16, 1).k == 8);
   DOCTEST_CHECK(train::plan_pack("cpu", 0, 256, 1).k == 8);
   const int64_t gib = int64_t(1) << 30;
   DOCTEST_CHECK(train::plan_pack("cuda", 10 * gib, 16, gib / 2).k == 8);     // 8 GiB usable, 1 GiB each

@@ -27,7 +27,7 @@ struct FitPlan {
   int64_t schedule_epochs = 1;     // the length of the learning-rate schedule (the final budget)
   int64_t budget_epochs = 1;       // train until this many epochs are done (this rung)
   std::string precision = "fp32";  // resolved: fp32 | bf16 | fp16 (autocast on CUDA only)
-  bool channels_last = false;      // CUDA convolutions
+  bool channels_last = false;      // inputs restrided channels-last (the network converted too)
   uint64_t seed = 0;               // the trial's: data order and augmentation
   int64_t eval_batch_size = 1024;
   std::string checkpoint;          // file path; "" for no checkpoints

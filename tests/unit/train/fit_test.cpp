@@ -135,6 +135,65 @@ TEST_CASE("a run stopped mid-epoch and resumed from its checkpoint ends with the
   check_same_state(whole, resumed);
 }
 
+TEST_CASE("channels-last training (the layout nas-train uses) learns and resumes exactly too") {
+  torch::set_num_threads(1);
+  // one channel: contiguous(ChannelsLast) would leave this NCHW; to_channels_last restrides it
+  torch::Tensor one = model::to_channels_last(torch::zeros({2, 1, 4, 4}));
+  DOCTEST_CHECK(one.suggest_memory_format() == torch::MemoryFormat::ChannelsLast);
+  test::TempDir dir;
+  auto data = study_data();
+  auto cl_plan = [&](const std::string& file) {
+    auto p = plan(dir.file(file), 3);
+    p.channels_last = true;
+    return p;
+  };
+  auto whole = tiny_net(3);
+  whole->to_channels_last();
+  train::fit(whole, data, cl_plan("whole.pt"), {});
+  DOCTEST_CHECK(train::evaluate(whole, data, data.test, 50, cl_plan("")).acc > 0.7);
+  auto first = tiny_net(3);
+  first->to_channels_last();
+  int polls = 0;
+  train::FitHooks stop_hooks;
+  stop_hooks.should_stop = [&] { return ++polls > 8; };
+  DOCTEST_CHECK(train::fit(first, data, cl_plan("split.pt"), stop_hooks).stopped);
+  auto resumed = tiny_net(99);
+  resumed->to_channels_last();
+  train::fit(resumed, data, cl_plan("split.pt"), {});
+  check_same_state(whole, resumed);
+}
+
+TEST_CASE("on a CUDA device, fp32, bf16 and fp16 (loss-scaled) training learn the task") {
+  if (!torch::cuda::is_available()) {
+    MESSAGE("no CUDA device: skipped (run on a GPU machine)");
+    return;
+  }
+  const torch::Device cuda(torch::kCUDA, 0);
+  auto data = study_data();
+  for (auto* split : {&data.train, &data.validation, &data.test}) {
+    split->images = split->images.to(cuda);
+    split->labels = split->labels.to(cuda);
+  }
+  data.mean = data.mean.to(cuda);
+  data.std = data.std.to(cuda);
+  for (const std::string precision : {"fp32", "bf16", "fp16"}) {
+    CAPTURE(precision);
+    test::TempDir dir;
+    auto net = tiny_net(1);
+    net->to(cuda);
+    net->to_channels_last();
+    auto p = plan(dir.file("c.pt"), 6);
+    p.precision = precision;
+    p.channels_last = true;
+    p.budget_epochs = 3;
+    DOCTEST_CHECK(train::fit(net, data, p, {}).epochs_done == 3);
+    p.budget_epochs = 6;   // continues from the checkpoint, scaler state included
+    auto out = train::fit(net, data, p, {});
+    DOCTEST_CHECK(out.epochs_done == 6);
+    DOCTEST_CHECK(train::evaluate(net, data, data.test, 50, p).acc > 0.8);
+  }
+}
+
 TEST_CASE("a later budget continues from the checkpoint of an earlier one") {
   torch::set_num_threads(1);
   test::TempDir dir;

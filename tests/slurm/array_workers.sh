@@ -113,7 +113,7 @@ scancel --signal=USR1 --batch "$job"
 wait_job "$job"
 out=$(cat "$tmp/sig-$job.out")
 expect_has "$out" "worker exit 0" "the task exits 0"
-expect_has "$out" "released to the queue (signal User defined signal 1)" "the worker says why"
+expect_has "$out" "released to the queue (SIGUSR1)" "the worker says why"
 expect_eq "$(sql "$db" "select state, attempts from trial")" "queued|0" "queued again, attempt not counted"
 expect_eq "$(sql "$db" "select slurm_job_id from worker")" "$job" "the worker row names the job"
 run nas-train --db "$db" --worker --threads 2

@@ -16,6 +16,7 @@
 #endif
 
 #include <chrono>
+#include <thread>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -117,7 +118,10 @@ void save_checkpoint(const std::string& path, model::Network& net, torch::optim:
   ar.write("correct", i64(p.correct));
   ar.write("seen", i64(p.seen));
   ar.write("train_s", f64(p.train_s));
-  const fs::path target(path), tmp = target.string() + ".tmp";
+  // A name of its own: two writers of one trial (a lease lost and taken over) never share a file.
+  const fs::path target(path),
+      tmp = target.string() + "." + std::to_string(::getpid()) + "-" +
+            std::to_string(std::hash<std::thread::id>{}(std::this_thread::get_id()) % 1000000007) + ".tmp";
   fs::create_directories(target.parent_path());
   ar.save_to(tmp.string());
   fsync_path(tmp, O_RDONLY);
@@ -250,6 +254,12 @@ FitOutcome fit(model::Network& net, const data::StudyData& data, const FitPlan& 
     torch::Tensor correct = torch::zeros({}, i64);
     double lr = 0;
     for (int64_t step = st.step; step < steps; ++step) {
+      if (hooks.lease_lost && hooks.lease_lost()) {   // another worker owns the trial and its checkpoint now
+        out.stopped = out.lease_lost = true;
+        out.step = step;
+        out.steps = steps;
+        return out;
+      }
       if (hooks.should_stop && hooks.should_stop()) {
         st.step = step;
         st.loss_sum += loss_sum.item<double>();

@@ -47,6 +47,7 @@ struct Evaluation {
 
 struct FitHooks {
   std::function<bool()> should_stop;                           // polled between steps
+  std::function<bool()> lease_lost;       // polled between steps: stop without a checkpoint
   std::function<void(const EpochStats&)> on_epoch;             // after the epoch's checkpoint
   std::function<void(double seconds)> on_busy;                // time spent in steps
   // every few steps: epoch (1-based, in progress), step, steps per epoch, loss, acc, samples/s
@@ -54,7 +55,8 @@ struct FitHooks {
 };
 
 struct FitOutcome {
-  bool stopped = false;            // should_stop() ended it early (a checkpoint was written)
+  bool stopped = false;            // should_stop() (a checkpoint was written) or lease_lost() ended it early
+  bool lease_lost = false;         // lease_lost() ended it: nothing was written
   int epochs_done = 0;
   int64_t step = 0, steps = 0;     // when stopped: steps done of the `steps` of epoch epochs_done + 1
   double train_s = 0;              // training time over every attempt (from the checkpoint)

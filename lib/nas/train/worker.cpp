@@ -48,6 +48,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <csignal>
 #include <thread>
 
 namespace fs = std::filesystem;
@@ -169,13 +170,15 @@ struct Shared {
   int threads_per_trainer = 1;
   std::mutex init_mutex;               // the global RNG while a network is built
   std::vector<std::atomic<int64_t>> worker_ids, current_trial;
-  std::vector<std::atomic<bool>> lost;
+  std::vector<std::atomic<int64_t>> lost_trial;   // per trainer: the trial whose lease it lost
+
   std::atomic<int> running{0};
   std::atomic<bool> failed{false};     // a --trial run failed, or a trainer hit a database error
   std::mutex rows_mutex;
   Table rows{{"trial", "state", "epochs", "val_acc", "test_acc", "wall_s", "energy_j", "reason"}};
 
-  explicit Shared(int k) : worker_ids(size_t(k)), current_trial(size_t(k)), lost(size_t(k)) {}
+  explicit Shared(int k) : worker_ids(size_t(k)), current_trial(size_t(k)), lost_trial(size_t(k)) {}
+  bool lost(int slot, int64_t trial) const { return lost_trial[size_t(slot)] == trial; }
 
   bool deadline_near() const { return now_unix() + opts.grace_s >= deadline; }
   void add_row(std::vector<nlohmann::json> row) {
@@ -184,9 +187,18 @@ struct Shared {
   }
 };
 
-std::string stop_reason(const Shared& s, int slot) {
-  if (s.lost[size_t(slot)]) return "lease lost";
-  if (int sig = stop_signal()) return std::string("signal ") + strsignal(sig);
+std::string signal_name(int sig) {   // strsignal() is not thread-safe
+  switch (sig) {
+    case SIGTERM: return "SIGTERM";
+    case SIGUSR1: return "SIGUSR1";
+    case SIGINT: return "SIGINT";
+    default: return "signal " + std::to_string(sig);
+  }
+}
+
+std::string stop_reason(const Shared& s, int slot, int64_t trial) {
+  if (s.lost(slot, trial)) return "lease lost";
+  if (int sig = stop_signal()) return signal_name(sig);
   return "deadline";
 }
 
@@ -195,7 +207,10 @@ public:
   Trainer(Shared& s, int slot) : s_(s), slot_(slot) {}
   void run();
 private:
+  // Trains one claimed trial to its budget and records it. Throws LeaseLost, DbError, and any
+  // other error of the attempt (run() fails the attempt).
   void train(store::Db& db, int64_t wid, const store::Claim& claim);
+  void fail_attempt(store::Db& db, int64_t wid, int64_t id, std::string what);
   Shared& s_;
   int slot_;
 };
@@ -208,19 +223,21 @@ void Trainer::run() {
   if (s_.dev.device.is_cuda())
     stream.emplace(c10::cuda::getStreamFromPool(false, s_.dev.device.index()));
 #endif
-  store::Db db = store::Db::open(s_.opts.db, store::OpenMode::existing);
-  const int64_t wid = store::register_worker(db, store::this_worker(s_.dev.name));
-  s_.worker_ids[size_t(slot_)] = wid;
+  std::optional<store::Db> db;
+  int64_t wid = 0;
   int64_t trained = 0;
   bool first = true;
   try {
+    db.emplace(store::Db::open(s_.opts.db, store::OpenMode::existing));
+    wid = store::register_worker(*db, store::this_worker(s_.dev.name));
+    s_.worker_ids[size_t(slot_)] = wid;
     while (!stop_requested() && !s_.deadline_near()) {
       if (s_.opts.max_trials && trained >= *s_.opts.max_trials) break;
       std::optional<store::Claim> claim;
       if (s_.opts.trial) {
         if (!first) break;
         std::string state;
-        claim = store::claim_trial(db, wid, *s_.opts.trial, double(s_.cfg.train.epochs), s_.policy, state);
+        claim = store::claim_trial(*db, wid, *s_.opts.trial, double(s_.cfg.train.epochs), s_.policy, state);
         if (!claim) {
           const bool nothing_to_do = state == "done" || state == "paused";
           log::info("trial " + std::to_string(*s_.opts.trial) + " is " + state +
@@ -228,13 +245,20 @@ void Trainer::run() {
           if (!nothing_to_do) s_.failed = true;
         }
       } else {
-        claim = store::claim_next(db, wid, s_.policy);
+        claim = store::claim_next(*db, wid, s_.policy);
       }
       first = false;
       if (!claim) break;
       s_.current_trial[size_t(slot_)] = claim->trial_id;
-      s_.lost[size_t(slot_)] = false;
-      train(db, wid, *claim);
+      try {
+        train(*db, wid, *claim);
+      } catch (const LeaseLost& e) {
+        log::warning("trial " + std::to_string(claim->trial_id) + ": " + e.what() + ": dropped");
+      } catch (const DbError&) {
+        throw;
+      } catch (const std::exception& e) {
+        fail_attempt(*db, wid, claim->trial_id, e.what());
+      }
       s_.current_trial[size_t(slot_)] = 0;
       ++trained;
     }
@@ -242,7 +266,30 @@ void Trainer::run() {
     log::error("trainer " + std::to_string(slot_) + ": " + e.what());
     s_.failed = true;
   }
-  store::stop_worker(db, wid);
+  try {
+    if (db && wid) store::stop_worker(*db, wid);
+  } catch (const std::exception& e) {
+    log::error("trainer " + std::to_string(slot_) + ": " + e.what());
+    s_.failed = true;
+  }
+}
+
+// An attempt that failed with an error other than divergence: back to the queue while attempts
+// are left (out of memory may pass on a less crowded device), else failed.
+void Trainer::fail_attempt(store::Db& db, int64_t wid, int64_t id, std::string what) {
+  const std::string tag = "trial " + std::to_string(id);
+  what = what.substr(0, what.find('\n'));
+  const bool oom = lower(what).find("out of memory") != std::string::npos;
+  const std::string reason = oom ? "out of memory" : "error";
+  try {
+    store::fail(db, id, wid, reason, what, true, s_.policy);
+  } catch (const LeaseLost&) {
+    log::warning(tag + ": failed (" + reason + ") after its lease was lost: " + what);
+    return;
+  }
+  log::warning(tag + ": failed (" + reason + "): " + what);
+  s_.add_row({id, "failed", nullptr, nullptr, nullptr, nullptr, nullptr, reason});
+  if (s_.opts.trial) s_.failed = true;
 }
 
 void Trainer::train(store::Db& db, int64_t wid, const store::Claim& claim) {
@@ -290,7 +337,8 @@ void Trainer::train(store::Db& db, int64_t wid, const store::Claim& claim) {
 
   auto last_line = std::chrono::steady_clock::now();
   FitHooks hooks;
-  hooks.should_stop = [&] { return stop_requested() || s_.lost[size_t(slot_)] || s_.deadline_near(); };
+  hooks.should_stop = [&] { return stop_requested() || s_.deadline_near(); };
+  hooks.lease_lost = [&] { return s_.lost(slot_, id); };
   hooks.on_busy = [&](double sec) { s_.ledger->add_busy(slot_, sec); };
   hooks.on_progress = [&](int epoch, int64_t step, int64_t steps, double loss, double acc, double sps) {
     char buf[200];
@@ -330,25 +378,11 @@ void Trainer::train(store::Db& db, int64_t wid, const store::Claim& claim) {
     s_.add_row({id, "failed", nullptr, nullptr, nullptr, nullptr, nullptr, "diverged"});
     if (s_.opts.trial) s_.failed = true;
     return;
-  } catch (const LeaseLost&) {
-    throw;
-  } catch (const DbError&) {
-    throw;
-  } catch (const std::exception& e) {
-    std::string what = e.what();
-    what = what.substr(0, what.find('\n'));
-    const bool oom = lower(what).find("out of memory") != std::string::npos;
-    const std::string reason = oom ? "out of memory" : "error";
-    store::fail(db, id, wid, reason, what, true, s_.policy);
-    log::warning(tag + ": failed (" + reason + "): " + what);
-    s_.add_row({id, "failed", nullptr, nullptr, nullptr, nullptr, nullptr, reason});
-    if (s_.opts.trial) s_.failed = true;
-    return;
   }
   if (out.stopped) {
-    const std::string why = stop_reason(s_, slot_);
-    if (s_.lost[size_t(slot_)]) {
-      log::warning(tag + ": lease lost to another worker: dropped");
+    const std::string why = stop_reason(s_, slot_, id);
+    if (out.lease_lost) {
+      log::warning(tag + ": lease lost to another worker: dropped without a checkpoint");
       return;
     }
     store::release(db, id, wid, why);
@@ -403,7 +437,17 @@ void Trainer::train(store::Db& db, int64_t wid, const store::Claim& claim) {
 
 // Renews leases, notices lost ones, ticks the energy ledger and records worker energy.
 void heartbeat_loop(Shared& s, std::atomic<bool>& done) {
-  store::Db db = store::Db::open(s.opts.db, store::OpenMode::existing);
+  std::optional<store::Db> opened;
+  try {
+    opened.emplace(store::Db::open(s.opts.db, store::OpenMode::existing));
+  } catch (const std::exception& e) {
+    // without renewals the leases would run out under the trainers: stop them cleanly instead
+    log::error("heartbeat: " + std::string(e.what()) + ": stopping the trainers");
+    s.failed = true;
+    request_stop(SIGTERM);
+    return;
+  }
+  store::Db& db = *opened;
   const double every = std::clamp(s.policy.lease_s / 4, 0.5, 30.0);
   auto last = std::chrono::steady_clock::now();
   while (!done) {
@@ -411,20 +455,22 @@ void heartbeat_loop(Shared& s, std::atomic<bool>& done) {
     if (std::chrono::steady_clock::now() - last < std::chrono::duration<double>(every)) continue;
     last = std::chrono::steady_clock::now();
     s.ledger->tick();
-    try {
-      for (size_t i = 0; i < s.worker_ids.size(); ++i) {
+    for (size_t i = 0; i < s.worker_ids.size(); ++i) {
+      try {
         const int64_t wid = s.worker_ids[i];
         if (!wid) continue;
-        auto held = store::heartbeat(db, wid, s.policy);
+        // The trial is read before the renewal: one a trainer claims meanwhile is not in `held`
+        // yet, and must not be taken for lost.
         const int64_t t = s.current_trial[i];
-        if (t && std::find(held.begin(), held.end(), t) == held.end()) s.lost[i] = true;
+        auto held = store::heartbeat(db, wid, s.policy);
+        if (t && s.current_trial[i] == t && std::find(held.begin(), held.end(), t) == held.end()) s.lost_trial[i] = t;
         store::record_worker_energy(db, wid, s.ledger->slot_busy(int(i)), s.ledger->total_joules(),
                                     s.ledger->known() ? "device total of " + std::to_string(s.worker_ids.size()) +
                                                             " trainers in this process; " + s.ledger->note()
                                                       : "unknown: " + s.ledger->note());
+      } catch (const std::exception& e) {
+        log::warning("heartbeat: " + std::string(e.what()));
       }
-    } catch (const std::exception& e) {
-      log::warning("heartbeat: " + std::string(e.what()));
     }
   }
 }
@@ -549,7 +595,7 @@ int run_train(const TrainOptions& o, std::ostream& out) {
     log::warning(e.what());
   }
   if (s.rows.size() || o.format != "table") s.rows.write(out, parse_format(o.format));
-  if (int sig = stop_signal()) log::info(std::string("stopped by signal ") + strsignal(sig));
+  if (int sig = stop_signal()) log::info("stopped by " + signal_name(sig));
   else if (s.deadline_near()) log::info("stopped: the deadline is near");
   return s.failed ? 1 : 0;
 }

@@ -211,6 +211,24 @@ TEST_CASE("a later budget continues from the checkpoint of an earlier one") {
   DOCTEST_CHECK(first_epoch == 3);
 }
 
+TEST_CASE("a lost lease stops training without writing a checkpoint") {
+  torch::set_num_threads(1);
+  test::TempDir dir;
+  auto data = study_data();
+  auto net = tiny_net(1);
+  int polls = 0;
+  train::FitHooks hooks;
+  hooks.lease_lost = [&] { return ++polls > 3; };
+  auto out = train::fit(net, data, plan(dir.file("c.pt"), 2), hooks);
+  DOCTEST_CHECK(out.stopped);
+  DOCTEST_CHECK(out.lease_lost);
+  DOCTEST_CHECK(out.step == 3);
+  DOCTEST_CHECK(out.epochs_done == 0);
+  DOCTEST_CHECK(!std::filesystem::exists(dir.file("c.pt")));   // the new owner's file is not touched
+  for (const auto& f : std::filesystem::directory_iterator(dir.path))
+    DOCTEST_CHECK_MESSAGE(f.path().extension() != ".tmp", f.path().string());
+}
+
 TEST_CASE("a huge learning rate is reported as divergence") {
   torch::set_num_threads(1);
   auto data = study_data();

@@ -43,7 +43,7 @@ public:
       auto v = read_number(d.energy);
       if (!v) return std::nullopt;
       long double delta = *v - d.last;
-      if (delta < 0) delta += d.range;   // wrapped
+      if (delta < 0) delta = d.range > 0 ? delta + d.range : 0;   // wrapped (range unknown: skip the interval)
       d.total += delta;
       d.last = *v;
       sum += d.total;

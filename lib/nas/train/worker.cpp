@@ -392,8 +392,10 @@ void Trainer::train(store::Db& db, int64_t wid, const store::Claim& claim) {
     return;
   }
 
+  const auto eval_start = std::chrono::steady_clock::now();
   const Evaluation val = evaluate(net, s_.data, s_.data.validation, tc.eval_batch_size, plan);
   const Evaluation test = evaluate(net, s_.data, s_.data.test, tc.eval_batch_size, plan);
+  s_.ledger->add_busy(slot_, std::chrono::duration<double>(std::chrono::steady_clock::now() - eval_start).count());
   s_.ledger->tick();
   std::optional<double> energy;
   std::string energy_note = s_.ledger->note();

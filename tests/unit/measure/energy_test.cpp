@@ -50,6 +50,21 @@ TEST_CASE("RAPL: package domains are summed, sub-domains ignored, wrap-around ha
   CHECK(*m->joules() == doctest::Approx(5.5));
 }
 
+TEST_CASE("RAPL: a wrap-around without a known range never makes the total go down") {
+  test::TempDir dir;
+  write(dir.path + "/intel-rapl:0/name", "package-0");
+  write(dir.path + "/intel-rapl:0/energy_uj", "4000000");   // no max_energy_range_uj
+  std::string why;
+  auto m = measure::open_rapl(why, dir.path);
+  REQUIRE(m);
+  write(dir.path + "/intel-rapl:0/energy_uj", "5000000");   // +1 J
+  CHECK(*m->joules() == doctest::Approx(1));
+  write(dir.path + "/intel-rapl:0/energy_uj", "1000");      // wrapped: that interval is skipped
+  CHECK(*m->joules() == doctest::Approx(1));
+  write(dir.path + "/intel-rapl:0/energy_uj", "2001000");   // +2 J
+  CHECK(*m->joules() == doctest::Approx(3));
+}
+
 TEST_CASE("RAPL: a missing tree or one without packages says why") {
   test::TempDir dir;
   std::string why;

@@ -48,8 +48,13 @@ std::string ensure_hparams(Db& db, int64_t id, const std::string& hparams_json) 
   return stored;
 }
 
-void record_epoch(Db& db, int64_t trial_id, int rung, int epoch, const std::vector<ResultValue>& values) {
+void record_epoch(Db& db, int64_t trial_id, int64_t worker_id, int rung, int epoch,
+                  const std::vector<ResultValue>& values) {
   db.write([&] {
+    Statement held = db.prepare("SELECT 1 FROM trial WHERE id = ?1 AND state = 'running' AND lease_owner = ?2");
+    held.bind(1, trial_id).bind(2, worker_id);
+    if (!held.step())
+      throw LeaseLost("trial " + std::to_string(trial_id) + " is no longer held by this worker");
     const double now = now_unix();
     Statement ins = db.prepare(
         "INSERT OR REPLACE INTO epoch_metric (trial_id, rung, epoch, metric, value, created_at) "

@@ -38,8 +38,10 @@ struct ResultValue {
   std::string note;
 };
 
-// The metrics of one epoch (replacing those of an earlier attempt at the same epoch).
-void record_epoch(Db& db, int64_t trial_id, int rung, int epoch, const std::vector<ResultValue>& values);
+// The metrics of one epoch (replacing those of an earlier attempt at the same epoch), written by
+// the worker holding the trial. Throws LeaseLost, writing nothing, when `worker_id` holds it no more.
+void record_epoch(Db& db, int64_t trial_id, int64_t worker_id, int rung, int epoch,
+                  const std::vector<ResultValue>& values);
 
 // The results of a trial at a rung; a row already there for (trial, rung, metric) is replaced,
 // so a retried write never duplicates. Call inside the transaction that finishes the trial.

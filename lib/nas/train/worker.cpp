@@ -352,7 +352,7 @@ void Trainer::train(store::Db& db, int64_t wid, const store::Claim& claim) {
     }
   };
   hooks.on_epoch = [&](const EpochStats& e) {
-    store::record_epoch(db, id, claim.rung, e.epoch,
+    store::record_epoch(db, id, wid, claim.rung, e.epoch,
                         {{"train_loss", e.train_loss, "", ""}, {"train_acc", e.train_acc, "", ""},
                          {"val_loss", e.val_loss, "", ""}, {"val_acc", e.val_acc, "", ""}, {"lr", e.lr, "", ""},
                          {"wall_s", e.wall_s, "s", ""}, {"samples_per_s", e.samples_per_s, "1/s", ""}});

@@ -7,6 +7,7 @@
 #include "nas/core/text.h"
 #include "nas/store/db.h"
 #include "nas/store/queue.h"
+#include "nas/store/results.h"
 
 #include <nlohmann/json.hpp>
 #include <stdlib.h>
@@ -217,6 +218,10 @@ TEST_CASE("a held trial is not claimed by another worker until its lease expires
   CHECK_THROWS_AS(release(db, t, w1, "sigterm"), nas::LeaseLost);
   CHECK_THROWS_AS(fail(db, t, w1, "diverged", "nan loss", true, short_lease), nas::LeaseLost);
   CHECK(heartbeat(db, w1, short_lease).empty());
+  CHECK_THROWS_AS(record_epoch(db, t, w1, 0, 1, {{"val_acc", 0.5, "", ""}}), nas::LeaseLost);
+  CHECK(scalar(db, "SELECT count(*) FROM epoch_metric WHERE trial_id = ?1", t) == 0);
+  record_epoch(db, t, w2, 0, 1, {{"val_acc", 0.75, "", ""}});
+  CHECK(scalar(db, "SELECT count(*) FROM epoch_metric WHERE trial_id = ?1", t) == 1);
   CHECK(state_of(db, t) == "running");
   CHECK(attempts_of(db, t) == 2);
   finish(db, t, w2, "done");

@@ -149,6 +149,18 @@ int enqueue(Db& db, const std::vector<int64_t>& ids, int rung, std::optional<dou
   return queued;
 }
 
+// Inside a write transaction: the queued trial c.trial_id goes to `running` under the worker's
+// lease, with its claim event.
+static void take_in_tx(Db& db, int64_t worker_id, const Claim& c, const QueuePolicy& policy, double now) {
+  Statement up = db.prepare(
+      "UPDATE trial SET state = 'running', lease_owner = ?1, lease_expires = ?2, "
+      "attempts = attempts + 1, updated_at = ?3 WHERE id = ?4 AND state = 'queued'");
+  up.bind(1, worker_id).bind(2, now + policy.lease_s).bind(3, now).bind(4, c.trial_id).run();
+  if (db.changes() != 1)   // cannot happen under the write lock; refuse to log a lie
+    throw DbError("'" + db.path() + "': trial " + std::to_string(c.trial_id) + " changed while being claimed");
+  log_event(db, "claim", c.trial_id, worker_id, "queued", "running", nlohmann::json{{"attempt", c.attempts}}.dump());
+}
+
 std::optional<Claim> claim_next(Db& db, int64_t worker_id, const QueuePolicy& policy) {
   std::optional<Claim> claim;
   db.write([&] {
@@ -165,15 +177,7 @@ std::optional<Claim> claim_next(Db& db, int64_t worker_id, const QueuePolicy& po
     c.budget = pick.opt_real(2);
     c.attempts = int(pick.int64(3)) + 1;
     c.genome = pick.text(4);
-    Statement up = db.prepare(
-        "UPDATE trial SET state = 'running', lease_owner = ?1, lease_expires = ?2, "
-        "attempts = attempts + 1, updated_at = ?3 WHERE id = ?4 AND state = 'queued'");
-    up.bind(1, worker_id).bind(2, now + policy.lease_s).bind(3, now).bind(4, c.trial_id).run();
-    if (db.changes() != 1)   // cannot happen under the write lock; refuse to log a lie
-      throw DbError("'" + db.path() + "': trial " + std::to_string(c.trial_id) +
-                    " changed while being claimed");
-    log_event(db, "claim", c.trial_id, worker_id, "queued", "running",
-              nlohmann::json{{"attempt", c.attempts}}.dump());
+    take_in_tx(db, worker_id, c, policy, now);
     claim = std::move(c);
   });
   return claim;
@@ -186,35 +190,26 @@ std::optional<Claim> claim_trial(Db& db, int64_t worker_id, int64_t trial_id, st
     claim.reset();
     double now = now_unix();
     reclaim_expired_in_tx(db, policy, now);
-    Statement pick = db.prepare("SELECT state, rung, budget, attempts, genome FROM trial WHERE id = ?1");
-    pick.bind(1, trial_id);
-    if (!pick.step()) throw UsageError("'" + db.path() + "' has no trial " + std::to_string(trial_id));
-    state = pick.text(0);
-    Claim c;
-    c.trial_id = trial_id;
-    c.rung = int(pick.int64(1));
-    c.budget = pick.opt_real(2);
-    c.attempts = int(pick.int64(3)) + 1;
-    c.genome = pick.text(4);
-    pick.reset();
+    auto read = [&] {
+      Statement pick = db.prepare("SELECT state, rung, budget, attempts, genome FROM trial WHERE id = ?1");
+      pick.bind(1, trial_id);
+      if (!pick.step()) throw UsageError("'" + db.path() + "' has no trial " + std::to_string(trial_id));
+      state = pick.text(0);
+      Claim c;
+      c.trial_id = trial_id;
+      c.rung = int(pick.int64(1));
+      c.budget = pick.opt_real(2);
+      c.attempts = int(pick.int64(3)) + 1;
+      c.genome = pick.text(4);
+      return c;
+    };
+    Claim c = read();
     if (state == "sampled") {
-      Statement q = db.prepare(
-          "UPDATE trial SET state = 'queued', rung = 0, budget = ?1, updated_at = ?2 WHERE id = ?3");
-      q.bind(1, budget).bind(2, now).bind(3, trial_id).run();
-      nlohmann::json detail{{"rung", 0}};
-      if (budget) detail["budget"] = *budget;
-      log_event(db, "enqueue", trial_id, std::nullopt, "sampled", "queued", detail.dump());
-      c.rung = 0;
-      c.budget = budget;
-    } else if (state != "queued") {
-      return;
+      enqueue(db, {trial_id}, 0, budget, 0);   // nested: runs in this transaction
+      c = read();
     }
-    Statement up = db.prepare(
-        "UPDATE trial SET state = 'running', lease_owner = ?1, lease_expires = ?2, "
-        "attempts = attempts + 1, updated_at = ?3 WHERE id = ?4 AND state = 'queued'");
-    up.bind(1, worker_id).bind(2, now + policy.lease_s).bind(3, now).bind(4, trial_id).run();
-    log_event(db, "claim", trial_id, worker_id, "queued", "running",
-              nlohmann::json{{"attempt", c.attempts}}.dump());
+    if (state != "queued") return;
+    take_in_tx(db, worker_id, c, policy, now);
     state = "running";
     claim = std::move(c);
   });

@@ -172,7 +172,6 @@ struct Shared {
   std::vector<std::atomic<int64_t>> worker_ids, current_trial;
   std::vector<std::atomic<int64_t>> lost_trial;   // per trainer: the trial whose lease it lost
 
-  std::atomic<int> running{0};
   std::atomic<bool> failed{false};     // a --trial run failed, or a trainer hit a database error
   std::mutex rows_mutex;
   Table rows{{"trial", "state", "epochs", "val_acc", "test_acc", "wall_s", "energy_j", "reason"}};

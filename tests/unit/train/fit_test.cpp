@@ -110,57 +110,54 @@ TEST_CASE("fit learns a learnable task and reports every epoch") {
   DOCTEST_CHECK(std::filesystem::exists(dir.file("c.pt")));
 }
 
-TEST_CASE("a run stopped mid-epoch and resumed from its checkpoint ends with the same weights") {
+// Trains 3 epochs in one go, and again stopped in the middle of epoch 2 (6 steps an epoch: after
+// 8 steps) and resumed in a network with other initial weights: the two end bitwise equal.
+static void check_stop_and_resume(bool channels_last) {
   torch::set_num_threads(1);
   test::TempDir dir;
   auto data = study_data();
-  auto whole = tiny_net(3);
-  train::fit(whole, data, plan(dir.file("whole.pt"), 3), {});
+  auto make = [&](uint64_t seed) {
+    auto net = tiny_net(seed);
+    if (channels_last) net->to_channels_last();
+    return net;
+  };
+  auto make_plan = [&](const std::string& file) {
+    auto p = plan(file.empty() ? "" : dir.file(file), 3);
+    p.channels_last = channels_last;
+    return p;
+  };
+  auto whole = make(3);
+  train::fit(whole, data, make_plan("whole.pt"), {});
+  DOCTEST_CHECK(train::evaluate(whole, data, data.test, 50, make_plan("")).acc > 0.7);
 
-  // Stop in the middle of epoch 2 (6 steps an epoch: after 8 steps), then resume in a new network.
-  auto first = tiny_net(3);
+  auto first = make(3);
   int polls = 0;
   train::FitHooks stop_hooks;
   stop_hooks.should_stop = [&] { return ++polls > 8; };
-  auto part = train::fit(first, data, plan(dir.file("split.pt"), 3), stop_hooks);
+  auto part = train::fit(first, data, make_plan("split.pt"), stop_hooks);
   DOCTEST_CHECK(part.stopped);
+  DOCTEST_CHECK(!part.lease_lost);
   DOCTEST_CHECK(part.epochs_done == 1);
-  auto resumed = tiny_net(99);   // other initial weights: everything must come from the checkpoint
+  DOCTEST_CHECK(part.step == 2);
+  auto resumed = make(99);   // other initial weights: everything must come from the checkpoint
   std::vector<int> seen;
   train::FitHooks hooks;
   hooks.on_epoch = [&](const train::EpochStats& e) { seen.push_back(e.epoch); };
-  auto rest = train::fit(resumed, data, plan(dir.file("split.pt"), 3), hooks);
+  auto rest = train::fit(resumed, data, make_plan("split.pt"), hooks);
   DOCTEST_CHECK(!rest.stopped);
   DOCTEST_CHECK(seen == std::vector<int>{2, 3});
   check_same_state(whole, resumed);
 }
 
+TEST_CASE("a run stopped mid-epoch and resumed from its checkpoint ends with the same weights") {
+  check_stop_and_resume(false);
+}
+
 TEST_CASE("channels-last training (the layout nas-train uses) learns and resumes exactly too") {
-  torch::set_num_threads(1);
   // one channel: contiguous(ChannelsLast) would leave this NCHW; to_channels_last restrides it
   torch::Tensor one = model::to_channels_last(torch::zeros({2, 1, 4, 4}));
   DOCTEST_CHECK(one.suggest_memory_format() == torch::MemoryFormat::ChannelsLast);
-  test::TempDir dir;
-  auto data = study_data();
-  auto cl_plan = [&](const std::string& file) {
-    auto p = plan(dir.file(file), 3);
-    p.channels_last = true;
-    return p;
-  };
-  auto whole = tiny_net(3);
-  whole->to_channels_last();
-  train::fit(whole, data, cl_plan("whole.pt"), {});
-  DOCTEST_CHECK(train::evaluate(whole, data, data.test, 50, cl_plan("")).acc > 0.7);
-  auto first = tiny_net(3);
-  first->to_channels_last();
-  int polls = 0;
-  train::FitHooks stop_hooks;
-  stop_hooks.should_stop = [&] { return ++polls > 8; };
-  DOCTEST_CHECK(train::fit(first, data, cl_plan("split.pt"), stop_hooks).stopped);
-  auto resumed = tiny_net(99);
-  resumed->to_channels_last();
-  train::fit(resumed, data, cl_plan("split.pt"), {});
-  check_same_state(whole, resumed);
+  check_stop_and_resume(true);
 }
 
 TEST_CASE("on a CUDA device, fp32, bf16 and fp16 (loss-scaled) training learn the task") {

@@ -18,7 +18,10 @@ int main(int argc, char** argv) {
   auto* exp = app.add_subcommand("export", "one row per trial with its results (default format: csv)");
   auto* check = app.add_subcommand("check", "integrity, foreign keys, schema version, orphaned leases");
   check->add_flag("--repair", o.repair, "reclaim expired leases (back to queued, or failed after max attempts)");
-  for (auto* sub : {status, exp, check}) {
+  auto* count = app.add_subcommand("count", "the number of trials in the given states (for job scripts)");
+  count->add_option("--state", o.states, "count trials in this state (repeat, or comma-separated) [all]")
+      ->delimiter(',')->option_text("STATE");
+  for (auto* sub : {status, exp, check, count}) {
     sub->add_option("--db", common.db, "study file (SQLite) [$NAS_DB]")->option_text("PATH");
     sub->add_option("--format", common.format, "output format: table, tsv, csv or json")->option_text("FMT");
   }
@@ -30,6 +33,7 @@ int main(int argc, char** argv) {
       return nas::app::run_db_export(o, std::cout);
     }
     if (check->parsed()) return nas::app::run_db_check(o, std::cout);
+    if (count->parsed()) return nas::app::run_db_count(o, std::cout);
     return nas::app::run_db_status(o, std::cout);
   });
 }

@@ -9,6 +9,7 @@
 #include "nas/store/queue.h"
 #include "nas/store/study.h"
 
+#include <algorithm>
 #include <filesystem>
 
 namespace nas::app {
@@ -62,6 +63,32 @@ int run_db_status(const DbOptions& o, std::ostream& out) {
   if (workers.size()) workers.write(out, f);
   out << "\nlast events\n";
   events.write(out, f);
+  return 0;
+}
+
+int run_db_count(const DbOptions& o, std::ostream& out) {
+  static const std::vector<std::string> known = {"sampled", "queued", "running", "paused", "done", "failed", "pruned"};
+  for (const auto& st : o.states)
+    if (std::find(known.begin(), known.end(), st) == known.end())
+      throw UsageError("--state: unknown state '" + st + "'" + suggestion_suffix(st, known) + " (expected one of " +
+                       quoted_list(known) + ")");
+  store::Db db = open_existing(o.db, false);
+  int64_t n = 0;
+  db.read([&] {
+    n = 0;
+    if (o.states.empty()) {
+      store::Statement q = db.prepare("SELECT count(*) FROM trial");
+      if (q.step()) n = q.int64(0);
+      return;
+    }
+    store::Statement q = db.prepare("SELECT count(*) FROM trial WHERE state = ?");
+    for (const auto& st : o.states) {
+      q.reset();
+      q.bind(1, st);
+      if (q.step()) n += q.int64(0);
+    }
+  });
+  out << n << "\n";
   return 0;
 }
 

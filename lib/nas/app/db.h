@@ -2,6 +2,7 @@
 #pragma once
 #include <ostream>
 #include <string>
+#include <vector>
 
 namespace nas::app {
 
@@ -11,11 +12,15 @@ struct DbOptions {
   int events = 10;          // status: how many recent events
   bool all_workers = false; // status: stopped workers too
   bool repair = false;      // check: reclaim orphaned leases
+  std::vector<std::string> states;  // count: the states counted
 };
 
 // Each returns the exit code: status/export 0; check 0 when every check passes, else 1.
 int run_db_status(const DbOptions& o, std::ostream& out);
 int run_db_export(const DbOptions& o, std::ostream& out);
 int run_db_check(const DbOptions& o, std::ostream& out);
+// count: prints the number of trials in any of o.states (all trials when empty), 0; UsageError
+// for an unknown state. For job scripts: `nas-db count --state queued`.
+int run_db_count(const DbOptions& o, std::ostream& out);
 
 } // namespace nas::app

@@ -10,6 +10,8 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cctype>
+#include <stdexcept>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -24,7 +26,7 @@ const std::vector<std::string> kBlocks = {"conv", "dwsep", "mbconv", "residual"}
 const std::vector<std::string> kActivations = {"relu", "relu6", "hswish", "silu"};
 const std::vector<std::string> kNb201Ops = {"none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"};
 const std::vector<std::string> kReserved = {"proxy", "budget", "distill", "measure",
-                                            "pareto", "slurm", "search"};
+                                            "pareto", "search"};
 
 // A TOML table being read: remembers which keys were consumed so that the rest can be
 // reported as unknown, and turns type problems into ConfigErrors with their place.
@@ -511,7 +513,119 @@ void parse_train(Section* s, TrainConfig& t) {
   s->finish();
 }
 
+// [slurm]
+void parse_slurm(Section& s, SlurmConfig& c) {
+  c.partition = s.str("partition").value_or("");
+  c.account = s.str("account").value_or("");
+  c.qos = s.str("qos").value_or("");
+  c.gpus = int(s.integer("gpus", 1).value_or(c.gpus));
+  c.gpus_per_task = int(s.integer("gpus_per_task", 1).value_or(c.gpus_per_task));
+  if (auto v = s.str("gpu_option")) {
+    const std::vector<std::string> known = {"gres", "gpus-per-task", "none"};
+    if (std::find(known.begin(), known.end(), *v) == known.end())
+      s.fail_at(*s.raw().get("gpu_option"), "gpu_option", "unknown value '" + *v + "'" + suggestion_suffix(*v, known) +
+                                                             " (expected one of " + quoted_list(known) + ")");
+    c.gpu_option = *v;
+  }
+  c.cpus_per_task = int(s.integer("cpus_per_task", 1).value_or(c.cpus_per_task));
+  c.memory = s.str("memory").value_or(c.memory);
+  if (auto v = s.str("time")) {
+    try {
+      parse_slurm_time(*v);
+    } catch (const std::invalid_argument& e) {
+      s.fail_at(*s.raw().get("time"), "time", e.what());
+    }
+    c.time = *v;
+  }
+  c.array_parallelism = int(s.integer("array_parallelism", 0).value_or(0));
+  if (const toml::node* n = s.get("gpu_mem")) {
+    try {
+      if (n->is_integer()) c.gpu_mem = *n->value<int64_t>();
+      else if (n->is_string()) c.gpu_mem = parse_bytes(*n->value<std::string>());
+      else s.fail_at(*n, "gpu_mem", "expected bytes as an integer or a string like \"80GiB\", got " + Section::type_name(*n));
+    } catch (const std::invalid_argument& e) {
+      s.fail_at(*n, "gpu_mem", e.what());
+    }
+    if (c.gpu_mem < (int64_t(1) << 20)) s.fail_at(*n, "gpu_mem", "must be at least 1MiB");
+  }
+  c.pack = int(s.integer("pack", 0).value_or(0));
+  c.processes = int(s.integer("processes", 1).value_or(c.processes));
+  c.mps = s.boolean("mps").value_or(false);
+  c.signal_s = int(s.integer("signal_s", 10).value_or(c.signal_s));
+  if (auto v = s.number("throughput")) {
+    if (*v <= 0) s.fail_at(*s.raw().get("throughput"), "throughput", "must be positive (FLOP/s)");
+    c.throughput = *v;
+  }
+  if (auto v = s.number("step_s")) {
+    if (*v < 0) s.fail_at(*s.raw().get("step_s"), "step_s", "must be at least 0 (seconds)");
+    c.step_s = *v;
+  }
+  if (auto v = s.str("device")) {
+    if (*v != "auto" && *v != "cpu" && v->rfind("cuda", 0) != 0)
+      s.fail_at(*s.raw().get("device"), "device", "unknown device '" + *v + "' (expected auto, cpu, cuda or cuda:N)");
+    c.device = *v;
+  }
+  c.setup = s.str_list("setup").value_or(std::vector<std::string>{});
+  c.sbatch = s.str_list("sbatch").value_or(std::vector<std::string>{});
+  for (const auto& line : c.sbatch)
+    if (line.rfind("--", 0) != 0 || line.find('\n') != std::string::npos)
+      s.fail_here("sbatch", "each entry is one sbatch option starting with '--', got '" + line + "'");
+  c.templates = s.str("templates").value_or("");
+  s.finish();
+}
+
 } // namespace
+
+int64_t parse_slurm_time(const std::string& s) {
+  auto bad = [&]() -> std::invalid_argument {
+    return std::invalid_argument("'" + s + "' is not a Slurm time (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS)");
+  };
+  std::string rest = s;
+  int64_t days = -1;
+  if (auto dash = rest.find('-'); dash != std::string::npos) {
+    std::string d = rest.substr(0, dash);
+    if (d.empty() || d.find_first_not_of("0123456789") != std::string::npos) throw bad();
+    days = std::stoll(d);
+    rest = rest.substr(dash + 1);
+  }
+  std::vector<int64_t> parts;
+  size_t at = 0;
+  while (true) {
+    size_t colon = rest.find(':', at);
+    std::string p = rest.substr(at, colon == std::string::npos ? std::string::npos : colon - at);
+    if (p.empty() || p.size() > 6 || p.find_first_not_of("0123456789") != std::string::npos) throw bad();
+    parts.push_back(std::stoll(p));
+    if (colon == std::string::npos) break;
+    at = colon + 1;
+  }
+  if (parts.size() > 3) throw bad();
+  int64_t sec = 0;
+  if (days >= 0) {  // D-HH[:MM[:SS]]
+    sec = days * 86400 + parts[0] * 3600 + (parts.size() > 1 ? parts[1] * 60 : 0) + (parts.size() > 2 ? parts[2] : 0);
+  } else if (parts.size() == 1) {
+    sec = parts[0] * 60;
+  } else if (parts.size() == 2) {
+    sec = parts[0] * 60 + parts[1];
+  } else {
+    sec = parts[0] * 3600 + parts[1] * 60 + parts[2];
+  }
+  if (sec <= 0) throw bad();
+  return sec;
+}
+
+int64_t parse_bytes(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
+  std::string num = s.substr(0, i), unit = s.substr(i);
+  if (num.empty()) throw std::invalid_argument("'" + s + "' is not a size (e.g. 80GiB, 512MiB, 16G)");
+  double v = std::stod(num);
+  static const std::vector<std::pair<std::string, double>> units = {
+      {"", 1}, {"B", 1}, {"K", 1024.0}, {"KiB", 1024.0}, {"M", 1048576.0}, {"MiB", 1048576.0},
+      {"G", 1073741824.0}, {"GiB", 1073741824.0}, {"T", 1099511627776.0}, {"TiB", 1099511627776.0}};
+  for (const auto& [u, f] : units)
+    if (unit == u) return int64_t(v * f);
+  throw std::invalid_argument("'" + s + "' has an unknown unit '" + unit + "' (use B, KiB, MiB, GiB or TiB)");
+}
 
 int precision_bytes(const std::string& precision) {
   if (precision == "fp32") return 4;
@@ -567,6 +681,10 @@ StudyConfig parse_study_config(const std::string& text, const std::string& path)
     parse_train(&s, cfg.train);
   } else {
     parse_train(nullptr, cfg.train);
+  }
+  if (const toml::table* slurm = top.table("slurm")) {
+    Section s(*slurm, "slurm", file);
+    parse_slurm(s, cfg.slurm);
   }
   top.finish();
   cfg.canonical_hash = sha256_hex(to_json(root).dump());

@@ -109,6 +109,38 @@ struct TrainConfig {
   double lease_s = 300;                       // lease length; workers renew every lease_s/4
 };
 
+// [slurm]: how nas-slurm plans, renders and submits the study's batch jobs. Site policy (what a
+// job script does) lives in the templates; these are the values they are filled with.
+struct SlurmConfig {
+  std::string partition, account, qos;        // "" : the site's default (no #SBATCH line)
+  int gpus = 1;                               // GPUs the training array holds at a time
+  int gpus_per_task = 1;                      // GPUs one array task asks for
+  std::string gpu_option = "gres";            // gres (--gres=gpu:N) | gpus-per-task | none
+  int cpus_per_task = 4;
+  std::string memory = "16G";                 // --mem of a task; "" : the site's default
+  std::string time = "04:00:00";              // --time of an array task (Slurm's formats)
+  int array_parallelism = 0;                  // the array's '%': 0 means `gpus`
+  int64_t gpu_mem = int64_t(80) << 30;        // memory of one GPU, bytes (the packing planner's bound)
+  int pack = 0;                               // trainings per GPU; 0: from the packing planner
+  int processes = 1;                          // nas-train processes per GPU (several: with mps)
+  bool mps = false;                           // start an MPS daemon inside each task
+  int signal_s = 120;                         // early warning (--signal=B:USR1@s) before the time limit
+  // The epoch-time model before the study has measured epochs (then it is calibrated on them):
+  double throughput = 2e12;                   // FLOP/s of one training
+  double step_s = 0.004;                      // seconds of a training step beyond its FLOPs
+  std::string device = "auto";                // nas-train --device in the array tasks
+  std::vector<std::string> setup;             // shell lines run before the tools (module load ...)
+  std::vector<std::string> sbatch;            // extra #SBATCH options, e.g. "--constraint=a100"
+  std::string templates;                      // folder of *.sbatch.in ("" : the installed templates)
+};
+
+// Seconds of a Slurm time string: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS. Throws
+// std::invalid_argument naming the string when it is none of these or zero.
+int64_t parse_slurm_time(const std::string& s);
+
+// "80GiB", "512MiB", "16G", "1000000" (bytes) -> bytes. Throws std::invalid_argument.
+int64_t parse_bytes(const std::string& s);
+
 struct StudyConfig {
   std::string path;                           // absolute path of the TOML file
   std::string text;                           // the TOML as given
@@ -119,6 +151,7 @@ struct StudyConfig {
   SpaceConfig space;
   Constraints constraints;
   TrainConfig train;                          // defaults when the file has no [train]
+  SlurmConfig slurm;                          // defaults when the file has no [slurm]
 };
 
 // Reads and validates a study TOML file. Relative paths inside resolve against the file's

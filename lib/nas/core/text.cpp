@@ -85,4 +85,11 @@ std::string format_number(double v) {
   return buf;
 }
 
+std::string trim(const std::string& s) {
+  const char* ws = " \t\r\n";
+  size_t b = s.find_first_not_of(ws);
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(ws) - b + 1);
+}
+
 } // namespace nas

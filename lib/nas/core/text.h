@@ -26,6 +26,9 @@ std::string format_number(double v);
 // Seconds since the Unix epoch, with sub-second precision.
 double now_unix();
 
+// `s` without leading and trailing white space.
+std::string trim(const std::string& s);
+
 // ISO-8601 UTC timestamp of a Unix time.
 std::string iso_time(double unix_seconds);
 

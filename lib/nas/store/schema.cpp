@@ -211,10 +211,29 @@ SELECT e.trial_id, e.rung, e.epoch,
 FROM epoch_metric e GROUP BY e.trial_id, e.rung, e.epoch ORDER BY e.trial_id, e.epoch;
 )SQL";
 
+// v3 (Slurm): the batch jobs nas-slurm submitted for the study, one row a stage.
+static const char* kSchemaV3 = R"SQL(
+CREATE TABLE job (
+  id            INTEGER PRIMARY KEY,
+  submission    INTEGER NOT NULL,           -- one `nas-slurm submit`: its stages share the number
+  stage         TEXT NOT NULL,              -- proxy | train | pareto
+  backend       TEXT NOT NULL,              -- slurm | local
+  job_id        TEXT NOT NULL,              -- Slurm's job id (the array's), or the local process id
+  array         TEXT,                       -- the array range given to sbatch, e.g. 0-7%8
+  depends       TEXT,                       -- the dependency given to sbatch, e.g. afterany:1234
+  script        TEXT NOT NULL,              -- the rendered script that was submitted
+  submitted_at  REAL NOT NULL
+);
+CREATE VIEW v_jobs AS
+SELECT j.submission, j.stage, j.backend, j.job_id, j.array, j.depends, j.script,
+       strftime('%Y-%m-%dT%H:%M:%SZ', j.submitted_at, 'unixepoch') AS submitted
+FROM job j ORDER BY j.submission, j.id;
+)SQL";
+
 int current_schema_version() { return int(migrations().size()); }
 
 const std::vector<std::string>& migrations() {
-  static const std::vector<std::string> steps = {kSchemaV1, kSchemaV2};
+  static const std::vector<std::string> steps = {kSchemaV1, kSchemaV2, kSchemaV3};
   return steps;
 }
 

@@ -1,0 +1,359 @@
+// slurm: nas-slurm's work -- the study's queued work into a plan, scripts and jobs
+#include "nas/app/slurm.h"
+#include "nas/config/study_config.h"
+#include "nas/core/error.h"
+#include "nas/core/log.h"
+#include "nas/core/table.h"
+#include "nas/core/text.h"
+#include "nas/model/cost.h"
+#include "nas/slurm/command.h"
+#include "nas/slurm/pipeline.h"
+#include "nas/slurm/plan.h"
+#include "nas/space/genome.h"
+#include "nas/space/hparams.h"
+#include "nas/space/sampler.h"
+#include "nas/store/db.h"
+#include "nas/store/inspect.h"
+#include "nas/store/jobs.h"
+#include "nas/store/results.h"
+#include "nas/store/study.h"
+#include "nas/train/pack.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <iostream>
+#include <thread>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace nas::app {
+namespace {
+
+store::Db open_study(const std::string& path, bool write) {
+  if (!fs::exists(path)) throw UsageError("cannot open '" + path + "': no such file");
+  return store::Db::open(path, write ? store::OpenMode::existing : store::OpenMode::read_only);
+}
+
+config::StudyConfig study_config(store::Db& db, const std::string& path) {
+  auto study = store::load_study(db);
+  if (!study) throw Error("'" + path + "' holds no study");
+  return config::parse_study_config(study->config_toml, study->config_path);
+}
+
+// GPUs of this machine, from nvidia-smi (0 without it).
+int local_gpu_count() {
+  if (!slurm::on_path("nvidia-smi")) return 0;
+  auto r = slurm::run_command({"nvidia-smi", "-L"});
+  if (r.rc != 0) return 0;
+  return int(std::count(r.out.begin(), r.out.end(), '\n'));
+}
+
+// The [slurm] section with the command line's overrides, checked as the section is.
+config::SlurmConfig effective_slurm(const config::StudyConfig& cfg, const SlurmOptions& o) {
+  config::SlurmConfig s = cfg.slurm;
+  auto positive = [](const std::optional<int>& v, const char* name) {
+    if (v && *v < 1) throw UsageError(std::string(name) + ": must be at least 1, got " + std::to_string(*v));
+  };
+  positive(o.gpus, "--gpus");
+  positive(o.pack, "--pack");
+  positive(o.array_parallelism, "--array-parallelism");
+  if (o.gpus) s.gpus = *o.gpus;
+  if (o.pack) s.pack = *o.pack;
+  if (o.array_parallelism) s.array_parallelism = *o.array_parallelism;
+  if (o.partition) s.partition = *o.partition;
+  if (o.account) s.account = *o.account;
+  if (o.qos) s.qos = *o.qos;
+  if (o.time) {
+    try {
+      config::parse_slurm_time(*o.time);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(std::string("--time: ") + e.what());
+    }
+    s.time = *o.time;
+  }
+  if (o.gpu_mem) {
+    try {
+      s.gpu_mem = config::parse_bytes(*o.gpu_mem);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(std::string("--gpu-mem: ") + e.what());
+    }
+    if (s.gpu_mem < (int64_t(1) << 20)) throw UsageError("--gpu-mem: '" + *o.gpu_mem + "' is less than 1MiB");
+  }
+  if (!s.templates.empty() && fs::path(s.templates).is_relative()) {
+    // A relative [slurm] templates path stays inside the study's folder.
+    fs::path rel = fs::path(s.templates).lexically_normal();
+    if (!rel.empty() && *rel.begin() == "..")
+      throw UsageError("[slurm] templates: '" + s.templates + "' leaves the study's folder (give an absolute path)");
+  }
+  return s;
+}
+
+struct Prepared {
+  config::StudyConfig cfg;
+  slurm::PlanInput input;
+  slurm::Plan plan;
+  int local_gpus = 0;
+};
+
+Prepared prepare(const SlurmOptions& o) {
+  Prepared p;
+  store::Db db = open_study(o.db, false);
+  p.cfg = study_config(db, o.db);
+  p.input.slurm = effective_slurm(p.cfg, o);
+  if (o.local) {
+    p.local_gpus = local_gpu_count();
+    p.input.gpu = p.local_gpus > 0;
+    p.input.slurm.gpus = std::max(1, p.local_gpus);
+    p.input.cores = int(std::max(1u, std::thread::hardware_concurrency()));
+  } else {
+    p.input.gpu = p.input.slurm.gpu_option != "none";
+    p.input.cores = p.input.slurm.cpus_per_task;
+  }
+  const auto& d = p.cfg.data;
+  const int64_t used = d.subset ? std::min(d.subset, d.train_samples) : d.train_samples;
+  p.input.train_samples = used - int64_t(double(used) * d.validation);
+  const auto ctx = space::cost_context(p.cfg);
+  db.read([&] {
+    p.input.trials.clear();
+    store::Statement q = db.prepare(
+        "SELECT t.id, t.genome, t.hparams, t.budget, t.macs, "
+        "       (SELECT max(e.epoch) FROM epoch_metric e WHERE e.trial_id = t.id AND e.rung = t.rung) "
+        "FROM trial t WHERE t.state = 'queued' ORDER BY t.id");
+    while (q.step()) {
+      const auto g = space::genome_from_json(q.text(1));
+      const auto h = q.is_null(2) ? space::draw_hparams(p.cfg.train, p.cfg.seed, space::genome_hash(g))
+                                  : space::parse_hparams(q.text(2), space::HParams{});
+      slurm::PlanTrial t;
+      t.id = q.int64(0);
+      const double budget = q.is_null(3) ? double(p.cfg.train.epochs) : q.real(3);
+      t.epochs = std::max(0.0, budget - (q.is_null(5) ? 0.0 : double(q.int64(5))));
+      t.macs = q.int64(4);
+      t.bytes = train::training_bytes(model::estimate_cost(g, ctx), h.batch_size, h.optimizer);
+      t.batch = h.batch_size;
+      p.input.trials.push_back(t);
+    }
+    // Calibration: the study's measured epochs against the cost model's prediction of them.
+    p.input.measured_s = p.input.predicted_s = 0;
+    p.input.measured_epochs = 0;
+    store::Statement m = db.prepare(
+        "SELECT t.genome, t.hparams, t.macs, count(*), sum(e.value) FROM epoch_metric e JOIN trial t ON t.id = e.trial_id "
+        "WHERE e.metric = 'wall_s' AND e.value > 0 GROUP BY t.id");
+    while (m.step()) {
+      const auto g = space::genome_from_json(m.text(0));
+      const auto h = m.is_null(1) ? space::draw_hparams(p.cfg.train, p.cfg.seed, space::genome_hash(g))
+                                  : space::parse_hparams(m.text(1), space::HParams{});
+      slurm::PlanTrial t;
+      t.macs = m.int64(2);
+      t.batch = h.batch_size;
+      p.input.measured_epochs += m.int64(3);
+      p.input.measured_s += m.real(4);
+      p.input.predicted_s += double(m.int64(3)) * slurm::predicted_epoch_s(t, p.input.train_samples, p.input.slurm);
+    }
+  });
+  p.plan = slurm::make_plan(p.input);
+  return p;
+}
+
+std::string epochs_text(double e) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, e == std::floor(e) ? "%.0f" : "%.1f", e);
+  return buf;
+}
+
+std::string hours(double h) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, h < 10 ? "%.2f" : "%.1f", h);
+  return buf;
+}
+
+std::string duration(double s) {
+  char buf[32];
+  if (s < 120) std::snprintf(buf, sizeof buf, "%.1f s", s);
+  else if (s < 7200) std::snprintf(buf, sizeof buf, "%.1f min", s / 60);
+  else std::snprintf(buf, sizeof buf, "%.1f h", s / 3600);
+  return buf;
+}
+
+slurm::Pipeline render(const Prepared& p, const SlurmOptions& o, const std::string& out_dir) {
+  config::StudyConfig cfg = p.cfg;
+  cfg.slurm = p.input.slurm;
+  slurm::PipelineOptions po;
+  po.db = fs::absolute(o.db).lexically_normal().string();
+  po.bin_dir = o.bin_dir;
+  std::string tdir = o.templates;
+  if (tdir.empty() && !cfg.slurm.templates.empty())
+    tdir = fs::path(cfg.slurm.templates).is_absolute() ? cfg.slurm.templates
+                                                        : store::artifact_dir(po.db) + "/" + cfg.slurm.templates;
+  po.templates_dir = slurm::find_templates(tdir, o.bin_dir);
+  po.out_dir = out_dir;
+  po.stages = o.stages;
+  po.objectives = o.objectives;
+  po.local_gpus = o.local ? p.local_gpus : 0;
+  if (std::find(o.stages.begin(), o.stages.end(), "proxy") != o.stages.end() &&
+      !fs::exists(fs::path(o.bin_dir) / "nas-proxy"))
+    throw UsageError("--stages: stage 'proxy' needs nas-proxy, which is not in '" + o.bin_dir + "'");
+  return slurm::write_pipeline(cfg, p.plan, po);
+}
+
+nlohmann::json plan_json(const Prepared& p) {
+  const auto& pl = p.plan;
+  return {{"trials", pl.trials}, {"epochs", pl.epochs}, {"gpus", pl.gpus}, {"pack", pl.pack},
+          {"pack_per_process", pl.pack_per_process}, {"processes", pl.processes}, {"pack_why", pl.pack_why},
+          {"largest_training_bytes", pl.largest_bytes}, {"gpu_mem", p.input.slurm.gpu_mem},
+          {"train_samples", p.input.train_samples}, {"calibration", pl.calibration}, {"rate_source", pl.rate_source},
+          {"work_s", pl.work_s}, {"time", p.input.slurm.time}, {"time_s", pl.time_s}, {"usable_s", pl.usable_s},
+          {"tasks", pl.tasks}, {"parallel", pl.parallel}, {"array", pl.array()}, {"gpu_hours", pl.gpu_hours},
+          {"wall_hours", pl.wall_hours}, {"notes", pl.notes}};
+}
+
+void print_plan(const Prepared& p, const SlurmOptions& o, std::ostream& out) {
+  const auto& pl = p.plan;
+  std::vector<double> per_epoch;
+  for (const auto& t : p.input.trials)
+    per_epoch.push_back(pl.calibration * slurm::predicted_epoch_s(t, p.input.train_samples, p.input.slurm));
+  std::nth_element(per_epoch.begin(), per_epoch.begin() + long(per_epoch.size() / 2), per_epoch.end());
+  const char* unit = p.input.gpu ? "GPU" : "CPU task";
+  out << "study       " << p.cfg.name << " (" << o.db << ")\n";
+  out << "queued      " << pl.trials << " trials, " << epochs_text(pl.epochs) << " epochs left, "
+      << p.input.train_samples << " samples an epoch\n";
+  out << "packing     " << pl.pack << " training" << (pl.pack > 1 ? "s" : "") << " per " << unit << " (" << pl.processes << " process"
+      << (pl.processes > 1 ? "es" : "") << " of --pack " << pl.pack_per_process << "): " << pl.pack_why << "\n";
+  out << "epoch time  " << duration(per_epoch[per_epoch.size() / 2]) << " for the median trial (" << pl.rate_source << ")\n";
+  out << "work        " << hours(pl.work_s / 3600) << " training-hours, one training at a time\n";
+  out << "array       " << pl.array() << ": " << pl.tasks << " task" << (pl.tasks > 1 ? "s" : "") << " of "
+      << p.input.slurm.time << " (" << duration(double(pl.usable_s)) << " of training each), " << pl.parallel
+      << " at a time\n";
+  out << (p.input.gpu ? "GPU hours   " : "task hours  ") << hours(pl.gpu_hours) << ", about " << hours(pl.wall_hours)
+      << " h of wall time\n";
+  for (const auto& n : pl.notes) out << "note        " << n << "\n";
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+} // namespace
+
+int run_slurm_plan(const SlurmOptions& o, std::ostream& out) {
+  Format f = parse_format(o.format);
+  Prepared p = prepare(o);
+  const std::string dir = o.dry_run ? store::artifact_dir(fs::absolute(o.db).string()) + "/slurm/plan"
+                                    : (fs::temp_directory_path() / ("minnow-plan-" + std::to_string(::getpid()))).string();
+  slurm::Pipeline pipe = render(p, o, dir);
+  std::vector<std::pair<std::string, std::string>> scripts;
+  std::vector<std::string> commands;
+  std::string previous;
+  for (const auto& st : pipe.stages) {
+    scripts.push_back({st.path, read_text(st.path)});
+    commands.push_back(slurm::shell_quote(slurm::sbatch_command(st, previous.empty() ? "" : "<" + previous + ">")));
+    previous = st.stage + " job id";
+  }
+  if (o.local) commands = {"bash " + pipe.local_runner};
+  if (!o.dry_run) fs::remove_all(dir);
+  if (f == Format::json) {
+    nlohmann::json j = plan_json(p);
+    j["study"] = p.cfg.name;
+    j["commands"] = commands;
+    nlohmann::json sj = nlohmann::json::object();
+    for (size_t i = 0; i < pipe.stages.size(); ++i) sj[pipe.stages[i].stage] = scripts[i].second;
+    j["scripts"] = sj;
+    if (o.dry_run) j["dir"] = dir;
+    out << j.dump(2) << "\n";
+    return 0;
+  }
+  if (f != Format::table) {  // tsv/csv: key and value, one line each, for scripts
+    Table t({"key", "value"});
+    const nlohmann::json j = plan_json(p);
+    for (const auto& [k, v] : j.items())
+      if (!v.is_array()) t.add({k, v});
+    t.write(out, f);
+    return 0;
+  }
+  print_plan(p, o, out);
+  out << (o.dry_run ? "scripts     written to " + dir + "\n" : "");
+  for (const auto& c : commands) out << "submit      " << c << "\n";
+  if (!o.dry_run) {
+    for (const auto& [path, text] : scripts) out << "\n==> " << fs::path(path).filename().string() << " <==\n" << text;
+  }
+  return 0;
+}
+
+int run_slurm_submit(const SlurmOptions& o, std::ostream& out) {
+  Format f = parse_format(o.format);
+  Prepared p = prepare(o);
+  if (!o.local && !slurm::on_path("sbatch"))
+    throw UsageError("'sbatch' is not on PATH: is this a Slurm login node? (use --local to run the plan here)");
+  store::Db db = open_study(o.db, true);
+  const int64_t submission = store::next_submission(db);
+  const std::string dir = store::artifact_dir(fs::absolute(o.db).string()) + "/slurm/" + std::to_string(submission);
+  slurm::Pipeline pipe = render(p, o, dir);
+  std::vector<store::JobRecord> jobs;
+  if (o.local) jobs = {slurm::submit_local(pipe, submission)};
+  else jobs = slurm::submit_slurm(pipe, submission);
+  store::record_jobs(db, jobs);
+  Table t({"submission", "stage", "backend", "job_id", "array", "depends", "script"});
+  for (const auto& j : jobs) t.add({j.submission, j.stage, j.backend, j.job_id, j.array, j.depends, j.script});
+  if (f == Format::table) print_plan(p, o, std::cerr);
+  t.write(out, f);
+  if (!o.wait) return 0;
+  log::info("waiting for the jobs of submission " + std::to_string(submission) + " to end");
+  while (std::any_of(jobs.begin(), jobs.end(), [](const store::JobRecord& j) { return slurm::job_active(j); }))
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+  int rc = 0;
+  for (const auto& j : jobs) {
+    std::string state = slurm::job_state(j);
+    log::info(j.stage + " " + j.job_id + ": " + state);
+    if (j.backend == "local" && state != "finished (exit 0)") rc = 1;
+  }
+  return rc;
+}
+
+int run_slurm_status(const SlurmOptions& o, std::ostream& out) {
+  Format f = parse_format(o.format);
+  store::Db db = open_study(o.db, false);
+  auto study = store::load_study(db);
+  if (!study) throw Error("'" + o.db + "' holds no study");
+  Table states = store::state_counts(db);
+  auto jobs = store::load_jobs(db, o.all);
+  Table jt({"submission", "stage", "backend", "job_id", "array", "state", "submitted"});
+  for (const auto& j : jobs)
+    jt.add({j.submission, j.stage, j.backend, j.job_id, j.array, slurm::job_state(j), iso_time(j.submitted_at)});
+  if (f == Format::json) {
+    nlohmann::json j = {{"study", study->name}};
+    std::stringstream a, b;
+    states.write(a, Format::json);
+    jt.write(b, Format::json);
+    j["states"] = nlohmann::json::parse(a.str());
+    j["jobs"] = nlohmann::json::parse(b.str());
+    out << j.dump(2) << "\n";
+    return 0;
+  }
+  if (f != Format::table) {
+    jt.write(out, f);
+    return 0;
+  }
+  out << "study " << study->name << " (" << o.db << ")\n\n";
+  states.write(out, f);
+  out << "\njobs" << (jobs.empty() ? ": none submitted (nas-slurm submit)\n" : "\n");
+  if (!jobs.empty()) jt.write(out, f);
+  return 0;
+}
+
+int run_slurm_cancel(const SlurmOptions& o, std::ostream& out) {
+  store::Db db = open_study(o.db, false);
+  auto jobs = store::load_jobs(db, o.all);
+  if (jobs.empty()) throw UsageError("'" + o.db + "' has no submitted jobs");
+  for (const auto& line : slurm::cancel_jobs(jobs)) out << line << "\n";
+  return 0;
+}
+
+} // namespace nas::app

@@ -1,0 +1,299 @@
+// pipeline: rendering, submission and state of the study's jobs
+#include "nas/slurm/pipeline.h"
+#include "nas/core/error.h"
+#include "nas/core/text.h"
+#include "nas/core/version.h"
+#include "nas/slurm/command.h"
+#include "nas/slurm/render.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace nas::slurm {
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UsageError("cannot read template '" + path + "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Writes through a temporary name and a rename, executable.
+void write_script(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    if (!out) throw Error("cannot write '" + tmp + "'");
+  }
+  ::chmod(tmp.c_str(), 0755);
+  fs::rename(tmp, path);
+}
+
+// Study names become job names: letters, digits, '-', '_' and '.'.
+std::string job_name(const std::string& study) {
+  std::string n;
+  for (char c : study) n += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '_';
+  return n.empty() ? "minnow" : n;
+}
+
+// A double-quoted shell word.
+std::string dq(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\' || c == '$' || c == '`') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string sbatch_lines(const std::vector<std::string>& options) {
+  std::string out;
+  for (const auto& o : options) out += "#SBATCH " + o + "\n";
+  if (!out.empty()) out.pop_back();
+  return out;
+}
+
+bool pid_alive(const std::string& pid) {
+  try {
+    return ::kill(pid_t(std::stol(pid)), 0) == 0 || errno == EPERM;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+} // namespace
+
+std::string find_templates(const std::string& explicit_dir, const std::string& bin_dir) {
+  std::vector<std::string> candidates;
+  if (!explicit_dir.empty()) {
+    candidates = {explicit_dir};
+  } else {
+    if (const char* e = std::getenv("NAS_TEMPLATES"); e && *e) candidates.push_back(e);
+    candidates.push_back((fs::path(bin_dir) / ".." / "share" / "minnow" / "templates").lexically_normal().string());
+#ifdef NAS_SOURCE_TEMPLATES
+    candidates.push_back(NAS_SOURCE_TEMPLATES);
+#endif
+  }
+  for (const auto& c : candidates)
+    if (fs::exists(fs::path(c) / "train.sbatch.in")) return fs::absolute(c).lexically_normal().string();
+  throw UsageError("no templates: '" + candidates.front() + "' has no train.sbatch.in (give --templates DIR)");
+}
+
+Pipeline write_pipeline(const config::StudyConfig& cfg, const Plan& plan, const PipelineOptions& o) {
+  const auto& s = cfg.slurm;
+  for (const auto& st : o.stages)
+    if (st != "proxy" && st != "train" && st != "pareto")
+      throw UsageError("--stages: unknown stage '" + st + "' (expected proxy, train or pareto)");
+  fs::create_directories(o.out_dir);
+  const std::string study_dir = fs::path(o.db).string() + ".d";
+  const std::string log_dir = study_dir + "/logs";
+  fs::create_directories(log_dir);
+
+  std::vector<std::string> site;
+  if (!s.partition.empty()) site.push_back("--partition=" + s.partition);
+  if (!s.account.empty()) site.push_back("--account=" + s.account);
+  if (!s.qos.empty()) site.push_back("--qos=" + s.qos);
+  std::vector<std::string> cpu_stage = site, train_stage = site;
+  if (!s.memory.empty()) train_stage.push_back("--mem=" + s.memory);
+  if (s.gpu_option == "gres") train_stage.push_back("--gres=gpu:" + std::to_string(s.gpus_per_task));
+  else if (s.gpu_option == "gpus-per-task") train_stage.push_back("--gpus-per-task=" + std::to_string(s.gpus_per_task));
+  for (const auto& extra : s.sbatch) {
+    cpu_stage.push_back(extra);
+    train_stage.push_back(extra);
+  }
+  std::string setup;
+  for (const auto& line : s.setup) setup += line + "\n";
+  if (!setup.empty()) setup.pop_back();
+  std::string objectives;
+  for (const auto& obj : o.objectives) objectives += (objectives.empty() ? "" : " ") + std::string("-o ") + dq(obj);
+
+  std::map<std::string, std::string> vars = {
+      {"JOB_NAME", job_name(cfg.name)},
+      {"DB", dq(o.db)},
+      {"BIN", dq(o.bin_dir)},
+      {"STUDY_DIR", dq(study_dir)},
+      {"LOG_DIR", log_dir},
+      {"SETUP", setup},
+      {"SBATCH_TRAIN", sbatch_lines(train_stage)},
+      {"SBATCH_CPU", sbatch_lines(cpu_stage)},
+      {"ARRAY", plan.array()},
+      {"TIME", s.time},
+      {"CPUS_PER_TASK", std::to_string(s.cpus_per_task)},
+      {"SIGNAL_S", std::to_string(s.signal_s)},
+      {"PACK", std::to_string(plan.pack_per_process)},
+      {"PROCESSES", std::to_string(plan.processes)},
+      {"MPS", s.mps ? "1" : "0"},
+      {"DEVICE", s.device},
+      {"OBJECTIVES", objectives},
+      {"TASKS", std::to_string(plan.tasks)},
+      {"PARALLEL", std::to_string(o.local_gpus > 0 ? std::min(o.local_gpus, plan.tasks) : 1)},
+      {"LOCAL_GPUS", std::to_string(o.local_gpus)},
+      {"MINNOW_VERSION", NAS_VERSION},
+  };
+  Pipeline p;
+  p.dir = fs::absolute(o.out_dir).string();
+  std::string previous;
+  for (const auto& st : o.stages) {
+    StageScript sc;
+    sc.stage = st;
+    sc.path = p.dir + "/" + st + ".sbatch";
+    if (st == "train") sc.array = plan.array();
+    if (!previous.empty()) sc.dependency = st == "pareto" ? "afterany" : "afterok";
+    const std::string tmpl = o.templates_dir + "/" + st + ".sbatch.in";
+    write_script(sc.path, render(read_file(tmpl), vars, tmpl));
+    vars[st == "proxy" ? "PROXY_SCRIPT" : st == "train" ? "TRAIN_SCRIPT" : "PARETO_SCRIPT"] = dq(sc.path);
+    p.stages.push_back(sc);
+    previous = st;
+  }
+  for (const char* k : {"PROXY_SCRIPT", "TRAIN_SCRIPT", "PARETO_SCRIPT"}) vars.emplace(k, "\"\"");
+  vars["RC_FILE"] = dq(p.dir + "/local.rc");
+  const std::string tmpl = o.templates_dir + "/local.sh.in";
+  p.local_runner = p.dir + "/local.sh";
+  write_script(p.local_runner, render(read_file(tmpl), vars, tmpl));
+  return p;
+}
+
+std::vector<std::string> sbatch_command(const StageScript& s, const std::string& previous_job) {
+  std::vector<std::string> argv = {"sbatch", "--parsable"};
+  if (!s.dependency.empty() && !previous_job.empty()) argv.push_back("--dependency=" + s.dependency + ":" + previous_job);
+  argv.push_back(s.path);
+  return argv;
+}
+
+std::vector<store::JobRecord> submit_slurm(const Pipeline& p, int64_t submission) {
+  std::vector<store::JobRecord> jobs;
+  std::string previous;
+  for (const auto& st : p.stages) {
+    const auto argv = sbatch_command(st, previous);
+    CommandResult r;
+    try {
+      r = run_command(argv);
+    } catch (const Error&) {
+      cancel_jobs(jobs);
+      throw;
+    }
+    std::string id = trim(r.out.substr(0, r.out.find(';')));
+    if (r.rc != 0 || id.empty() || id.find_first_not_of("0123456789") != std::string::npos) {
+      cancel_jobs(jobs);
+      throw Error("'" + shell_quote(argv) + "' failed (exit " + std::to_string(r.rc) + "): " + trim(r.err + r.out) +
+                  (jobs.empty() ? "" : "; the stages submitted before it were cancelled"));
+    }
+    store::JobRecord j;
+    j.submission = submission;
+    j.stage = st.stage;
+    j.backend = "slurm";
+    j.job_id = id;
+    j.array = st.array;
+    if (!st.dependency.empty() && !previous.empty()) j.depends = st.dependency + ":" + previous;
+    j.script = st.path;
+    j.submitted_at = now_unix();
+    jobs.push_back(j);
+    previous = id;
+  }
+  return jobs;
+}
+
+store::JobRecord submit_local(const Pipeline& p, int64_t submission) {
+  const std::string log = p.dir + "/local.log";
+  fs::remove(p.dir + "/local.rc");
+  pid_t pid = ::fork();
+  if (pid < 0) throw Error(std::string("cannot start the local runner: ") + std::strerror(errno));
+  if (pid == 0) {
+    ::setsid();
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    int in = ::open("/dev/null", O_RDONLY);
+    if (fd >= 0) {
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+    }
+    if (in >= 0) ::dup2(in, 0);
+    ::execl("/bin/bash", "bash", p.local_runner.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  store::JobRecord j;
+  j.submission = submission;
+  j.stage = "local";
+  j.backend = "local";
+  j.job_id = std::to_string(pid);
+  j.script = p.local_runner;
+  j.submitted_at = now_unix();
+  return j;
+}
+
+std::string job_state(const store::JobRecord& j) {
+  if (j.backend == "local") {
+    const std::string rc_file = fs::path(j.script).parent_path().string() + "/local.rc";
+    if (fs::exists(rc_file)) {
+      std::ifstream in(rc_file);
+      std::string rc;
+      in >> rc;
+      return "finished (exit " + (rc.empty() ? std::string("?") : rc) + ")";
+    }
+    return pid_alive(j.job_id) ? "running" : "gone";
+  }
+  CommandResult q = run_command({"squeue", "-h", "-r", "-j", j.job_id, "-o", "%T"});
+  if (q.rc == 0 && !trim(q.out).empty()) {
+    std::map<std::string, int> n;
+    std::istringstream in(q.out);
+    for (std::string line; std::getline(in, line);)
+      if (!trim(line).empty()) ++n[trim(line)];
+    std::string out;
+    for (const auto& [state, count] : n) out += (out.empty() ? "" : ", ") + state + " " + std::to_string(count);
+    return out;
+  }
+  if (on_path("sacct")) {
+    CommandResult a = run_command({"sacct", "-n", "-X", "-P", "-j", j.job_id, "-o", "State"});
+    if (a.rc == 0 && !trim(a.out).empty()) {
+      std::map<std::string, int> n;
+      std::istringstream in(a.out);
+      for (std::string line; std::getline(in, line);)
+        if (!trim(line).empty()) ++n[trim(line)];
+      std::string out;
+      for (const auto& [state, count] : n) out += (out.empty() ? "" : ", ") + state + " " + std::to_string(count);
+      return "finished: " + out;
+    }
+  }
+  return "finished";
+}
+
+bool job_active(const store::JobRecord& j) {
+  if (j.backend == "local") return job_state(j) == "running";
+  CommandResult q = run_command({"squeue", "-h", "-r", "-j", j.job_id, "-o", "%i"});
+  return q.rc == 0 && !trim(q.out).empty();
+}
+
+std::vector<std::string> cancel_jobs(const std::vector<store::JobRecord>& jobs) {
+  std::vector<std::string> lines;
+  for (const auto& j : jobs) {
+    if (j.backend == "local") {
+      if (job_state(j) != "running") {
+        lines.push_back(j.stage + " " + j.job_id + ": not running");
+        continue;
+      }
+      ::kill(-pid_t(std::stol(j.job_id)), SIGTERM);
+      lines.push_back(j.stage + " " + j.job_id + ": sent SIGTERM to the local runner (trials in training go back to the queue)");
+      continue;
+    }
+    CommandResult r = run_command({"scancel", j.job_id});
+    lines.push_back(j.stage + " " + j.job_id + (r.rc == 0 ? ": cancelled" : ": scancel failed: " + trim(r.err)));
+  }
+  return lines;
+}
+
+} // namespace nas::slurm

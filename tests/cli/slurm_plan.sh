@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# slurm_plan: `nas-slurm plan` for 1,000 queued candidates on 8 GPUs. Trainings per GPU respect
+# the GPU memory given (K of the largest training and its workspace fit in 80% of it, K + 1 do
+# not, or K is the cap of 8), and the array, GPU hours and wall time agree with the epoch-time
+# model recomputed here from the study file (steps x step_s + 6 x MACs x samples / throughput).
+source "$(dirname "$0")/common.bash"
+
+cat > "$tmp/s.toml" <<'EOT'
+[study]
+name = "plan-1000"
+seed = 3
+[data]
+format = "synthetic"
+shape = [3, 32, 32]
+classes = 10
+samples = 20000
+validation = 0.1
+[space]
+family = "cnn"
+stages = [2, 3]
+stem_width = [16, 24, 32]
+width = {min = 16, max = 128, step = 16}
+depth = [1, 2, 3]
+kernel = [3, 5]
+block = ["conv", "dwsep", "mbconv"]
+[train]
+epochs = 12
+batch_size = 64
+optimizer = "adamw"
+[slurm]
+throughput = 1e12
+step_s = 0.003
+time = "02:00:00"
+signal_s = 120
+EOT
+db="$tmp/s.db"
+run nas-sample --db "$db" --config "$tmp/s.toml" -n 1000 --queue -q
+expect_rc 0 "queue 1000 candidates"
+expect_eq "$(sql "$db" "select count(*) from trial where state = 'queued'")" "1000" "1000 queued"
+
+plan_value() { awk -F'\t' -v k="$1" '$1 == k { print $2 }' <<<"$out"; }
+for mem in 3GiB 6GiB 80GiB; do
+  run nas-slurm plan --db "$db" --gpus 8 --gpu-mem "$mem" --format tsv
+  expect_rc 0 "plan with $mem"
+  k=$(plan_value pack)
+  bytes=$(plan_value largest_training_bytes)
+  gpu_mem=$(plan_value gpu_mem)
+  awk -v k="$k" -v b="$bytes" -v m="$gpu_mem" 'BEGIN {
+        per = b + 512 * 1048576; cap = 0.8 * m
+        exit !(k >= 1 && (k == 1 || k * per <= cap) && (k == 8 || (k + 1) * per > cap)) }' ||
+    fail "$mem: $k trainings of $bytes bytes (+512 MiB) against 80% of $gpu_mem"
+  ok
+  # the epoch-time model over the queued trials, from the study file
+  work=$(sql "$db" "select sum(12 * (282 * 0.003 + 6.0 * macs * 18000 / 1e12)) from trial where state = 'queued'")
+  usable=$((7200 - 120 - 60))
+  expect_eq "$(plan_value usable_s)" "$usable" "$mem: usable time of a task"
+  awk -v w="$work" -v pw="$(plan_value work_s)" 'BEGIN { exit !(pw > 0.99999 * w && pw < 1.00001 * w) }' ||
+    fail "$mem: work $(plan_value work_s) s, expected $work s"
+  ok
+  tasks=$(awk -v w="$work" -v k="$k" -v u="$usable" 'BEGIN {
+            t = w / (k * u); n = (t == int(t)) ? t : int(t) + 1
+            fill = int((1000 + k - 1) / k); if (fill > 8) fill = 8
+            if (fill > n) n = fill; if (n < 1) n = 1; if (n > 1001) n = 1001; print n }')
+  expect_eq "$(plan_value tasks)" "$tasks" "$mem: array size from the work"
+  expect_eq "$(plan_value array)" "0-$((tasks - 1))%8" "$mem: the array, 8 at a time"
+  awk -v w="$work" -v k="$k" -v g="$(plan_value gpu_hours)" -v h="$(plan_value wall_hours)" 'BEGIN {
+        e = w / k / 3600; exit !(g > 0.999 * e && g < 1.001 * e && h > 0.999 * e / 8 && h < 1.001 * e / 8) }' ||
+    fail "$mem: GPU hours $(plan_value gpu_hours), wall $(plan_value wall_hours), expected $work / $k / 3600 and / 8"
+  ok
+  eval "k_$mem=$k"
+done
+[ "$k_3GiB" -lt "$k_80GiB" ] || fail "more memory gives no more trainings per GPU ($k_3GiB vs $k_80GiB)"; ok
+
+run nas-slurm plan --db "$db" --gpus 8 --gpu-mem 6GiB
+expect_rc 0 "plan as a table"
+expect_has "$out" "queued      1000 trials, 12000 epochs left, 18000 samples an epoch" "the queued work"
+expect_has "$out" "array       0-" "the array"
+expect_has "$out" "no epoch measured yet" "says the epoch times are estimated"
+expect_has "$out" "#SBATCH --array=0-" "the rendered script carries the array"
+expect_has "$out" "#SBATCH --gres=gpu:1" "one GPU a task"
+expect_has "$out" "#SBATCH --signal=B:USR1@120" "the early warning"
+run nas-slurm plan --db "$db" --gpus 8 --gpu-mem 1KiB
+expect_rc 2 "a GPU memory below 1 MiB is refused"
+run nas-slurm plan --db "$db" --gpus 8 --gpu-mem lots
+expect_rc 2 "an unreadable size is refused"
+expect_has "$err" "--gpu-mem: 'lots'" "names the option and the value"
+done_checks

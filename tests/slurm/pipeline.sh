@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# pipeline: `nas-slurm submit` on the one-host cluster of scripts/local-slurm (fake GPUs as GRES):
+# the rendered chain -- a 2-task training array packed 2 trainings a task, then the Pareto report
+# with afterany -- runs a tiny CPU study to the end. Every trial is trained once, the job ids are
+# in the study file and on the workers, and the report ran after the last training finished.
+# Skipped (exit 77) when not root or without slurm-wlm.
+source "$(dirname "$0")/../cli/common.bash"
+if [ "$(id -u)" -ne 0 ] || ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
+  echo "skipped: needs root and Debian's slurm-wlm and munge (scripts/install-deps)"
+  exit 77
+fi
+export NAS_SLURM_DIR="$tmp/slurm"
+export NAS_SLURM_PORT=$((17000 + RANDOM % 2000 * 2))
+trap '"$NAS_SOURCE_DIR/scripts/local-slurm" stop >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
+eval "$("$NAS_SOURCE_DIR/scripts/local-slurm" start)"
+
+cat > "$tmp/s.toml" <<'EOT'
+[study]
+name = "pipe"
+seed = 12
+[data]
+format = "synthetic"
+shape = [1, 8, 8]
+classes = 3
+samples = 96
+[space]
+family = "cnn"
+stages = 1
+width = [4, 8]
+depth = [1, 2]
+kernel = [1, 3]
+block = ["conv", "dwsep"]
+[train]
+epochs = 2
+batch_size = 16
+[slurm]
+gpus = 2
+pack = 2
+time = "00:10:00"
+memory = ""
+cpus_per_task = 1
+signal_s = 30
+EOT
+db="$tmp/s.db"
+run nas-sample --db "$db" --config "$tmp/s.toml" -n 8 --queue
+expect_rc 0 "queue 8 trials"
+run nas-slurm plan --db "$db"
+expect_rc 0 "plan"
+expect_has "$out" "array       0-1%2" "2 tasks, 2 at a time"
+expect_has "$out" "#SBATCH --gres=gpu:1" "one GPU a task"
+run timeout 300 nas-slurm submit --db "$db" --wait
+expect_rc 0 "submit --wait"
+train_job=$(sql "$db" "select job_id from job where stage = 'train'")
+pareto_job=$(sql "$db" "select job_id from job where stage = 'pareto'")
+[[ "$train_job" =~ ^[0-9]+$ && "$pareto_job" =~ ^[0-9]+$ ]] || fail "job ids not recorded: '$train_job' '$pareto_job'"; ok
+expect_has "$out" "$train_job" "submit prints the training job"
+expect_eq "$(sql "$db" "select depends from job where stage = 'pareto'")" "afterany:$train_job" "the report waits for the array"
+expect_eq "$(sql "$db" "select array from job where stage = 'train'")" "0-1%2" "the array"
+expect_eq "$(sql "$db" "select count(*) from trial where state = 'done'")" "8" "every trial done"
+expect_eq "$(sql "$db" "select count(*) from event where kind = 'claim'")" "8" "each trained once"
+expect_eq "$(sql "$db" "select count(*) from result where metric = 'val_acc'")" "8" "one result each"
+expect_eq "$(sql "$db" "select group_concat(distinct slurm_array_job_id) from worker")" "$train_job" "workers carry the array's id"
+expect_eq "$(sql "$db" "select count(distinct slurm_array_task_id) from worker")" "2" "both tasks trained"
+log="$db.d/logs/pipe-pareto_$pareto_job.out"
+[ -f "$log" ] || fail "no log of the report: $(ls "$db.d/logs")"; ok
+expect_has "$(cat "$log")" "front:" "the report ran"
+[ -s "$db.d/front.tsv" ] || fail "no front.tsv"; ok
+last_finish=$(sql "$db" "select cast(max(at) as integer) from event where kind = 'finish'")
+front_at=$(stat -c %Y "$db.d/front.tsv")
+[ "$front_at" -ge "$last_finish" ] || fail "the report ($front_at) ran before the last training finished ($last_finish)"; ok
+for t in 0 1; do
+  out_t=$(cat "$db.d/logs/pipe-train_${train_job}_$t.out")
+  expect_has "$out_t" "workers ended (exit 0); 0 trials queued" "task $t ended cleanly"
+  [[ "$out_t" != *requeueing* ]] || fail "task $t requeued with nothing left"; ok
+done
+run nas-slurm status --db "$db"
+expect_rc 0 "status"
+expect_has "$out" "$train_job" "status lists the jobs"
+done_checks

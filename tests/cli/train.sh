@@ -23,7 +23,13 @@ awk -v a="$acc" 'BEGIN { exit !(a >= 0.83) }' || fail "test accuracy after 2 epo
 expect_has "$out" "$(printf '1\tdone\t2\t')" "the summary row on stdout"
 expect_eq "$(sql "$db" "select count(*) from result where trial_id = 1")" "11" "one row per result metric"
 expect_eq "$(sql "$db" "select value from result where trial_id = 1 and metric = 'epochs'")" "2.0" "epochs result"
-expect_eq "$(sql "$db" "select note from result where trial_id = 1 and metric = 'device'")" "cpu, fp32" "device note"
+note=$(sql "$db" "select note from result where trial_id = 1 and metric = 'device'")
+if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then   # --device auto takes the GPU
+  expect_has "$note" "cuda:0 (" "device note on a GPU machine"
+  expect_has "$note" ", bf16" "precision auto on a GPU"
+else
+  expect_eq "$note" "cpu, fp32" "device note"
+fi
 expect_has "$(sql "$db" "select note from result where trial_id = 1 and metric = 'energy_j'")" "" "energy note present"
 [ -n "$(sql "$db" "select note from result where trial_id = 1 and metric = 'energy_j' and (value is not null or note like 'unknown: %')")" ] ||
   fail "energy is neither measured nor unknown with a reason"; ok

@@ -1,5 +1,7 @@
 // support: small fixtures shared by the unit tests (temporary folders, scoped environment)
 #pragma once
+#include <ftw.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <filesystem>
@@ -17,9 +19,12 @@ struct TempDir {
     if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
     path = tmpl;
   }
+  // Not std::filesystem::remove_all: the libtorch.so of PyTorch's pip wheels exports a copy of
+  // it that interposes libstdc++'s in programs linked to it, and that copy jumps to address 0
+  // (seen with torch 2.11 + CUDA 13 on an H200; bench/results/gpu-check-h200.md).
   ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
+    ::nftw(path.c_str(), [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); }, 16,
+           FTW_DEPTH | FTW_PHYS);
   }
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;

@@ -153,7 +153,7 @@ Prepared prepare(const SlurmOptions& o) {
       t.batch = h.batch_size;
       p.input.measured_epochs += m.int64(3);
       p.input.measured_s += m.real(4);
-      p.input.predicted_s += double(m.int64(3)) * slurm::predicted_epoch_s(t, p.input.train_samples, p.input.slurm);
+      p.input.predicted_s += double(m.int64(3)) * slurm::predicted_epoch_s(t, p.input.train_samples, p.input.slurm, p.input.gpu);
     }
   });
   p.plan = slurm::make_plan(p.input);
@@ -216,7 +216,7 @@ void print_plan(const Prepared& p, const SlurmOptions& o, std::ostream& out) {
   const auto& pl = p.plan;
   std::vector<double> per_epoch;
   for (const auto& t : p.input.trials)
-    per_epoch.push_back(pl.calibration * slurm::predicted_epoch_s(t, p.input.train_samples, p.input.slurm));
+    per_epoch.push_back(pl.calibration * slurm::predicted_epoch_s(t, p.input.train_samples, p.input.slurm, p.input.gpu));
   std::nth_element(per_epoch.begin(), per_epoch.begin() + long(per_epoch.size() / 2), per_epoch.end());
   const char* unit = p.input.gpu ? "GPU" : "CPU task";
   out << "study       " << p.cfg.name << " (" << o.db << ")\n";

@@ -556,6 +556,10 @@ void parse_slurm(Section& s, SlurmConfig& c) {
     if (*v <= 0) s.fail_at(*s.raw().get("throughput"), "throughput", "must be positive (FLOP/s)");
     c.throughput = *v;
   }
+  if (auto v = s.number("cpu_throughput")) {
+    if (*v <= 0) s.fail_at(*s.raw().get("cpu_throughput"), "cpu_throughput", "must be positive (FLOP/s)");
+    c.cpu_throughput = *v;
+  }
   if (auto v = s.number("step_s")) {
     if (*v < 0) s.fail_at(*s.raw().get("step_s"), "step_s", "must be at least 0 (seconds)");
     c.step_s = *v;

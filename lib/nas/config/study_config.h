@@ -126,8 +126,9 @@ struct SlurmConfig {
   bool mps = false;                           // start an MPS daemon inside each task
   int signal_s = 120;                         // early warning (--signal=B:USR1@s) before the time limit
   // The epoch-time model before the study has measured epochs (then it is calibrated on them):
-  double throughput = 2e12;                   // FLOP/s of one training
-  double step_s = 0.004;                      // seconds of a training step beyond its FLOPs
+  double throughput = 2e12;                   // FLOP/s of one training on a GPU
+  double cpu_throughput = 3e10;               // FLOP/s of one training on CPU cores
+  double step_s = 0.01;                       // seconds of a training step beyond its FLOPs
   std::string device = "auto";                // nas-train --device in the array tasks
   std::vector<std::string> setup;             // shell lines run before the tools (module load ...)
   std::vector<std::string> sbatch;            // extra #SBATCH options, e.g. "--constraint=a100"

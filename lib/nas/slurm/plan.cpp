@@ -14,9 +14,9 @@ constexpr int kMaxArray = 1001;
 constexpr int64_t kStartupS = 60;   // module loads, loading the dataset, a first claim
 }
 
-double predicted_epoch_s(const PlanTrial& t, int64_t train_samples, const config::SlurmConfig& s) {
+double predicted_epoch_s(const PlanTrial& t, int64_t train_samples, const config::SlurmConfig& s, bool gpu) {
   const double steps = std::ceil(double(train_samples) / double(std::max<int64_t>(1, t.batch)));
-  return steps * s.step_s + 6.0 * double(t.macs) * double(train_samples) / s.throughput;
+  return steps * s.step_s + 6.0 * double(t.macs) * double(train_samples) / (gpu ? s.throughput : s.cpu_throughput);
 }
 
 Plan make_plan(const PlanInput& in) {
@@ -52,10 +52,10 @@ Plan make_plan(const PlanInput& in) {
                   static_cast<long long>(in.measured_epochs));
   } else {
     std::snprintf(buf, sizeof buf, "estimated: %.3g s a step + FLOPs at %.3g FLOP/s; no epoch measured yet", s.step_s,
-                  s.throughput);
+                  in.gpu ? s.throughput : s.cpu_throughput);
   }
   p.rate_source = buf;
-  for (const auto& t : in.trials) p.work_s += t.epochs * p.calibration * predicted_epoch_s(t, in.train_samples, s);
+  for (const auto& t : in.trials) p.work_s += t.epochs * p.calibration * predicted_epoch_s(t, in.train_samples, s, in.gpu);
 
   p.time_s = config::parse_slurm_time(s.time);
   p.usable_s = std::max<int64_t>(p.time_s - s.signal_s - kStartupS, p.time_s / 2);
@@ -73,7 +73,7 @@ Plan make_plan(const PlanInput& in) {
   p.gpu_hours = p.work_s / p.pack / 3600.0;
   p.wall_hours = p.gpu_hours / std::min(p.parallel, p.tasks);
   for (const auto& t : in.trials) {
-    double trial_s = t.epochs * p.calibration * predicted_epoch_s(t, in.train_samples, s);
+    double trial_s = t.epochs * p.calibration * predicted_epoch_s(t, in.train_samples, s, in.gpu);
     if (trial_s > double(p.usable_s)) {
       p.notes.push_back("trial " + std::to_string(t.id) + " needs more than one task's time: it continues from its checkpoint in the next task");
       break;

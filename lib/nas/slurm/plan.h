@@ -20,8 +20,8 @@ struct PlanTrial {
 
 // The cost model's epoch time of a trial before calibration: its steps times slurm.step_s
 // (kernel launches and optimizer work that small networks are bound by) plus its FLOPs
-// (3 passes of 2 FLOPs a MAC per sample) at slurm.throughput.
-double predicted_epoch_s(const PlanTrial& t, int64_t train_samples, const config::SlurmConfig& s);
+// (3 passes of 2 FLOPs a MAC per sample) at slurm.throughput (gpu) or slurm.cpu_throughput.
+double predicted_epoch_s(const PlanTrial& t, int64_t train_samples, const config::SlurmConfig& s, bool gpu);
 
 struct PlanInput {
   std::vector<PlanTrial> trials;

@@ -91,7 +91,9 @@ TEST_CASE("plan: trainings per GPU from the memory given") {
 TEST_CASE("plan: work, array size and hours agree with the epoch-time model") {
   auto in = input(1000, int64_t(3) << 30, 1000000, 5);
   // one epoch: 100 steps x 2 ms + 6 x 1e6 MACs x 1e4 samples / 1e12 FLOP/s = 0.2 + 0.06 s
-  CHECK(slurm::predicted_epoch_s(in.trials[0], in.train_samples, in.slurm) == doctest::Approx(0.26));
+  CHECK(slurm::predicted_epoch_s(in.trials[0], in.train_samples, in.slurm, true) == doctest::Approx(0.26));
+  in.slurm.cpu_throughput = 1e10;   // CPU trainings: the same FLOPs at the CPU rate
+  CHECK(slurm::predicted_epoch_s(in.trials[0], in.train_samples, in.slurm, false) == doctest::Approx(0.2 + 6.0));
   auto p = slurm::make_plan(in);
   CHECK(p.work_s == doctest::Approx(1000 * 5 * 0.26));
   CHECK(p.time_s == 3600);

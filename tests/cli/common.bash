@@ -56,3 +56,55 @@ head_width = 0
 $5
 EOT
 }
+
+# small_cnn_study NAME SEED SAMPLES EPOCHS: a study TOML of tiny CNNs on synthetic 8x8 images
+# (3 classes, batch 16); callers append sections such as [slurm].
+small_cnn_study() {
+  cat <<EOT
+[study]
+name = "$1"
+seed = $2
+[data]
+format = "synthetic"
+shape = [1, 8, 8]
+classes = 3
+samples = $3
+[space]
+family = "cnn"
+stages = 1
+width = [4, 8]
+depth = [1, 2]
+kernel = [1, 3]
+block = ["conv", "dwsep"]
+[train]
+epochs = $4
+batch_size = 16
+EOT
+}
+
+# long_cnn_study NAME SEED: one network of 2 conv stages on 6,000 synthetic 16x16 images for 3
+# epochs, long enough on a CPU to be interrupted after its first epoch.
+long_cnn_study() {
+  cat <<EOT
+[study]
+name = "$1"
+seed = $2
+[data]
+format = "synthetic"
+shape = [1, 16, 16]
+classes = 4
+samples = 6000
+[space]
+family = "cnn"
+stages = 2
+stem_width = 16
+width = [32, 48]
+depth = 1
+kernel = 3
+stride = 1
+block = "conv"
+[train]
+epochs = 3
+batch_size = 32
+EOT
+}

@@ -4,30 +4,12 @@
 # trial in training goes back to the queue, the report does not run), and bad input (exit 2).
 source "$(dirname "$0")/common.bash"
 
-small_study() {
-  cat <<EOT
-[study]
-name = "$1"
-seed = 5
-[data]
-format = "synthetic"
-shape = [1, 8, 8]
-classes = 3
-samples = $2
-[space]
-family = "cnn"
-stages = 1
-width = [4, 8]
-depth = [1, 2]
-kernel = [1, 3]
-block = ["conv", "dwsep"]
-[train]
-epochs = $3
-batch_size = 16
-[slurm]
+small_study() {  # NAME SAMPLES EPOCHS, with a [slurm] section
+  small_cnn_study "$1" 5 "$2" "$3"
+  printf '[slurm]
 time = "00:20:00"
 memory = ""
-EOT
+'
 }
 
 small_study local 96 1 > "$tmp/s.toml"

@@ -6,24 +6,7 @@
 # script's trap: the trial is checkpointed and queued again, the task exits 0, and the next worker
 # finishes the trial from its checkpoint. Skipped (exit 77) when not root or without slurm-wlm.
 source "$(dirname "$0")/../cli/common.bash"
-if [ "$(id -u)" -ne 0 ] || ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
-  echo "skipped: needs root and Debian's slurm-wlm and munge (scripts/install-deps)"
-  exit 77
-fi
-export NAS_SLURM_DIR="$tmp/slurm"
-export NAS_SLURM_PORT=$((17000 + RANDOM % 2000 * 2))
-trap '"$NAS_SOURCE_DIR/scripts/local-slurm" stop >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
-eval "$("$NAS_SOURCE_DIR/scripts/local-slurm" start)"
-[ -n "${SLURM_CONF:-}" ] || fail "local-slurm start printed no SLURM_CONF"; ok
-
-# wait_job ID: until the job (all its tasks) has left the queue, at most 120 s
-wait_job() {
-  for _ in $(seq 1 240); do
-    [ -z "$(squeue -h -j "$1" -o %i 2>/dev/null)" ] && return 0
-    sleep 0.5
-  done
-  fail "job $1 still in the queue after 120 s: $(squeue -j "$1")"
-}
+source "$(dirname "$0")/cluster.bash"
 
 # The job script: the worker runs in the background so that bash runs the trap as soon as the
 # signal arrives (a foreground command would delay it), and forwards it.
@@ -40,26 +23,7 @@ echo "worker exit \$?"
 EOF
 
 # --- (1) an array drains the queue ----------------------------------------------------------
-cat > "$tmp/s.toml" <<'EOT'
-[study]
-name = "slurm-array"
-seed = 8
-[data]
-format = "synthetic"
-shape = [1, 8, 8]
-classes = 3
-samples = 96
-[space]
-family = "cnn"
-stages = 1
-width = [4, 8]
-depth = [1, 2]
-kernel = [1, 3]
-block = ["conv", "dwsep"]
-[train]
-epochs = 1
-batch_size = 16
-EOT
+small_cnn_study slurm-array 8 96 1 > "$tmp/s.toml"
 db="$tmp/s.db"
 run nas-sample --db "$db" --config "$tmp/s.toml" -n 6 --queue
 expect_rc 0 "queue 6 trials"
@@ -77,28 +41,7 @@ for t in 0 1; do
 done
 
 # --- (2) the early-warning signal -------------------------------------------------------------
-cat > "$tmp/long.toml" <<'EOT'
-[study]
-name = "slurm-signal"
-seed = 9
-[data]
-format = "synthetic"
-shape = [1, 16, 16]
-classes = 4
-samples = 6000
-[space]
-family = "cnn"
-stages = 2
-stem_width = 16
-width = [32, 48]
-depth = 1
-kernel = 3
-stride = 1
-block = "conv"
-[train]
-epochs = 3
-batch_size = 32
-EOT
+long_cnn_study slurm-signal 9 > "$tmp/long.toml"
 db="$tmp/long.db"
 run nas-sample --db "$db" --config "$tmp/long.toml" -n 1 --queue
 expect_rc 0 "queue 1 longer trial"

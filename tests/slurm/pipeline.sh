@@ -5,34 +5,9 @@
 # in the study file and on the workers, and the report ran after the last training finished.
 # Skipped (exit 77) when not root or without slurm-wlm.
 source "$(dirname "$0")/../cli/common.bash"
-if [ "$(id -u)" -ne 0 ] || ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
-  echo "skipped: needs root and Debian's slurm-wlm and munge (scripts/install-deps)"
-  exit 77
-fi
-export NAS_SLURM_DIR="$tmp/slurm"
-export NAS_SLURM_PORT=$((17000 + RANDOM % 2000 * 2))
-trap '"$NAS_SOURCE_DIR/scripts/local-slurm" stop >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
-eval "$("$NAS_SOURCE_DIR/scripts/local-slurm" start)"
+source "$(dirname "$0")/cluster.bash"
 
-cat > "$tmp/s.toml" <<'EOT'
-[study]
-name = "pipe"
-seed = 12
-[data]
-format = "synthetic"
-shape = [1, 8, 8]
-classes = 3
-samples = 96
-[space]
-family = "cnn"
-stages = 1
-width = [4, 8]
-depth = [1, 2]
-kernel = [1, 3]
-block = ["conv", "dwsep"]
-[train]
-epochs = 2
-batch_size = 16
+{ small_cnn_study pipe 12 96 2; cat <<'EOT'; } > "$tmp/s.toml"
 [slurm]
 gpus = 2
 pack = 2

@@ -5,36 +5,9 @@
 # left and requeues itself; its next run resumes the trial from the checkpoint and finishes it.
 # Skipped (exit 77) when not root or without slurm-wlm.
 source "$(dirname "$0")/../cli/common.bash"
-if [ "$(id -u)" -ne 0 ] || ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
-  echo "skipped: needs root and Debian's slurm-wlm and munge (scripts/install-deps)"
-  exit 77
-fi
-export NAS_SLURM_DIR="$tmp/slurm"
-export NAS_SLURM_PORT=$((17000 + RANDOM % 2000 * 2))
-trap '"$NAS_SOURCE_DIR/scripts/local-slurm" stop >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
-eval "$("$NAS_SOURCE_DIR/scripts/local-slurm" start)"
+source "$(dirname "$0")/cluster.bash"
 
-cat > "$tmp/long.toml" <<'EOT'
-[study]
-name = "requeue"
-seed = 9
-[data]
-format = "synthetic"
-shape = [1, 16, 16]
-classes = 4
-samples = 6000
-[space]
-family = "cnn"
-stages = 2
-stem_width = 16
-width = [32, 48]
-depth = 1
-kernel = 3
-stride = 1
-block = "conv"
-[train]
-epochs = 3
-batch_size = 32
+{ long_cnn_study requeue 9; cat <<'EOT'; } > "$tmp/long.toml"
 [slurm]
 time = "00:10:00"
 memory = ""

@@ -125,10 +125,15 @@ Prepared prepare(const SlurmOptions& o) {
         "SELECT t.id, t.genome, t.hparams, t.budget, t.macs, "
         "       (SELECT max(e.epoch) FROM epoch_metric e WHERE e.trial_id = t.id AND e.rung = t.rung) "
         "FROM trial t WHERE t.state = 'queued' ORDER BY t.id");
+    // A trial's genome and its hyperparameters (drawn from the seed when the row has none).
+    auto trial_of = [&](store::Statement& st, int genome_col) {
+      const auto g = space::genome_from_json(st.text(genome_col));
+      const auto h = st.is_null(genome_col + 1) ? space::draw_hparams(p.cfg.train, p.cfg.seed, space::genome_hash(g))
+                                                : space::parse_hparams(st.text(genome_col + 1), space::HParams{});
+      return std::make_pair(g, h);
+    };
     while (q.step()) {
-      const auto g = space::genome_from_json(q.text(1));
-      const auto h = q.is_null(2) ? space::draw_hparams(p.cfg.train, p.cfg.seed, space::genome_hash(g))
-                                  : space::parse_hparams(q.text(2), space::HParams{});
+      const auto [g, h] = trial_of(q, 1);
       slurm::PlanTrial t;
       t.id = q.int64(0);
       const double budget = q.is_null(3) ? double(p.cfg.train.epochs) : q.real(3);
@@ -145,9 +150,7 @@ Prepared prepare(const SlurmOptions& o) {
         "SELECT t.genome, t.hparams, t.macs, count(*), sum(e.value) FROM epoch_metric e JOIN trial t ON t.id = e.trial_id "
         "WHERE e.metric = 'wall_s' AND e.value > 0 GROUP BY t.id");
     while (m.step()) {
-      const auto g = space::genome_from_json(m.text(0));
-      const auto h = m.is_null(1) ? space::draw_hparams(p.cfg.train, p.cfg.seed, space::genome_hash(g))
-                                  : space::parse_hparams(m.text(1), space::HParams{});
+      const auto h = trial_of(m, 0).second;
       slurm::PlanTrial t;
       t.macs = m.int64(2);
       t.batch = h.batch_size;

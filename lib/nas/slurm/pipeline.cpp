@@ -77,6 +77,17 @@ bool pid_alive(const std::string& pid) {
   }
 }
 
+// "RUNNING 2, PENDING 3" from one state a line (squeue -o %T, sacct -o State).
+std::string count_states(const std::string& lines) {
+  std::map<std::string, int> n;
+  std::istringstream in(lines);
+  for (std::string line; std::getline(in, line);)
+    if (!trim(line).empty()) ++n[trim(line)];
+  std::string out;
+  for (const auto& [state, count] : n) out += (out.empty() ? "" : ", ") + state + " " + std::to_string(count);
+  return out;
+}
+
 } // namespace
 
 std::string find_templates(const std::string& explicit_dir, const std::string& bin_dir) {
@@ -248,26 +259,10 @@ std::string job_state(const store::JobRecord& j) {
     return pid_alive(j.job_id) ? "running" : "gone";
   }
   CommandResult q = run_command({"squeue", "-h", "-r", "-j", j.job_id, "-o", "%T"});
-  if (q.rc == 0 && !trim(q.out).empty()) {
-    std::map<std::string, int> n;
-    std::istringstream in(q.out);
-    for (std::string line; std::getline(in, line);)
-      if (!trim(line).empty()) ++n[trim(line)];
-    std::string out;
-    for (const auto& [state, count] : n) out += (out.empty() ? "" : ", ") + state + " " + std::to_string(count);
-    return out;
-  }
+  if (q.rc == 0 && !trim(q.out).empty()) return count_states(q.out);
   if (on_path("sacct")) {
     CommandResult a = run_command({"sacct", "-n", "-X", "-P", "-j", j.job_id, "-o", "State"});
-    if (a.rc == 0 && !trim(a.out).empty()) {
-      std::map<std::string, int> n;
-      std::istringstream in(a.out);
-      for (std::string line; std::getline(in, line);)
-        if (!trim(line).empty()) ++n[trim(line)];
-      std::string out;
-      for (const auto& [state, count] : n) out += (out.empty() ? "" : ", ") + state + " " + std::to_string(count);
-      return "finished: " + out;
-    }
+    if (a.rc == 0 && !trim(a.out).empty()) return "finished: " + count_states(a.out);
   }
   return "finished";
 }

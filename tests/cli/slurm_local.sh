@@ -18,8 +18,8 @@ run nas-slurm plan --db "$db" --local
 expect_rc 2 "plan of a missing file"
 expect_has "$err" "cannot open '$db'" "names the file"
 run nas-sample --db "$db" --config "$tmp/s.toml" -n 5 -q
-run nas-slurm plan --db "$db" --local
-expect_rc 2 "nothing queued"
+run nas-slurm plan --db "$db" --local --stages train,pareto
+expect_rc 2 "nothing queued for a plan without a proxy stage"
 expect_has "$err" "no queued trials" "says why"
 run nas-sample --db "$db" --config "$tmp/s.toml" -n 5 --queue -q
 expect_rc 0 "queue 5 more"
@@ -37,7 +37,9 @@ expect_eq "$(sql "$db" "select count(*) from job")" "0" "no job recorded"
 
 run nas-slurm plan --db "$db" --local
 expect_rc 0 "plan"
-expect_has "$out" "queued      5 trials, 5 epochs left" "the queued work"
+expect_has "$out" "queued      10 trials, 10 epochs left" "the queued work, and what the proxy stage will queue"
+expect_has "$out" "proxy stage 5 of 5 sampled candidates" "a proxy stage for the sampled candidates"
+expect_has "$out" "==> proxy.sbatch <==" "prints the proxy script"
 expect_has "$out" "==> train.sbatch <==" "prints the training script"
 expect_has "$out" "nas-train --db \"\$db\" --worker --pack" "which runs packed workers"
 expect_has "$out" "==> pareto.sbatch <==" "and the report"
@@ -45,7 +47,7 @@ expect_has "$out" "==> pareto.sbatch <==" "and the report"
 
 run nas-slurm plan --db "$db" --local --dry-run
 expect_rc 0 "plan --dry-run"
-for f in train.sbatch pareto.sbatch local.sh; do
+for f in proxy.sbatch train.sbatch pareto.sbatch local.sh; do
   [ -x "$db.d/slurm/plan/$f" ] || fail "--dry-run did not write $f"
   bash -n "$db.d/slurm/plan/$f" || fail "$f is not valid bash"
   ok
@@ -55,14 +57,16 @@ expect_has "$(cat "$db.d/slurm/plan/train.sbatch")" "#SBATCH --time=00:20:00" "[
 run nas-slurm submit --db "$db" --local --wait
 expect_rc 0 "submit --local --wait"
 expect_has "$out" "local" "prints the job"
-expect_eq "$(sql "$db" "select count(*) from trial where state = 'done'")" "5" "every queued trial done"
-expect_eq "$(sql "$db" "select count(*) from trial where state = 'sampled'")" "5" "sampled ones untouched"
-expect_eq "$(sql "$db" "select count(*) from event where kind = 'claim'")" "5" "each claimed once"
+expect_eq "$(sql "$db" "select count(*) from trial where state = 'done'")" "10" "every queued trial done, and those the proxy stage queued"
+expect_eq "$(sql "$db" "select count(*) from trial where state = 'sampled'")" "0" "no sampled one left"
+expect_eq "$(sql "$db" "select count(distinct trial_id) from proxy_score")" "5" "the proxy stage scored the sampled ones"
+expect_eq "$(sql "$db" "select count(*) from event where kind = 'claim'")" "10" "each claimed once"
 expect_eq "$(sql "$db" "select submission, stage, backend from job")" "1|local|local" "the job is recorded"
 expect_eq "$(sql "$db" "select count(*) from event where kind = 'submit'")" "1" "with a submit event"
 [ -s "$db.d/front.tsv" ] || fail "the Pareto stage wrote no front.tsv"; ok
 expect_has "$(head -1 "$db.d/front.tsv")" "val_acc" "the front has the objectives"
 expect_has "$(cat "$db.d/logs/local-pareto_local.out")" "front:" "the report's log"
+expect_has "$(cat "$db.d/logs/local-proxy_local.out")" "queued 5" "the proxy stage's log"
 run nas-slurm status --db "$db"
 expect_rc 0 "status"
 expect_has "$out" "finished (exit 0)" "the local run finished"

@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
     sub->add_flag("--local", o.local, "plan or run the stages as processes on this machine, without Slurm");
     sub->add_option("--templates", o.templates, "folder of the *.sbatch.in templates [[slurm] templates, or the installed ones]")
         ->option_text("DIR");
-    sub->add_option("--stages", o.stages, "stages in order, comma-separated: proxy, train, pareto [train,pareto]")
+    sub->add_option("--stages", o.stages, "stages in order, comma-separated: proxy, train, pareto [proxy first when the study has sampled candidates]")
         ->delimiter(',')->option_text("LIST");
     sub->add_option("-o,--objective", o.objectives, "objective of the Pareto stage, NAME:min|max (repeat) [val_acc:max params:min]")
         ->option_text("OBJ");

@@ -95,15 +95,25 @@ config::SlurmConfig effective_slurm(const config::StudyConfig& cfg, const SlurmO
 }
 
 struct Prepared {
+  int64_t sampled = 0, from_proxy = 0;   // with a proxy stage: sampled candidates, and the keep of them planned for
   config::StudyConfig cfg;
   slurm::PlanInput input;
   slurm::Plan plan;
   int local_gpus = 0;
 };
 
-Prepared prepare(const SlurmOptions& o) {
+Prepared prepare(SlurmOptions& o) {
   Prepared p;
   store::Db db = open_study(o.db, false);
+  if (o.stages.empty()) {
+    int64_t sampled = 0;
+    db.read([&] {
+      store::Statement q = db.prepare("SELECT count(*) FROM trial WHERE state = 'sampled'");
+      sampled = q.step() ? q.int64(0) : 0;
+    });
+    o.stages = sampled > 0 ? std::vector<std::string>{"proxy", "train", "pareto"}
+                           : std::vector<std::string>{"train", "pareto"};
+  }
   p.cfg = study_config(db, o.db);
   p.input.slurm = effective_slurm(p.cfg, o);
   if (o.local) {
@@ -142,6 +152,29 @@ Prepared prepare(const SlurmOptions& o) {
       t.bytes = train::training_bytes(model::estimate_cost(g, ctx), h.batch_size, h.optimizer);
       t.batch = h.batch_size;
       p.input.trials.push_back(t);
+    }
+    // With a proxy stage first, the sampled candidates it will queue count too: its `keep` of
+    // them (the first by id stand in for the best, which are not known yet) at its first budget.
+    p.from_proxy = 0;
+    if (std::find(o.stages.begin(), o.stages.end(), "proxy") != o.stages.end()) {
+      store::Statement c = db.prepare("SELECT id, genome, hparams, macs FROM trial WHERE state = 'sampled' ORDER BY id");
+      std::vector<slurm::PlanTrial> sampled;
+      while (c.step()) {
+        const auto [g, h] = trial_of(c, 1);
+        slurm::PlanTrial t;
+        t.id = c.int64(0);
+        t.epochs = p.cfg.budget.given ? p.cfg.budget.min_epochs : double(p.cfg.train.epochs);
+        t.macs = c.int64(3);
+        t.bytes = train::training_bytes(model::estimate_cost(g, ctx), h.batch_size, h.optimizer);
+        t.batch = h.batch_size;
+        sampled.push_back(t);
+      }
+      const auto& b = p.cfg.budget;
+      size_t keep = b.keep_is_count ? size_t(b.keep) : size_t(std::ceil(b.keep * double(sampled.size())));
+      keep = std::min(keep, sampled.size());
+      p.sampled = int64_t(sampled.size());
+      p.from_proxy = int64_t(keep);
+      p.input.trials.insert(p.input.trials.end(), sampled.begin(), sampled.begin() + long(keep));
     }
     // Calibration: the study's measured epochs against the cost model's prediction of them.
     p.input.measured_s = p.input.predicted_s = 0;
@@ -225,6 +258,8 @@ void print_plan(const Prepared& p, const SlurmOptions& o, std::ostream& out) {
   out << "study       " << p.cfg.name << " (" << o.db << ")\n";
   out << "queued      " << pl.trials << " trials, " << epochs_text(pl.epochs) << " epochs left, "
       << p.input.train_samples << " samples an epoch\n";
+  if (p.sampled > 0)
+    out << "proxy stage " << p.from_proxy << " of " << p.sampled << " sampled candidates to be queued ([budget] keep), counted above\n";
   out << "packing     " << pl.pack << " training" << (pl.pack > 1 ? "s" : "") << " per " << unit << " (" << pl.processes << " process"
       << (pl.processes > 1 ? "es" : "") << " of --pack " << pl.pack_per_process << "): " << pl.pack_why << "\n";
   out << "epoch time  " << duration(per_epoch[per_epoch.size() / 2]) << " for the median trial (" << pl.rate_source << ")\n";
@@ -246,8 +281,9 @@ std::string read_text(const std::string& path) {
 
 } // namespace
 
-int run_slurm_plan(const SlurmOptions& o, std::ostream& out) {
-  Format f = parse_format(o.format);
+int run_slurm_plan(const SlurmOptions& options, std::ostream& out) {
+  Format f = parse_format(options.format);
+  SlurmOptions o = options;
   Prepared p = prepare(o);
   const std::string dir = o.dry_run ? store::artifact_dir(fs::absolute(o.db).string()) + "/slurm/plan"
                                     : (fs::temp_directory_path() / ("minnow-plan-" + std::to_string(::getpid()))).string();
@@ -290,8 +326,9 @@ int run_slurm_plan(const SlurmOptions& o, std::ostream& out) {
   return 0;
 }
 
-int run_slurm_submit(const SlurmOptions& o, std::ostream& out) {
-  Format f = parse_format(o.format);
+int run_slurm_submit(const SlurmOptions& options, std::ostream& out) {
+  Format f = parse_format(options.format);
+  SlurmOptions o = options;
   Prepared p = prepare(o);
   if (!o.local && !slurm::on_path("sbatch"))
     throw UsageError("'sbatch' is not on PATH: is this a Slurm login node? (use --local to run the plan here)");

@@ -12,7 +12,7 @@ struct SlurmOptions {
   std::string format = "table";
   std::string bin_dir;                              // folder of the nas-* tools (nas-slurm's own)
   std::string templates;                            // --templates DIR ("" : [slurm] templates or installed)
-  std::vector<std::string> stages = {"train", "pareto"};
+  std::vector<std::string> stages;                  // empty: proxy,train,pareto when the study has sampled candidates, else train,pareto
   std::vector<std::string> objectives = {"val_acc:max", "params:min"};
   // overrides of the study's [slurm] section
   std::optional<int> gpus, pack, array_parallelism;

@@ -25,8 +25,7 @@ namespace {
 const std::vector<std::string> kBlocks = {"conv", "dwsep", "mbconv", "residual"};
 const std::vector<std::string> kActivations = {"relu", "relu6", "hswish", "silu"};
 const std::vector<std::string> kNb201Ops = {"none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"};
-const std::vector<std::string> kReserved = {"proxy", "budget", "distill", "measure",
-                                            "pareto", "search"};
+const std::vector<std::string> kReserved = {"distill", "measure", "pareto", "search"};
 
 // A TOML table being read: remembers which keys were consumed so that the rest can be
 // reported as unknown, and turns type problems into ConfigErrors with their place.
@@ -578,7 +577,85 @@ void parse_slurm(Section& s, SlurmConfig& c) {
   s.finish();
 }
 
+// [proxy]
+void parse_proxy(Section& s, ProxyConfig& c) {
+  const auto& known = proxy_names();
+  if (auto v = s.str_list("proxies")) {
+    if (v->empty()) s.fail_at(*s.raw().get("proxies"), "proxies", "empty list: give at least one proxy");
+    for (const auto& n : *v)
+      if (std::find(known.begin(), known.end(), n) == known.end())
+        s.fail_at(*s.raw().get("proxies"), "proxies", "unknown proxy '" + n + "'" + suggestion_suffix(n, known) +
+                                                          " (expected one of " + quoted_list(known) + ")");
+    c.proxies = *v;
+  }
+  if (const toml::table* w = s.table("weights")) {
+    for (const auto& [k, node] : *w) {
+      const std::string name(k.str());
+      if (std::find(c.proxies.begin(), c.proxies.end(), name) == c.proxies.end())
+        s.fail_at(node, "weights." + name, "'" + name + "' is not one of the chosen proxies " + quoted_list(c.proxies));
+      if (!node.is_number()) s.fail_at(node, "weights." + name, "expected a number, got " + Section::type_name(node));
+      const double v = *node.value<double>();
+      if (!(v >= 0)) s.fail_at(node, "weights." + name, "must be at least 0");
+      c.weights[name] = v;
+    }
+  }
+  if (auto v = s.str("ensemble")) {
+    const std::vector<std::string> modes = {"sum", "vote", "none"};
+    if (std::find(modes.begin(), modes.end(), *v) == modes.end())
+      s.fail_at(*s.raw().get("ensemble"), "ensemble", "unknown value '" + *v + "'" + suggestion_suffix(*v, modes) +
+                                                          " (expected one of " + quoted_list(modes) + ")");
+    c.ensemble = *v;
+  }
+  if (auto v = s.str("rank_by")) {
+    if (*v != "ensemble" && std::find(c.proxies.begin(), c.proxies.end(), *v) == c.proxies.end())
+      s.fail_at(*s.raw().get("rank_by"), "rank_by", "'" + *v + "' is neither 'ensemble' nor one of the chosen proxies " +
+                                                        quoted_list(c.proxies));
+    if (*v == "ensemble" && c.ensemble == "none")
+      s.fail_at(*s.raw().get("rank_by"), "rank_by", "ranking by the ensemble needs ensemble = \"sum\" or \"vote\"");
+    c.rank_by = *v;
+  }
+  c.batch_size = s.integer("batch_size", 2).value_or(c.batch_size);
+  c.threads = int(s.integer("threads", 0).value_or(0));
+  s.finish();
+}
+
+// [budget]
+void parse_budget(Section& s, BudgetConfig& b, const TrainConfig& t) {
+  auto positive = [&](const char* k, double& out, double lo) {
+    if (auto v = s.number(k)) {
+      if (!(*v >= lo)) s.fail_at(*s.raw().get(k), k, "must be at least " + format_number(lo) + ", got " + format_number(*v));
+      out = *v;
+    }
+  };
+  positive("min_epochs", b.min_epochs, 0.01);
+  positive("max_epochs", b.max_epochs, 0.01);
+  positive("eta", b.eta, 1.5);
+  if (const toml::node* n = s.get("keep")) {
+    if (n->is_integer()) {
+      if (*n->value<int64_t>() < 1) s.fail_at(*n, "keep", "a count must be at least 1");
+      b.keep = double(*n->value<int64_t>());
+      b.keep_is_count = true;
+    } else if (n->is_floating_point()) {
+      const double v = *n->value<double>();
+      if (!(v > 0 && v <= 1)) s.fail_at(*n, "keep", "a fraction must be in (0, 1], got " + format_number(v));
+      b.keep = v;
+    } else {
+      s.fail_at(*n, "keep", "expected a count (integer) or a fraction (float), got " + Section::type_name(*n));
+    }
+  }
+  if (b.max_epochs == 0) b.max_epochs = double(t.epochs);
+  if (b.min_epochs > b.max_epochs)
+    s.fail_here("min_epochs", "min_epochs " + format_number(b.min_epochs) + " exceeds max_epochs " + format_number(b.max_epochs));
+  s.finish();
+}
+
 } // namespace
+
+const std::vector<std::string>& proxy_names() {
+  static const std::vector<std::string> names = {"grad_norm", "snip", "grasp", "fisher", "synflow", "jacob_cov",
+                                                 "nwot", "zen", "zico", "params", "flops"};
+  return names;
+}
 
 int64_t parse_slurm_time(const std::string& s) {
   auto bad = [&]() -> std::invalid_argument {
@@ -685,6 +762,17 @@ StudyConfig parse_study_config(const std::string& text, const std::string& path)
     parse_train(&s, cfg.train);
   } else {
     parse_train(nullptr, cfg.train);
+  }
+  if (const toml::table* proxy = top.table("proxy")) {
+    Section s(*proxy, "proxy", file);
+    parse_proxy(s, cfg.proxy);
+  }
+  {
+    const toml::table* budget = top.table("budget");
+    toml::table empty;
+    Section s(budget ? *budget : empty, "budget", file);
+    parse_budget(s, cfg.budget, cfg.train);
+    cfg.budget.given = budget != nullptr;
   }
   if (const toml::table* slurm = top.table("slurm")) {
     Section s(*slurm, "slurm", file);

@@ -109,6 +109,26 @@ struct TrainConfig {
   double lease_s = 300;                       // lease length; workers renew every lease_s/4
 };
 
+// [proxy]: how nas-proxy scores candidates before training.
+struct ProxyConfig {
+  std::vector<std::string> proxies = {"synflow", "jacob_cov", "nwot", "zico", "params"};
+  std::map<std::string, double> weights;      // a proxy's weight in the ensemble (default 1)
+  std::string ensemble = "sum";               // sum (normalised log-ranks) | vote (pairwise majority) | none
+  std::string rank_by;                        // the score that ranks candidates: "ensemble" or a proxy ("" : ensemble, or the one proxy)
+  int64_t batch_size = 64;                    // the shared batch of the data-dependent proxies (nwot and zico: 128)
+  int threads = 0;                            // candidates scored at once (0: the cores)
+};
+
+// [budget]: which candidates enter training and for how long (successive halving).
+struct BudgetConfig {
+  double min_epochs = 1;                      // rung 0's budget
+  double max_epochs = 0;                      // the last rung's budget (0: [train] epochs)
+  double eta = 3;                             // each rung keeps 1/eta of its trials with eta times the budget
+  double keep = 1.0;                          // candidates that enter training: a count (>= 1) or a fraction (< 1)
+  bool keep_is_count = false;
+  bool given = false;                         // the file has a [budget] section
+};
+
 // [slurm]: how nas-slurm plans, renders and submits the study's batch jobs. Site policy (what a
 // job script does) lives in the templates; these are the values they are filled with.
 struct SlurmConfig {
@@ -153,6 +173,8 @@ struct StudyConfig {
   Constraints constraints;
   TrainConfig train;                          // defaults when the file has no [train]
   SlurmConfig slurm;                          // defaults when the file has no [slurm]
+  ProxyConfig proxy;                          // defaults when the file has no [proxy]
+  BudgetConfig budget;                        // defaults when the file has no [budget]
 };
 
 // Reads and validates a study TOML file. Relative paths inside resolve against the file's
@@ -163,6 +185,9 @@ StudyConfig load_study_config(const std::string& path);
 
 // The same from text; `path` names the file in messages and anchors relative paths.
 StudyConfig parse_study_config(const std::string& text, const std::string& path);
+
+// The proxies nas-proxy knows, in the order of its man page.
+const std::vector<std::string>& proxy_names();
 
 // Bytes per element of a precision name ("int8" 1, "fp16" 2, "fp32" 4).
 int precision_bytes(const std::string& precision);

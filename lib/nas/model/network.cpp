@@ -42,8 +42,8 @@ using Block = NetworkImpl::Block;
 // One block of a `cnn` stage.
 class CnnBlock : public Block {
 public:
-  CnnBlock(const std::string& name, const space::CnnStage& st, int64_t in, int64_t stride)
-      : name_(name), st_(st), stride_(stride), in_(in) {
+  CnnBlock(const std::string& name, const space::CnnStage& st, int64_t in, int64_t stride, const bool* plain)
+      : name_(name), st_(st), stride_(stride), in_(in), plain_(plain) {
     const int64_t k = st.kernel, out = st.width;
     if (st.block == "conv") {
       a_ = add(ConvBn(name, in, out, k, stride), "a");
@@ -76,11 +76,11 @@ public:
       if (e_) y = act_observed(e_->forward(y, obs), act, name_ + ".expand.act", obs);
       y = act_observed(a_->forward(y, obs), act, name_ + ".dw.act", obs);
       y = b_->forward(y, obs);  // linear bottleneck: no activation
-      return residual_ ? y + x : y;
+      return residual_ && !*plain_ ? y + x : y;
     }
     torch::Tensor y = act_observed(a_->forward(x, obs), act, name_ + ".conv1.act", obs);
     y = b_->forward(y, obs);
-    y = y + (sc_ ? sc_->forward(x, obs) : x);
+    if (!*plain_) y = y + (sc_ ? sc_->forward(x, obs) : x);
     return act_observed(y, act, name_ + ".act", obs);
   }
 
@@ -89,6 +89,7 @@ private:
   std::string name_;
   space::CnnStage st_;
   int64_t stride_, in_;
+  const bool* plain_;
   ConvBn a_{nullptr}, b_{nullptr}, e_{nullptr}, sc_{nullptr};
   bool residual_ = false;
 };
@@ -140,7 +141,7 @@ private:
 // NAS-Bench-201 reduction: ResNet basic block with stride 2 and an avgpool + 1x1 conv shortcut.
 class Nb201Reduction : public Block {
 public:
-  Nb201Reduction(const std::string& name, int64_t in, int64_t out) : name_(name) {
+  Nb201Reduction(const std::string& name, int64_t in, int64_t out, const bool* plain) : name_(name), plain_(plain) {
     a_ = register_module("conv_a", ConvBn(name + ".conv_a", in, out, 3, 2));
     b_ = register_module("conv_b", ConvBn(name + ".conv_b", out, out, 3, 1));
     down_ = register_module("downsample", ConvBn(name + ".downsample.conv", in, out, 1, 1, 1, false));
@@ -148,10 +149,11 @@ public:
   torch::Tensor run(const torch::Tensor& x, const LayerObserver* obs) override {
     torch::Tensor y = a_->forward(act_observed(x, "relu", name_ + ".conv_a.act", obs), obs);
     y = b_->forward(act_observed(y, "relu", name_ + ".conv_b.act", obs), obs);
-    return y + down_->forward(torch::avg_pool2d(x, {2, 2}, {2, 2}), obs);
+    return *plain_ ? y : y + down_->forward(torch::avg_pool2d(x, {2, 2}, {2, 2}), obs);
   }
 private:
   std::string name_;
+  const bool* plain_;
   ConvBn a_{nullptr}, b_{nullptr}, down_{nullptr};
 };
 
@@ -171,7 +173,7 @@ NetworkImpl::NetworkImpl(const space::Genome& g, const CostContext& ctx) : genom
     for (int stage = 0; stage < 3; ++stage) {
       std::string sn = "stage" + std::to_string(stage);
       if (stage > 0) {
-        add_block(std::make_shared<Nb201Reduction>(sn + ".reduce", c, c * 2));
+        add_block(std::make_shared<Nb201Reduction>(sn + ".reduce", c, c * 2, &plain_));
         c *= 2;
       }
       for (int64_t cell = 0; cell < ctx.nb201_cells; ++cell)
@@ -188,7 +190,7 @@ NetworkImpl::NetworkImpl(const space::Genome& g, const CostContext& ctx) : genom
       const auto& st = x.stages[i];
       for (int64_t d = 0; d < st.depth; ++d) {
         add_block(std::make_shared<CnnBlock>("stage" + std::to_string(i) + ".block" + std::to_string(d), st, c,
-                                             d == 0 ? st.stride : 1));
+                                             d == 0 ? st.stride : 1, &plain_));
         c = st.width;
       }
     }
@@ -208,6 +210,7 @@ torch::Tensor NetworkImpl::forward(const torch::Tensor& input) {
   if (!stem_act_.empty()) x = act_observed(x, stem_act_, "stem.act", obs);
   for (auto& b : blocks_) x = b->run(x, obs);
   if (lastact_) x = act_observed(lastact_->forward(x), "relu", "lastact.act", obs);
+  if (obs) (*obs)(LayerEvent{"features", "features", x, x, 0});
   x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
   auto linear = [&](torch::nn::Linear& l, const std::string& name, const torch::Tensor& in) {
     torch::Tensor y = l->forward(in);

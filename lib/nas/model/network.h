@@ -16,7 +16,7 @@ namespace nas::model {
 // activations. `output` may be modified by the observer (e.g. retain_grad) but not replaced.
 struct LayerEvent {
   const std::string& name;    // as in the cost model: "stage0.block1.dw.conv", "head.classifier"
-  const char* kind;           // conv | linear | act
+  const char* kind;           // conv | linear | act | features (the map before global pooling)
   const torch::Tensor& input;
   const torch::Tensor& output;
   int64_t macs;               // per sample (0 for activations)
@@ -51,6 +51,9 @@ public:
   // oneDNN); the input should be channels-last too.
   void to_channels_last();
   const space::Genome& genome() const { return genome_; }
+  // Without residual additions (the shortcut of residual and inverted-residual blocks and of
+  // NB201's reduction block), as Zen-NAS scores a network; NB201's skip_connect edges stay.
+  void set_plain(bool plain) { plain_ = plain; }
   // Number of trainable parameter elements.
   int64_t parameter_count();
 
@@ -64,6 +67,7 @@ private:
   space::Genome genome_;
   CostContext ctx_;
   LayerObserver observer_;
+  bool plain_ = false;
   ConvBn stem_{nullptr};
   std::string stem_act_;                       // "" for none (nb201)
   std::vector<std::shared_ptr<Block>> blocks_;

@@ -64,7 +64,7 @@ TEST_CASE("errors name file, line, column and key") {
   CHECK(error_of(base + "[space]\nfamily='cnn'\nkernel=[4]\n").find("odd") != std::string::npos);
   CHECK(error_of(base + "[space]\nfamily='nb201'\nops=['nor_conv_5x5']\n").find("unknown value 'nor_conv_5x5'") != std::string::npos);
   CHECK(error_of(base + "[space]\nfamily='cnm'\n").find("did you mean 'cnn'") != std::string::npos);
-  CHECK(error_of(base + "[space]\nfamily='nb201'\n[proxy]\nnames=3\n").find("reserved") != std::string::npos);
+  CHECK(error_of(base + "[space]\nfamily='nb201'\n[distill]\nteacher=3\n").find("reserved") != std::string::npos);
   CHECK(error_of(base + "[space]\nfamily='nb201'\n[train]\nlr={min=0.1,max=0.01}\n") ==
         "study.toml:12:4: key 'train.lr': empty range: min 0.1 > max 0.01");
   CHECK(error_of(base + "[space]\nfamily='nb201'\n[train]\nmomentum=[0.9, 1.5]\n").find("value 1.5 is outside 0..1") != std::string::npos);

@@ -43,7 +43,7 @@ void check_genome(const space::Genome& g, const model::CostContext& ctx, bool wi
   if (!with_forward) return;
   std::map<std::string, int64_t> seen;
   net->set_observer([&](const model::LayerEvent& e) {
-    if (std::string(e.kind) != "act") seen[e.name] += e.macs;
+    if (std::string(e.kind) == "conv" || std::string(e.kind) == "linear") seen[e.name] += e.macs;
   });
   net->eval();
   torch::NoGradGuard no_grad;

@@ -1,0 +1,40 @@
+// score: nas-proxy's work on a study -- score the sampled candidates with the chosen proxies,
+// combine them, and decide which enter training (the rest are pruned)
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace nas::proxy {
+
+struct ScoreOptions {
+  std::string db;
+  std::vector<std::string> proxies;   // empty: the study's [proxy] proxies
+  int threads = 0;                    // candidates scored at once (0: [proxy] threads, else the cores)
+  bool rescore = false;               // score candidates that have scores again
+  bool select = true;                 // queue the top `keep` and prune the rest
+};
+
+struct ScoreSummary {
+  int64_t scored = 0;                 // candidates scored now
+  int64_t failed = 0;                 // of which a proxy threw (flagged 'error')
+  std::map<std::string, int64_t> degenerate;   // proxy -> candidates with a degenerate score
+  std::map<std::string, double> mean_s;        // proxy -> mean seconds a candidate
+  int64_t candidates = 0;             // sampled candidates ranked for the selection
+  int queued = 0, pruned = 0;
+  double budget = 0;                  // the first budget of the queued trials
+  std::string rank_by;                // ensemble or a proxy
+  double wall_s = 0;
+};
+
+// Scores every 'sampled' trial that lacks a score of a chosen proxy (parallel threads, one
+// network each, rows written in batches), then -- with select -- ranks all sampled trials that
+// have every chosen score by [proxy] rank_by (the ensemble's value is stored as proxy
+// 'ensemble'), queues the best [budget] keep at rung 0 with budget min_epochs (priority by
+// rank) and prunes the rest (reason "proxy: rank R of N"). Degenerate scores (NaN, inf, zero)
+// are stored as NULL with a flag and rank last. A candidate whose scoring throws is flagged
+// 'error' and the run goes on. Throws UsageError for an unknown proxy.
+ScoreSummary score_study(const ScoreOptions& o);
+
+} // namespace nas::proxy

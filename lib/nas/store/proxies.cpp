@@ -1,0 +1,97 @@
+// proxies: proxy_score rows and the selection after scoring
+#include "nas/store/proxies.h"
+#include "nas/core/text.h"
+#include "nas/store/db.h"
+#include "nas/store/queue.h"
+
+#include <cmath>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+namespace nas::store {
+
+std::vector<int64_t> trials_to_score(Db& db, const std::vector<std::string>& proxies, bool rescore) {
+  std::vector<int64_t> ids;
+  db.read([&] {
+    ids.clear();
+    Statement q = db.prepare(
+        "SELECT t.id, (SELECT count(*) FROM proxy_score s WHERE s.trial_id = t.id AND s.proxy = ?) "
+        "FROM trial t WHERE t.state = 'sampled' ORDER BY t.id");
+    std::map<int64_t, size_t> have;
+    for (const auto& p : proxies) {
+      q.reset();
+      q.bind(1, p);
+      while (q.step()) have[q.int64(0)] += size_t(q.int64(1));
+    }
+    if (proxies.empty()) {
+      q.reset();
+      q.bind(1, "");
+      while (q.step()) have[q.int64(0)] += 0;
+    }
+    for (const auto& [id, n] : have)
+      if (rescore || n < proxies.size()) ids.push_back(id);
+  });
+  return ids;
+}
+
+void record_proxy_scores(Db& db, const std::vector<ProxyRow>& rows) {
+  db.write([&] {
+    Statement ins = db.prepare(
+        "INSERT INTO proxy_score (trial_id, proxy, value, flag, batch_size, wall_s, created_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (trial_id, proxy) DO UPDATE SET value = excluded.value, "
+        "flag = excluded.flag, batch_size = excluded.batch_size, wall_s = excluded.wall_s, created_at = excluded.created_at");
+    const double now = now_unix();
+    for (const auto& r : rows) {
+      ins.reset();
+      ins.bind(1, r.trial_id).bind(2, r.proxy).bind(3, r.value);
+      if (r.flag.empty()) ins.bind_null(4); else ins.bind(4, r.flag);
+      if (r.batch_size > 0) ins.bind(5, r.batch_size); else ins.bind_null(5);
+      ins.bind(6, r.wall_s).bind(7, now).run();
+    }
+  });
+}
+
+std::map<std::string, std::map<int64_t, double>> proxy_values(Db& db) {
+  std::map<std::string, std::map<int64_t, double>> out;
+  db.read([&] {
+    out.clear();
+    Statement q = db.prepare("SELECT proxy, trial_id, value FROM proxy_score");
+    while (q.step())
+      out[q.text(0)][q.int64(1)] = q.is_null(2) ? std::numeric_limits<double>::quiet_NaN() : q.real(2);
+  });
+  return out;
+}
+
+std::pair<int, int> select_trials(Db& db, const std::vector<std::pair<int64_t, double>>& keep, int rung,
+                                  std::optional<double> budget,
+                                  const std::vector<std::pair<int64_t, std::string>>& prune) {
+  int queued = 0, pruned = 0;
+  db.write([&] {
+    queued = pruned = 0;
+    const double now = now_unix();
+    Statement up = db.prepare(
+        "UPDATE trial SET state = 'queued', rung = ?1, budget = ?2, priority = ?3, updated_at = ?4 "
+        "WHERE id = ?5 AND state = 'sampled'");
+    for (const auto& [id, priority] : keep) {
+      up.reset();
+      up.bind(1, rung).bind(2, budget).bind(3, priority).bind(4, now).bind(5, id).run();
+      if (db.changes() == 0) continue;
+      nlohmann::json d{{"rung", rung}, {"priority", priority}, {"by", "proxy"}};
+      if (budget) d["budget"] = *budget;
+      log_event(db, "enqueue", id, std::nullopt, "sampled", "queued", d.dump());
+      ++queued;
+    }
+    Statement pr = db.prepare(
+        "UPDATE trial SET state = 'pruned', reason = ?1, updated_at = ?2 WHERE id = ?3 AND state = 'sampled'");
+    for (const auto& [id, reason] : prune) {
+      pr.reset();
+      pr.bind(1, reason).bind(2, now).bind(3, id).run();
+      if (db.changes() == 0) continue;
+      log_event(db, "prune", id, std::nullopt, "sampled", "pruned", nlohmann::json{{"reason", reason}}.dump());
+      ++pruned;
+    }
+  });
+  return {queued, pruned};
+}
+
+} // namespace nas::store

@@ -1,0 +1,40 @@
+// proxies: zero-cost proxy scores of trials, and the selection that turns them into a queue
+#pragma once
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace nas::store {
+
+class Db;
+
+struct ProxyRow {
+  int64_t trial_id = 0;
+  std::string proxy;
+  std::optional<double> value;  // none when degenerate
+  std::string flag;             // "" or why degenerate (nan, inf, neg_inf, zero)
+  int64_t batch_size = 0;       // 0 for data-free proxies
+  double wall_s = 0;
+};
+
+// Trials in state 'sampled' that lack a score for any of `proxies` (all sampled trials when
+// rescore), by id.
+std::vector<int64_t> trials_to_score(Db& db, const std::vector<std::string>& proxies, bool rescore);
+
+// Writes the rows in one transaction; a (trial, proxy) scored before is replaced.
+void record_proxy_scores(Db& db, const std::vector<ProxyRow>& rows);
+
+// Every trial's value of each proxy: proxy -> trial -> value (NaN where degenerate).
+std::map<std::string, std::map<int64_t, double>> proxy_values(Db& db);
+
+// In one transaction: the `keep` trials go from 'sampled' to 'queued' at `rung` with `budget`
+// and their priority (claimed best first), the `prune` ones to 'pruned' with their reason.
+// Trials no longer 'sampled' (another process decided them) are left alone. Returns the
+// numbers queued and pruned.
+std::pair<int, int> select_trials(Db& db, const std::vector<std::pair<int64_t, double>>& keep, int rung,
+                                  std::optional<double> budget,
+                                  const std::vector<std::pair<int64_t, std::string>>& prune);
+
+} // namespace nas::store

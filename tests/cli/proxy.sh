@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# proxy: nas-proxy on a small study -- every sampled candidate scored by every chosen proxy and
+# the ensemble, the best `keep` queued by rank (priority by rank, budget min_epochs), the rest
+# pruned with their rank; a second run scores nothing; degenerate networks are flagged and rank
+# last; the report after training; bad input exits 2 and writes nothing.
+source "$(dirname "$0")/common.bash"
+
+{ small_cnn_study proxies 4 400 1; cat <<'EOT'; } > "$tmp/s.toml"
+[proxy]
+proxies = ["synflow", "nwot", "grad_norm", "params"]
+weights = {synflow = 2.0}
+[budget]
+keep = 4
+min_epochs = 1
+EOT
+db="$tmp/s.db"
+run nas-sample --db "$db" --config "$tmp/s.toml" -n 12 -q
+expect_rc 0 "sample 12 candidates"
+run nas-proxy --db "$db" --proxies synflow,synfow
+expect_rc 2 "an unknown proxy"
+expect_has "$err" "unknown proxy 'synfow'" "names it"
+expect_has "$err" "synflow" "and suggests one"
+expect_eq "$(sql "$db" "select count(*) from proxy_score")" "0" "nothing written"
+run nas-proxy --db "$db" --report
+expect_rc 2 "a report without scores"
+
+run nas-proxy --db "$db" --format json
+expect_rc 0 "nas-proxy"
+expect_has "$out" "\"scored\": 12" "scored every candidate"
+expect_has "$out" "\"queued\": 4" "queued keep = 4"
+expect_has "$out" "\"pruned\": 8" "pruned the rest"
+expect_has "$out" "\"rank_by\": \"ensemble\"" "ranked by the ensemble"
+expect_eq "$(sql "$db" "select proxy, count(*) from proxy_score group by proxy order by proxy")" \
+  "$(printf 'ensemble|12\ngrad_norm|12\nnwot|12\nparams|12\nsynflow|12')" "every proxy and the ensemble for every candidate"
+expect_eq "$(sql "$db" "select count(*) from proxy_score where proxy = 'params' and value = (select params from trial where id = trial_id)")" \
+  "12" "params is the cost model's count"
+expect_eq "$(sql "$db" "select state, count(*), min(budget), max(budget), min(rung) from trial group by state order by state")" \
+  "$(printf 'pruned|8|||0\nqueued|4|1.0|1.0|0')" "4 queued at rung 0 with budget 1, 8 pruned"
+# the queued are the best by the ensemble, and claimed best first
+expect_eq "$(sql "$db" "select (select min(s.value) from proxy_score s join trial t on t.id = s.trial_id where s.proxy = 'ensemble' and t.state = 'queued')
+                          >= (select max(s.value) from proxy_score s join trial t on t.id = s.trial_id where s.proxy = 'ensemble' and t.state = 'pruned')")" \
+  "1" "the queued rank above the pruned"
+expect_eq "$(sql "$db" "select count(*) from trial t where state = 'queued' and priority = (select max(priority) from trial) and
+                          (select value from proxy_score where trial_id = t.id and proxy = 'ensemble') = (select max(value) from proxy_score where proxy = 'ensemble')")" \
+  "1" "the best has the highest priority"
+expect_eq "$(sql "$db" "select count(*) from trial where state = 'pruned' and reason like 'proxy: rank _ of 12 by ensemble' or reason like 'proxy: rank __ of 12 by ensemble'")" \
+  "8" "pruned with their rank"
+expect_eq "$(sql "$db" "select count(*) from event where kind = 'prune'")" "8" "a prune event each"
+expect_eq "$(sql "$db" "select count(*) from proxy_score where proxy = 'nwot' and batch_size = 128")" "12" "nwot's batch of 128"
+
+run nas-proxy --db "$db" --format json
+expect_rc 0 "a second run"
+expect_has "$out" "\"scored\": 0" "scores nothing again"
+expect_has "$out" "\"queued\": 0" "decides nothing again"
+
+run nas-train --db "$db" --worker --threads 2 -q
+expect_rc 0 "train the 4 queued"
+run nas-proxy --db "$db" --report
+expect_rc 0 "report"
+expect_has "$out" "spearman" "the report's columns"
+expect_has "$out" "(baseline)" "params is the baseline"
+for p in synflow nwot grad_norm ensemble; do expect_has "$out" "$p" "the report has $p"; done
+run nas-proxy --db "$db" --report --format json
+expect_has "$out" "\"beats_params\"" "JSON for scripts"
+expect_eq "$(grep -c '"n": 4' <<<"$out")" "5" "4 trained trials for each of 5 rows"
+
+# degenerate: an NB201 cell of 'none' edges has no path from input to output
+cat > "$tmp/nb.toml" <<'EOT'
+[study]
+name = "degenerate"
+seed = 2
+[data]
+format = "synthetic"
+shape = [3, 8, 8]
+classes = 10
+samples = 64
+[space]
+family = "nb201"
+channels = 4
+cells = 1
+[proxy]
+proxies = ["synflow", "params"]
+ensemble = "none"
+rank_by = "synflow"
+[budget]
+keep = 2
+EOT
+db="$tmp/nb.db"
+run nas-sample --db "$db" --config "$tmp/nb.toml" --arch '|none~0|+|none~0|none~1|+|none~0|none~1|none~2|' \
+  --arch '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|' \
+  --arch '|skip_connect~0|+|none~0|skip_connect~1|+|none~0|none~1|avg_pool_3x3~2|'
+expect_rc 0 "add 3 NB201 cells"
+run nas-proxy --db "$db"
+expect_rc 0 "score them"
+expect_eq "$(sql "$db" "select t.arch, s.value is null, s.flag from proxy_score s join trial t on t.id = s.trial_id
+                        where s.proxy = 'synflow' and s.flag is not null")" \
+  "|none~0|+|none~0|none~1|+|none~0|none~1|none~2||1|zero" "the empty cell is flagged, its value NULL"
+expect_eq "$(sql "$db" "select reason from trial where arch like '|none~0|+|none~0|none~1|+|none~0|none~1|none~2|'")" \
+  "proxy: rank 3 of 3 by synflow" "and ranks last"
+
+run nas-sample --db "$tmp/bad.db" -n 1 --config <(sed 's/"synflow", "params"/"synflow", "parms"/' "$tmp/nb.toml")
+expect_rc 2 "an unknown proxy in [proxy]"
+expect_has "$err" "proxy.proxies" "names the key"
+expect_has "$err" "did you mean 'params'" "and suggests"
+done_checks

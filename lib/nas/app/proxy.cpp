@@ -10,6 +10,7 @@
 #include "nas/store/metrics.h"
 #include "nas/store/proxies.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -93,6 +94,13 @@ int run_proxy_report(const ProxyOptions& o, std::ostream& out) {
         auto pit = params.find(id);
         size.push_back(pit == params.end() ? std::nan("") : pit->second);
       }
+      // A degenerate score (NaN, inf) is the worst score, explicitly: it ranks below every
+      // finite one rather than leaving the comparison.
+      double worst = INFINITY;
+      for (double v : s)
+        if (std::isfinite(v)) worst = std::min(worst, v);
+      for (double& v : s)
+        if (!std::isfinite(v)) v = std::isfinite(worst) ? worst - 1 : 0;
       const double rho = proxy::spearman(s, y), tau = proxy::kendall(s, y);
       const size_t k = std::max<size_t>(1, s.size() / 10);
       const double overlap = proxy::top_k_overlap(s, y, k), bias = proxy::spearman(s, size);

@@ -24,7 +24,7 @@ int run_proxy_score(const ProxyOptions& o, std::ostream& out);
 
 // For each stored proxy (and the ensemble): Spearman and Kendall correlation with the metric
 // at each rung, the overlap of the top 10% (at least 1) and the size bias (Spearman with
-// params), and whether it ranks better than params. 0; UsageError when the study has no proxy
+// params), and whether it ranks better than params. Degenerate scores count as the worst. 0; UsageError when the study has no proxy
 // scores or no values of the metric.
 int run_proxy_report(const ProxyOptions& o, std::ostream& out);
 

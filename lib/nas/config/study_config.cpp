@@ -643,7 +643,11 @@ void parse_budget(Section& s, BudgetConfig& b, const TrainConfig& t) {
       s.fail_at(*n, "keep", "expected a count (integer) or a fraction (float), got " + Section::type_name(*n));
     }
   }
+  b.proxy_start = s.boolean("proxy_start").value_or(false);
   if (b.max_epochs == 0) b.max_epochs = double(t.epochs);
+  if (b.max_epochs > double(t.epochs))
+    s.fail_here("max_epochs", "max_epochs " + format_number(b.max_epochs) + " exceeds [train] epochs " +
+                                  std::to_string(t.epochs) + ", the horizon of the learning-rate schedule");
   if (b.min_epochs > b.max_epochs)
     s.fail_here("min_epochs", "min_epochs " + format_number(b.min_epochs) + " exceeds max_epochs " + format_number(b.max_epochs));
   s.finish();

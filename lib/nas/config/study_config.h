@@ -126,6 +126,7 @@ struct BudgetConfig {
   double eta = 3;                             // each rung keeps 1/eta of its trials with eta times the budget
   double keep = 1.0;                          // candidates that enter training: a count (>= 1) or a fraction (< 1)
   bool keep_is_count = false;
+  bool proxy_start = false;                   // the proxies' top keep/eta^k start at rung k
   bool given = false;                         // the file has a [budget] section
 };
 

@@ -145,8 +145,11 @@ Score nwot(Target& t, const torch::Tensor& x) {
     torch::NoGradGuard no_grad;
     Observing obs(t, [&](const model::LayerEvent& e) {
       if (std::string(e.kind) != "act") return;
-      torch::Tensor c = (e.input > 0).reshape({n, -1}).to(torch::kFloat64).cpu();
-      k += c.matmul(c.t()) + (1 - c).matmul((1 - c).t());
+      // c c^T + (1-c)(1-c)^T = 2 c c^T - s 1^T - 1 s^T + U (s: ones per sample, U: units),
+      // one matmul; float32 counts are exact up to 2^24 units a layer.
+      torch::Tensor c = (e.input > 0).reshape({n, -1}).to(torch::kFloat32);
+      torch::Tensor ones = c.sum(1, /*keepdim=*/true).to(torch::kFloat64);
+      k += 2 * c.matmul(c.t()).to(torch::kFloat64) - ones - ones.t() + double(c.size(1));
     });
     t.forward(x);
   }

@@ -12,6 +12,7 @@
 #include "nas/space/sampler.h"
 #include "nas/store/db.h"
 #include "nas/store/proxies.h"
+#include "nas/store/queue.h"
 #include "nas/store/study.h"
 
 #include <algorithm>
@@ -280,17 +281,31 @@ ScoreSummary score_study(const ScoreOptions& o) {
   std::vector<size_t> order(n);
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return r[a] > r[b]; });
-  std::vector<std::pair<int64_t, double>> queue;
+  // Without a [budget] section the queued trials train to [train] epochs, with no promotion.
+  // With one, rung 0 starts at min_epochs and the workers promote (successive halving); with
+  // proxy_start the top keep/eta^k by the proxies start at rung k, as many as ASHA would
+  // promote that far.
+  const auto& b = cfg.budget;
+  store::QueuePolicy rungs;
+  rungs.eta = b.eta;
+  rungs.min_epochs = b.min_epochs;
+  rungs.max_epochs = b.max_epochs;
+  const int last = b.given ? rungs.last_rung() : 0;
+  sum.budget = b.given ? b.min_epochs : double(cfg.train.epochs);
+  std::vector<store::Keep> queue;
   std::vector<std::pair<int64_t, std::string>> prune;
   for (size_t k = 0; k < n; ++k) {
     const size_t i = order[k];
-    if (k < keep) queue.push_back({cands[i], r[i] / double(n)});
-    else prune.push_back({cands[i], "proxy: rank " + std::to_string(k + 1) + " of " + std::to_string(n) + " by " + rank_by});
+    if (k >= keep) {
+      prune.push_back({cands[i], "proxy: rank " + std::to_string(k + 1) + " of " + std::to_string(n) + " by " + rank_by});
+      continue;
+    }
+    int rung = 0;
+    if (b.given && b.proxy_start)
+      while (rung + 1 <= last && double(k) < std::floor(double(keep) / std::pow(b.eta, rung + 1))) ++rung;
+    queue.push_back({cands[i], r[i] / double(n), rung, b.given ? rungs.rung_budget(rung) : sum.budget});
   }
-  // Without a [budget] section the queued trials train to [train] epochs. Successive halving
-  // (promotion to later rungs) is not built yet: a trial stops at this first budget.
-  sum.budget = cfg.budget.given ? cfg.budget.min_epochs : double(cfg.train.epochs);
-  auto [q, p] = store::select_trials(db, queue, 0, sum.budget, prune);
+  auto [q, p] = store::select_trials(db, queue, prune);
   sum.queued = q;
   sum.pruned = p;
   sum.wall_s = since(start);

@@ -62,8 +62,7 @@ std::map<std::string, std::map<int64_t, double>> proxy_values(Db& db) {
   return out;
 }
 
-std::pair<int, int> select_trials(Db& db, const std::vector<std::pair<int64_t, double>>& keep, int rung,
-                                  std::optional<double> budget,
+std::pair<int, int> select_trials(Db& db, const std::vector<Keep>& keep,
                                   const std::vector<std::pair<int64_t, std::string>>& prune) {
   int queued = 0, pruned = 0;
   db.write([&] {
@@ -72,13 +71,12 @@ std::pair<int, int> select_trials(Db& db, const std::vector<std::pair<int64_t, d
     Statement up = db.prepare(
         "UPDATE trial SET state = 'queued', rung = ?1, budget = ?2, priority = ?3, updated_at = ?4 "
         "WHERE id = ?5 AND state = 'sampled'");
-    for (const auto& [id, priority] : keep) {
+    for (const auto& k : keep) {
       up.reset();
-      up.bind(1, rung).bind(2, budget).bind(3, priority).bind(4, now).bind(5, id).run();
+      up.bind(1, k.rung).bind(2, k.budget).bind(3, k.priority).bind(4, now).bind(5, k.trial_id).run();
       if (db.changes() == 0) continue;
-      nlohmann::json d{{"rung", rung}, {"priority", priority}, {"by", "proxy"}};
-      if (budget) d["budget"] = *budget;
-      log_event(db, "enqueue", id, std::nullopt, "sampled", "queued", d.dump());
+      nlohmann::json d{{"rung", k.rung}, {"budget", k.budget}, {"priority", k.priority}, {"by", "proxy"}};
+      log_event(db, "enqueue", k.trial_id, std::nullopt, "sampled", "queued", d.dump());
       ++queued;
     }
     Statement pr = db.prepare(

@@ -29,12 +29,17 @@ void record_proxy_scores(Db& db, const std::vector<ProxyRow>& rows);
 // Every trial's value of each proxy: proxy -> trial -> value (NaN where degenerate).
 std::map<std::string, std::map<int64_t, double>> proxy_values(Db& db);
 
-// In one transaction: the `keep` trials go from 'sampled' to 'queued' at `rung` with `budget`
-// and their priority (claimed best first), the `prune` ones to 'pruned' with their reason.
-// Trials no longer 'sampled' (another process decided them) are left alone. Returns the
-// numbers queued and pruned.
-std::pair<int, int> select_trials(Db& db, const std::vector<std::pair<int64_t, double>>& keep, int rung,
-                                  std::optional<double> budget,
+struct Keep {
+  int64_t trial_id = 0;
+  double priority = 0;          // claimed best first
+  int rung = 0;
+  double budget = 0;
+};
+
+// In one transaction: the `keep` trials go from 'sampled' to 'queued' at their rung, budget and
+// priority, the `prune` ones to 'pruned' with their reason. Trials no longer 'sampled'
+// (another process decided them) are left alone. Returns the numbers queued and pruned.
+std::pair<int, int> select_trials(Db& db, const std::vector<Keep>& keep,
                                   const std::vector<std::pair<int64_t, std::string>>& prune);
 
 } // namespace nas::store

@@ -38,7 +38,9 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
+#include <cmath>
 #include <cstdlib>
 
 namespace nas::store {
@@ -161,12 +163,56 @@ static void take_in_tx(Db& db, int64_t worker_id, const Claim& c, const QueuePol
   log_event(db, "claim", c.trial_id, worker_id, "queued", "running", nlohmann::json{{"attempt", c.attempts}}.dump());
 }
 
+double QueuePolicy::rung_budget(int rung) const {
+  return std::min(min_epochs * std::pow(eta, rung), max_epochs);
+}
+
+int QueuePolicy::last_rung() const {
+  int r = 0;
+  while (rung_budget(r) < max_epochs && r < 64) ++r;
+  return r;
+}
+
+// Inside the claim transaction: the paused trial to promote, if any (see claim_next).
+static std::optional<Claim> promotable(Db& db, const QueuePolicy& policy) {
+  Statement q = db.prepare(
+      "WITH ranked AS ("
+      "  SELECT r.trial_id, r.rung, r.value,"
+      "         row_number() OVER (PARTITION BY r.rung ORDER BY r.value DESC, r.trial_id) AS pos,"
+      "         count(*) OVER (PARTITION BY r.rung) AS n"
+      "  FROM result r WHERE r.metric = 'val_acc' AND r.value IS NOT NULL) "
+      "SELECT t.id, t.rung, t.attempts, t.genome FROM ranked k JOIN trial t ON t.id = k.trial_id AND t.rung = k.rung "
+      "WHERE t.state = 'paused' AND t.rung < ?1 AND k.pos <= CAST(k.n / ?2 AS INTEGER) "
+      "ORDER BY t.rung DESC, k.value DESC, t.id LIMIT 1");
+  q.bind(1, policy.last_rung()).bind(2, policy.eta);
+  if (!q.step()) return std::nullopt;
+  Claim c;
+  c.trial_id = q.int64(0);
+  c.rung = int(q.int64(1)) + 1;
+  c.budget = policy.rung_budget(c.rung);
+  c.attempts = int(q.int64(2)) + 1;
+  c.genome = q.text(3);
+  return c;
+}
+
 std::optional<Claim> claim_next(Db& db, int64_t worker_id, const QueuePolicy& policy) {
   std::optional<Claim> claim;
   db.write([&] {
     claim.reset();
     double now = now_unix();
     reclaim_expired_in_tx(db, policy, now);
+    if (policy.eta > 0) {
+      if (auto c = promotable(db, policy)) {
+        Statement up = db.prepare(
+            "UPDATE trial SET state = 'queued', rung = ?1, budget = ?2, updated_at = ?3 WHERE id = ?4 AND state = 'paused'");
+        up.bind(1, c->rung).bind(2, c->budget).bind(3, now).bind(4, c->trial_id).run();
+        log_event(db, "promote", c->trial_id, worker_id, "paused", "queued",
+                  nlohmann::json{{"rung", c->rung}, {"budget", *c->budget}}.dump());
+        take_in_tx(db, worker_id, *c, policy, now);
+        claim = std::move(c);
+        return;
+      }
+    }
     Statement pick = db.prepare(
         "SELECT id, rung, budget, attempts, genome FROM trial INDEXED BY trial_claim "
         "WHERE state = 'queued' ORDER BY priority DESC, id LIMIT 1");

@@ -25,6 +25,12 @@ WorkerInfo this_worker(const std::string& device);
 struct QueuePolicy {
   double lease_s = 300;              // a lease lasts this long unless renewed
   int max_attempts = 3;              // claims counted per trial before it fails
+  // Asynchronous successive halving ([budget]); eta 0 turns promotion off. Rung r's budget is
+  // min(min_epochs * eta^r, max_epochs); the last rung is the first that reaches max_epochs.
+  double eta = 0;
+  double min_epochs = 1, max_epochs = 0;
+  double rung_budget(int rung) const;
+  int last_rung() const;
 };
 
 // What a claim hands to a worker.
@@ -47,9 +53,13 @@ void stop_worker(Db& db, int64_t worker_id);
 int enqueue(Db& db, const std::vector<int64_t>& ids, int rung, std::optional<double> budget,
             double priority = 0);
 
-// Atomically claims the best queued trial (highest priority, then lowest id) for the worker:
-// state running, lease until now + lease_s, attempts + 1. Expired leases are reclaimed first
-// in the same transaction (see reclaim_expired). Returns nullopt when nothing is queued.
+// Atomically claims work for the worker: state running, lease until now + lease_s, attempts + 1.
+// Expired leases are reclaimed first, in the same transaction (see reclaim_expired). With
+// promotion on (policy.eta > 0) it first promotes a paused trial below the last rung that is
+// among the top floor(n / eta) by val_acc of the n trials that finished its rung (highest rung
+// first, then the best): rung + 1, budget rung_budget(rung + 1), a 'promote' event, and claims
+// it -- decided inside the transaction, so two workers never promote the same trial. Else the
+// best queued trial (highest priority, then lowest id). Returns nullopt when neither exists.
 std::optional<Claim> claim_next(Db& db, int64_t worker_id, const QueuePolicy& policy);
 
 // Claims the trial `trial_id` itself for the worker, as claim_next does: a queued trial, or a

@@ -410,7 +410,9 @@ void Trainer::train(store::Db& db, int64_t wid, const store::Claim& claim) {
   std::string mfu_note = s_.peak_note;
   if (s_.peak && out.busy_s > 0) mfu = double(cost.macs) * 6.0 * sps / *s_.peak;
   if (out.samples == 0) mfu_note = "nothing trained in this attempt";
-  const std::string to = budget >= double(tc.epochs) ? "done" : "paused";
+  // The last budget: [budget] max_epochs under successive halving, else [train] epochs.
+  const double last = s_.cfg.budget.given ? s_.cfg.budget.max_epochs : double(tc.epochs);
+  const std::string to = budget >= last ? "done" : "paused";
   const std::vector<store::ResultValue> results = {
       {"val_acc", val.acc, "", ""},
       {"val_loss", val.loss, "", ""},
@@ -547,6 +549,11 @@ int run_train(const TrainOptions& o, std::ostream& out) {
   s.precision = resolve_precision(o.precision.empty() ? cfg.train.precision : o.precision, dev);
   s.policy.lease_s = cfg.train.lease_s;
   s.policy.max_attempts = cfg.train.max_attempts;
+  if (cfg.budget.given) {   // asynchronous successive halving: claims promote paused trials first
+    s.policy.eta = cfg.budget.eta;
+    s.policy.min_epochs = cfg.budget.min_epochs;
+    s.policy.max_epochs = cfg.budget.max_epochs;
+  }
   if (o.until) s.deadline = *o.until;
   else if (auto end = slurm_job_end()) s.deadline = *end;
   s.peak = peak_flops(dev, s.precision, s.peak_note);

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# asha: asynchronous successive halving in the workers. 9 trials at rung 0 (1 epoch), eta 3,
+# the last rung at 3 epochs. (1) One worker: every promotion went to a trial in the top
+# floor(n/3) of the n trials that had finished rung 0 when it was promoted; the best third of
+# rung 0 ends at rung 1, done; the rest stay paused; promotions continue from the checkpoint.
+# (2) Workers killed with SIGKILL at random moments, again and again, then one to the end: no
+# trial promoted twice, no paused trial lost (the top third of rung 0 is promoted), none left
+# running or queued. (3) nas-proxy with proxy_start: the proxies' best start at rung 1.
+source "$(dirname "$0")/common.bash"
+
+asha_study() {  # NAME LEASE_S [proxy_start]
+  small_cnn_study "$1" 21 12000 3
+  printf 'lease_s = %s\nmax_attempts = 100\n[proxy]\nproxies = ["synflow", "params"]\n[budget]\nmin_epochs = 1\nmax_epochs = 3\neta = 3\n' "$2"
+  [ "${3:-}" = start ] && printf 'proxy_start = true\n'
+  true
+}
+
+# every promote event: the promoted trial's rung-0 val_acc is within the top floor(n/3) of the n
+# rung-0 results recorded before the event
+check_promotions() {
+  expect_eq "$(sql "$1" "
+    select count(*) from event e
+    where e.kind = 'promote' and
+      (select count(*) from result r where r.metric = 'val_acc' and r.rung = 0 and r.created_at <= e.at and
+         r.value > (select value from result where trial_id = e.trial_id and rung = 0 and metric = 'val_acc'))
+      >= (select count(*) from result r where r.metric = 'val_acc' and r.rung = 0 and r.created_at <= e.at) / 3")" \
+    "0" "$2: every promotion was in the top third of its rung at the time"
+  expect_eq "$(sql "$1" "select count(*) from (select trial_id from event where kind = 'promote' group by trial_id having count(*) > 1)")" \
+    "0" "$2: no trial promoted twice"
+  # the best floor(9/3) of rung 0 all reached rung 1 (nothing promotable is left behind)
+  expect_eq "$(sql "$1" "select count(*) from (select r.trial_id from result r where r.rung = 0 and r.metric = 'val_acc'
+                          order by r.value desc, r.trial_id limit 3) top join trial t on t.id = top.trial_id where t.rung = 1")" \
+    "3" "$2: the top third of rung 0 is at rung 1"
+  expect_eq "$(sql "$1" "select count(*) from trial where state in ('running', 'queued')")" "0" "$2: nothing left running or queued"
+  expect_eq "$(sql "$1" "select count(*) from trial where rung = 1 and state = 'done' and budget = 3.0")" \
+    "$(sql "$1" "select count(distinct trial_id) from event where kind = 'promote'")" "$2: every promoted trial done at 3 epochs"
+  expect_eq "$(sql "$1" "select count(*) from trial where rung = 0 and state = 'paused' and budget = 1.0")" \
+    "$((9 - $(sql "$1" "select count(*) from trial where rung = 1")))" "$2: the others paused at rung 0"
+}
+
+# (1) one worker
+asha_study one 60 > "$tmp/one.toml"
+db="$tmp/one.db"
+run nas-sample --db "$db" --config "$tmp/one.toml" -n 9 --queue --budget 1 -q
+expect_rc 0 "queue 9 at rung 0"
+run nas-train --db "$db" --worker --threads 2
+expect_rc 0 "one worker"
+check_promotions "$db" "one worker"
+expect_has "$err" "resuming" "a promoted trial continues from its checkpoint"
+expect_eq "$(sql "$db" "select count(*) from result r join trial t on t.id = r.trial_id where r.metric = 'epochs' and r.rung = 1 and r.value = 3.0")" \
+  "$(sql "$db" "select count(*) from trial where rung = 1")" "rung 1 results at 3 epochs"
+
+# (2) SIGKILL at random moments
+asha_study kill 5 > "$tmp/kill.toml"
+db="$tmp/kill.db"
+run nas-sample --db "$db" --config "$tmp/kill.toml" -n 9 --queue --budget 1 -q
+expect_rc 0 "queue 9 for the kills"
+kills=0
+for i in $(seq 1 30); do
+  nas-train --db "$db" --worker --threads 1 -q > /dev/null 2>&1 &
+  pid=$!
+  sleep "$(awk -v r="$RANDOM" 'BEGIN { printf "%.2f", 0.3 + (r % 250) / 100 }')"
+  if kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
+  wait "$pid" 2>/dev/null || true
+  [ "$(sql "$db" "select count(*) from trial where state in ('queued', 'running')")" = 0 ] &&
+    [ "$(sql "$db" "select count(*) from event where kind = 'finish'")" -ge 9 ] && break
+done
+[ "$kills" -ge 3 ] || fail "only $kills workers were killed mid-run"; ok
+sleep 5.5   # the last lease expires
+run nas-train --db "$db" --worker --threads 2
+expect_rc 0 "a worker after the kills"
+check_promotions "$db" "after $kills kills"
+expect_eq "$(sql "$db" "select count(*) from (select trial_id, rung from result where metric = 'val_acc' group by trial_id, rung having count(*) > 1)")" \
+  "0" "one result per trial and rung"
+
+# (3) proxy-guided first budgets
+asha_study start 60 start > "$tmp/start.toml"
+db="$tmp/start.db"
+run nas-sample --db "$db" --config "$tmp/start.toml" -n 9 -q
+run nas-proxy --db "$db"
+expect_rc 0 "nas-proxy with proxy_start"
+expect_eq "$(sql "$db" "select rung, budget, count(*) from trial group by rung order by rung")" \
+  "$(printf '0|1.0|6\n1|3.0|3')" "the proxies' best third starts at the last rung"
+expect_eq "$(sql "$db" "select min(priority) >= (select max(priority) from trial where rung = 0) from trial where rung = 1")" \
+  "1" "and those are the best ranked"
+done_checks

@@ -25,7 +25,8 @@ run() {
 expect_rc() { [[ "$rc" == "$1" ]] || fail "$2: exit $rc, expected $1; stderr: $err"; ok; }
 expect_eq() { [[ "$1" == "$2" ]] || fail "$3: got '$1', expected '$2'"; ok; }
 expect_has() { [[ "$1" == *"$2"* ]] || fail "$3: '$2' not found in: $1"; ok; }
-sql() { sqlite3 -batch -noheader "$1" "$2"; }
+# sql DB QUERY: the sqlite3 shell, waiting up to 10 s for a writer (the tools hold short write locks)
+sql() { sqlite3 -batch -noheader -cmd ".timeout 10000" "$1" "$2"; }
 done_checks() { echo "$(basename "$0"): $checks checks passed"; }
 
 # fm_cnn3_study NAME SEED DIR DATA_KEYS TRAIN_KEYS: a study TOML of the 3-conv network of

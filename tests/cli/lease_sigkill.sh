@@ -19,7 +19,7 @@ cleanup() {
 trap cleanup EXIT
 
 fail() { echo "$name: FAIL: $*" >&2; exit 1; }
-q() { sqlite3 -batch -noheader "$db" "$1"; }
+q() { sqlite3 -batch -noheader -cmd ".timeout 10000" "$db" "$1"; }
 now() { date +%s.%N; }
 # lt A B: true when the number A is less than B
 lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }

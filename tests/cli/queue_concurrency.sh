@@ -31,7 +31,7 @@ trap cleanup EXIT
 
 db="$tmp/study.db"
 gate="$tmp/go"
-q() { sqlite3 -batch -noheader "$db" "$1"; }
+q() { sqlite3 -batch -noheader -cmd ".timeout 10000" "$db" "$1"; }
 # Runs a command once the gate opens, so that all 32 processes start together.
 gated() { while [ ! -e "$gate" ]; do sleep 0.01; done; exec timeout 300 "$@"; }
 

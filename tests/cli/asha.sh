@@ -46,6 +46,7 @@ expect_rc 0 "queue 9 at rung 0"
 run nas-train --db "$db" --worker --threads 2
 expect_rc 0 "one worker"
 check_promotions "$db" "one worker"
+expect_eq "$(nas-db count --db "$db" --claimable)" "0" "nothing left to claim or promote"
 expect_has "$err" "resuming" "a promoted trial continues from its checkpoint"
 expect_eq "$(sql "$db" "select count(*) from result r join trial t on t.id = r.trial_id where r.metric = 'epochs' and r.rung = 1 and r.value = 3.0")" \
   "$(sql "$db" "select count(*) from trial where rung = 1")" "rung 1 results at 3 epochs"
@@ -83,4 +84,5 @@ expect_eq "$(sql "$db" "select rung, budget, count(*) from trial group by rung o
   "$(printf '0|1.0|6\n1|3.0|3')" "the proxies' best third starts at the last rung"
 expect_eq "$(sql "$db" "select min(priority) >= (select max(priority) from trial where rung = 0) from trial where rung = 1")" \
   "1" "and those are the best ranked"
+expect_eq "$(nas-db count --db "$db" --claimable)" "9" "9 claimable"
 done_checks

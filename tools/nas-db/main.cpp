@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   auto* count = app.add_subcommand("count", "the number of trials in the given states (for job scripts)");
   count->add_option("--state", o.states, "count trials in this state (repeat, or comma-separated) [all]")
       ->delimiter(',')->option_text("STATE");
+  count->add_flag("--claimable", o.claimable, "the trials a worker could claim now: queued, and paused ones due for promotion");
   for (auto* sub : {status, exp, check, count}) {
     sub->add_option("--db", common.db, "study file (SQLite) [$NAS_DB]")->option_text("PATH");
     sub->add_option("--format", common.format, "output format: table, tsv, csv or json")->option_text("FMT");

@@ -1,5 +1,6 @@
 // db: nas-db's work over the store's inspection functions
 #include "nas/app/db.h"
+#include "nas/config/study_config.h"
 #include "nas/core/error.h"
 #include "nas/core/log.h"
 #include "nas/core/table.h"
@@ -74,6 +75,19 @@ int run_db_count(const DbOptions& o, std::ostream& out) {
                        quoted_list(known) + ")");
   store::Db db = open_existing(o.db, false);
   int64_t n = 0;
+  if (o.claimable) {
+    auto study = store::load_study(db);
+    if (!study) throw Error("'" + o.db + "' holds no study");
+    const auto cfg = config::parse_study_config(study->config_toml, study->config_path);
+    store::QueuePolicy policy;
+    if (cfg.budget.given) {
+      policy.eta = cfg.budget.eta;
+      policy.min_epochs = cfg.budget.min_epochs;
+      policy.max_epochs = cfg.budget.max_epochs;
+    }
+    out << store::count_claimable(db, policy) << "\n";
+    return 0;
+  }
   db.read([&] {
     n = 0;
     if (o.states.empty()) {

@@ -13,14 +13,17 @@ struct DbOptions {
   bool all_workers = false; // status: stopped workers too
   bool repair = false;      // check: reclaim orphaned leases
   std::vector<std::string> states;  // count: the states counted
+  bool claimable = false;           // count: the trials a worker could claim now (queued + promotable)
 };
 
 // Each returns the exit code: status/export 0; check 0 when every check passes, else 1.
 int run_db_status(const DbOptions& o, std::ostream& out);
 int run_db_export(const DbOptions& o, std::ostream& out);
 int run_db_check(const DbOptions& o, std::ostream& out);
-// count: prints the number of trials in any of o.states (all trials when empty), 0; UsageError
-// for an unknown state. For job scripts: `nas-db count --state queued`.
+// count: prints the number of trials in any of o.states (all trials when empty), or with
+// claimable the trials a worker could claim now (queued, and paused ones that successive halving
+// would promote under the study's [budget]); 0. UsageError for an unknown state. For job
+// scripts: `nas-db count --claimable`.
 int run_db_count(const DbOptions& o, std::ostream& out);
 
 } // namespace nas::app

@@ -100,7 +100,7 @@ int run_proxy_report(const ProxyOptions& o, std::ostream& out) {
       for (double v : s)
         if (std::isfinite(v)) worst = std::min(worst, v);
       for (double& v : s)
-        if (!std::isfinite(v)) v = std::isfinite(worst) ? worst - 1 : 0;
+        if (!std::isfinite(v)) v = std::isfinite(worst) ? std::nextafter(worst, -INFINITY) : 0;
       const double rho = proxy::spearman(s, y), tau = proxy::kendall(s, y);
       const size_t k = std::max<size_t>(1, s.size() / 10);
       const double overlap = proxy::top_k_overlap(s, y, k), bias = proxy::spearman(s, size);

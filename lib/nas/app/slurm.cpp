@@ -51,7 +51,11 @@ int local_gpu_count() {
   if (!slurm::on_path("nvidia-smi")) return 0;
   auto r = slurm::run_command({"nvidia-smi", "-L"});
   if (r.rc != 0) return 0;
-  return int(std::count(r.out.begin(), r.out.end(), '\n'));
+  int n = 0;   // "GPU i: ..." lines; MIG instances are listed below their GPU
+  std::istringstream in(r.out);
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("GPU ", 0) == 0) ++n;
+  return n;
 }
 
 // The [slurm] section with the command line's overrides, checked as the section is.
@@ -333,8 +337,13 @@ int run_slurm_submit(const SlurmOptions& options, std::ostream& out) {
   if (!o.local && !slurm::on_path("sbatch"))
     throw UsageError("'sbatch' is not on PATH: is this a Slurm login node? (use --local to run the plan here)");
   store::Db db = open_study(o.db, true);
-  const int64_t submission = store::next_submission(db);
-  const std::string dir = store::artifact_dir(fs::absolute(o.db).string()) + "/slurm/" + std::to_string(submission);
+  // The submission's number and folder: creating the folder reserves the number, so two
+  // submissions started at once never share one.
+  int64_t submission = store::next_submission(db);
+  const std::string base = store::artifact_dir(fs::absolute(o.db).string()) + "/slurm";
+  fs::create_directories(base);
+  while (!fs::create_directory(base + "/" + std::to_string(submission))) ++submission;
+  const std::string dir = base + "/" + std::to_string(submission);
   slurm::Pipeline pipe = render(p, o, dir);
   std::vector<store::JobRecord> jobs;
   if (o.local) jobs = {slurm::submit_local(pipe, submission)};

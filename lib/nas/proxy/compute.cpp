@@ -210,6 +210,8 @@ Score synflow(Target& t, const std::vector<int64_t>& shape) {
     z.flag = "zero";
     return z;
   }
+  // A sum past the largest double is the largest score, not a degenerate one.
+  if (std::isinf(s)) return checked(std::log(std::numeric_limits<double>::max()));
   return checked(std::log(s));
 }
 

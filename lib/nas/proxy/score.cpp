@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <mutex>
 #include <numeric>
+#include <set>
 #include <thread>
 
 namespace nas::proxy {
@@ -88,6 +89,12 @@ ScoreSummary score_study(const ScoreOptions& o) {
     if (std::find(known.begin(), known.end(), p) == known.end())
       throw UsageError("--proxies: unknown proxy '" + p + "'" + suggestion_suffix(p, known) + " (expected one of " +
                        quoted_list(known) + ")");
+  const std::string rank_by = !cfg.proxy.rank_by.empty() ? cfg.proxy.rank_by
+                              : (proxies.size() > 1 && cfg.proxy.ensemble != "none") ? "ensemble"
+                                                                                      : proxies.front();
+  if (o.select && rank_by != "ensemble" && std::find(proxies.begin(), proxies.end(), rank_by) == proxies.end())
+    throw UsageError("--proxies: the study ranks by '" + rank_by + "' ([proxy] rank_by), which is not among " +
+                     quoted_list(proxies) + " (add it, or use --no-select)");
   ScoreSummary sum;
   const auto ids = store::trials_to_score(db, proxies, o.rescore);
   std::vector<Candidate> todo;
@@ -225,10 +232,8 @@ ScoreSummary score_study(const ScoreOptions& o) {
   if (error) std::rethrow_exception(error);
   for (const auto& [p, s] : total_s) sum.mean_s[p] = sum.scored ? s / double(sum.scored) : 0;
 
-  // Selection over every sampled candidate with all chosen scores.
-  const std::string rank_by = !cfg.proxy.rank_by.empty() ? cfg.proxy.rank_by
-                              : (proxies.size() > 1 && cfg.proxy.ensemble != "none") ? "ensemble"
-                                                                                      : proxies.front();
+  // Selection over every sampled candidate with all chosen scores; one whose proxy threw stays
+  // sampled until a later run scores it.
   sum.rank_by = rank_by;
   if (!o.select) {
     sum.wall_s = since(start);
@@ -241,8 +246,15 @@ ScoreSummary score_study(const ScoreOptions& o) {
     store::Statement q = db.prepare("SELECT id FROM trial WHERE state = 'sampled' ORDER BY id");
     while (q.step()) cands.push_back(q.int64(0));
   });
+  std::set<int64_t> errored;
+  db.read([&] {
+    errored.clear();
+    store::Statement q = db.prepare("SELECT DISTINCT trial_id FROM proxy_score WHERE flag = 'error'");
+    while (q.step()) errored.insert(q.int64(0));
+  });
   cands.erase(std::remove_if(cands.begin(), cands.end(),
                              [&](int64_t id) {
+                               if (errored.count(id)) return true;
                                for (const auto& p : proxies) {
                                  auto it = values.find(p);
                                  if (it == values.end() || !it->second.count(id)) return true;

@@ -17,6 +17,7 @@
 #include <map>
 #include <sstream>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -71,7 +72,10 @@ std::string sbatch_lines(const std::vector<std::string>& options) {
 
 bool pid_alive(const std::string& pid) {
   try {
-    return ::kill(pid_t(std::stol(pid)), 0) == 0 || errno == EPERM;
+    const pid_t p = pid_t(std::stol(pid));
+    int status = 0;
+    if (::waitpid(p, &status, WNOHANG) == p) return false;   // our own child, ended (and reaped now)
+    return ::kill(p, 0) == 0 || errno == EPERM;
   } catch (const std::exception&) {
     return false;
   }
@@ -140,6 +144,7 @@ Pipeline write_pipeline(const config::StudyConfig& cfg, const Plan& plan, const 
       {"BIN", dq(o.bin_dir)},
       {"STUDY_DIR", dq(study_dir)},
       {"LOG_DIR", log_dir},
+      {"LOG_DIR_Q", dq(log_dir)},
       {"SETUP", setup},
       {"SBATCH_TRAIN", sbatch_lines(train_stage)},
       {"SBATCH_CPU", sbatch_lines(cpu_stage)},

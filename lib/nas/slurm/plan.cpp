@@ -42,7 +42,7 @@ Plan make_plan(const PlanInput& in) {
     p.pack_why = pp.why;
   }
   p.processes = std::clamp(s.processes, 1, p.pack);
-  p.pack_per_process = (p.pack + p.processes - 1) / p.processes;
+  p.pack_per_process = std::max(1, p.pack / p.processes);   // down: never more than fit
   p.pack = p.pack_per_process * p.processes;
 
   char buf[160];

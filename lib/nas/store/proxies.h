@@ -20,7 +20,7 @@ struct ProxyRow {
 };
 
 // Trials in state 'sampled' that lack a score for any of `proxies` (all sampled trials when
-// rescore), by id.
+// rescore), by id. A score flagged 'error' (the proxy threw) counts as missing: it is tried again.
 std::vector<int64_t> trials_to_score(Db& db, const std::vector<std::string>& proxies, bool rescore);
 
 // Writes the rows in one transaction; a (trial, proxy) scored before is replaced.

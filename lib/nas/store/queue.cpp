@@ -173,26 +173,42 @@ int QueuePolicy::last_rung() const {
   return r;
 }
 
-// Inside the claim transaction: the paused trial to promote, if any (see claim_next).
-static std::optional<Claim> promotable(Db& db, const QueuePolicy& policy) {
-  Statement q = db.prepare(
+// The paused trials in the top floor(n / eta) of their rung, below the last rung.
+static const char* kPromotable =
       "WITH ranked AS ("
       "  SELECT r.trial_id, r.rung, r.value,"
       "         row_number() OVER (PARTITION BY r.rung ORDER BY r.value DESC, r.trial_id) AS pos,"
       "         count(*) OVER (PARTITION BY r.rung) AS n"
       "  FROM result r WHERE r.metric = 'val_acc' AND r.value IS NOT NULL) "
       "SELECT t.id, t.rung, t.attempts, t.genome FROM ranked k JOIN trial t ON t.id = k.trial_id AND t.rung = k.rung "
-      "WHERE t.state = 'paused' AND t.rung < ?1 AND k.pos <= CAST(k.n / ?2 AS INTEGER) "
-      "ORDER BY t.rung DESC, k.value DESC, t.id LIMIT 1");
+      "WHERE t.state = 'paused' AND t.rung < ?1 AND k.pos <= CAST(k.n / ?2 AS INTEGER) ";
+
+// Inside the claim transaction: the paused trial to promote, if any (see claim_next).
+static std::optional<Claim> promotable(Db& db, const QueuePolicy& policy) {
+  Statement q = db.prepare(std::string(kPromotable) + "ORDER BY t.rung DESC, k.value DESC, t.id LIMIT 1");
   q.bind(1, policy.last_rung()).bind(2, policy.eta);
   if (!q.step()) return std::nullopt;
   Claim c;
   c.trial_id = q.int64(0);
   c.rung = int(q.int64(1)) + 1;
   c.budget = policy.rung_budget(c.rung);
-  c.attempts = int(q.int64(2)) + 1;
+  c.attempts = 1;   // a new rung is a new piece of work: max_attempts counts per rung
   c.genome = q.text(3);
   return c;
+}
+
+int64_t count_claimable(Db& db, const QueuePolicy& policy) {
+  int64_t n = 0;
+  db.read([&] {
+    Statement q = db.prepare("SELECT count(*) FROM trial WHERE state = 'queued'");
+    n = q.step() ? q.int64(0) : 0;
+    if (policy.eta > 0) {
+      Statement p = db.prepare("SELECT count(*) FROM (" + std::string(kPromotable) + ")");
+      p.bind(1, policy.last_rung()).bind(2, policy.eta);
+      if (p.step()) n += p.int64(0);
+    }
+  });
+  return n;
 }
 
 std::optional<Claim> claim_next(Db& db, int64_t worker_id, const QueuePolicy& policy) {
@@ -204,7 +220,8 @@ std::optional<Claim> claim_next(Db& db, int64_t worker_id, const QueuePolicy& po
     if (policy.eta > 0) {
       if (auto c = promotable(db, policy)) {
         Statement up = db.prepare(
-            "UPDATE trial SET state = 'queued', rung = ?1, budget = ?2, updated_at = ?3 WHERE id = ?4 AND state = 'paused'");
+            "UPDATE trial SET state = 'queued', rung = ?1, budget = ?2, attempts = 0, updated_at = ?3 "
+            "WHERE id = ?4 AND state = 'paused'");
         up.bind(1, c->rung).bind(2, c->budget).bind(3, now).bind(4, c->trial_id).run();
         log_event(db, "promote", c->trial_id, worker_id, "paused", "queued",
                   nlohmann::json{{"rung", c->rung}, {"budget", *c->budget}}.dump());

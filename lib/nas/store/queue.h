@@ -62,6 +62,10 @@ int enqueue(Db& db, const std::vector<int64_t>& ids, int rung, std::optional<dou
 // best queued trial (highest priority, then lowest id). Returns nullopt when neither exists.
 std::optional<Claim> claim_next(Db& db, int64_t worker_id, const QueuePolicy& policy);
 
+// Trials a claim could take now: queued ones, plus (promotion on) paused ones a claim would
+// promote. What job scripts ask before requeueing themselves.
+int64_t count_claimable(Db& db, const QueuePolicy& policy);
+
 // Claims the trial `trial_id` itself for the worker, as claim_next does: a queued trial, or a
 // sampled one (queued first at rung 0 with `budget`). Returns nullopt, with the trial's state
 // in `state`, when it is in any other state (running under another worker, paused, done,

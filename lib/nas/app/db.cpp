@@ -14,12 +14,13 @@
 #include <filesystem>
 
 namespace nas::app {
-namespace {
 
-store::Db open_existing(const std::string& path, bool write) {
+store::Db open_study_file(const std::string& path, bool write) {
   if (!std::filesystem::exists(path)) throw UsageError("cannot open '" + path + "': no such file");
   return store::Db::open(path, write ? store::OpenMode::existing : store::OpenMode::read_only);
 }
+
+namespace {
 
 nlohmann::json table_json(const Table& t) {
   nlohmann::json arr = nlohmann::json::array();
@@ -35,7 +36,7 @@ nlohmann::json table_json(const Table& t) {
 
 int run_db_status(const DbOptions& o, std::ostream& out) {
   Format f = parse_format(o.format);
-  store::Db db = open_existing(o.db, false);
+  store::Db db = open_study_file(o.db, false);
   auto study = store::load_study(db);
   if (!study) throw Error("'" + o.db + "' holds no study");
   Table states = store::state_counts(db);
@@ -73,7 +74,7 @@ int run_db_count(const DbOptions& o, std::ostream& out) {
     if (std::find(known.begin(), known.end(), st) == known.end())
       throw UsageError("--state: unknown state '" + st + "'" + suggestion_suffix(st, known) + " (expected one of " +
                        quoted_list(known) + ")");
-  store::Db db = open_existing(o.db, false);
+  store::Db db = open_study_file(o.db, false);
   int64_t n = 0;
   if (o.claimable) {
     auto study = store::load_study(db);
@@ -108,14 +109,14 @@ int run_db_count(const DbOptions& o, std::ostream& out) {
 
 int run_db_export(const DbOptions& o, std::ostream& out) {
   Format f = parse_format(o.format);
-  store::Db db = open_existing(o.db, false);
+  store::Db db = open_study_file(o.db, false);
   store::export_trials(db).write(out, f);
   return 0;
 }
 
 int run_db_check(const DbOptions& o, std::ostream& out) {
   Format f = parse_format(o.format);
-  store::Db db = open_existing(o.db, o.repair);
+  store::Db db = open_study_file(o.db, o.repair);
   if (o.repair) {
     store::QueuePolicy policy;
     int n = store::reclaim_expired(db, policy);

@@ -4,7 +4,13 @@
 #include <string>
 #include <vector>
 
+namespace nas::store { class Db; }
+
 namespace nas::app {
+
+// Opens an existing study file (read-only unless write); UsageError (exit 2) naming the file
+// when it does not exist. What every tool that reads a study uses.
+store::Db open_study_file(const std::string& path, bool write);
 
 struct DbOptions {
   std::string db;

@@ -1,5 +1,6 @@
 // proxy: nas-proxy's summary and its report of how well each proxy predicted
 #include "nas/app/proxy.h"
+#include "nas/app/db.h"
 #include "nas/core/error.h"
 #include "nas/core/log.h"
 #include "nas/core/table.h"
@@ -55,8 +56,7 @@ int run_proxy_score(const ProxyOptions& o, std::ostream& out) {
 
 int run_proxy_report(const ProxyOptions& o, std::ostream& out) {
   Format f = parse_format(o.format);
-  if (!std::filesystem::exists(o.db)) throw UsageError("cannot open '" + o.db + "': no such file");
-  store::Db db = store::Db::open(o.db, store::OpenMode::read_only);
+  store::Db db = open_study_file(o.db, false);
   const auto scores = store::proxy_values(db);
   if (scores.empty()) throw UsageError("'" + o.db + "' has no proxy scores (run nas-proxy --db first)");
   const auto metrics = store::available_metrics(db);

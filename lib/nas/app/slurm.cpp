@@ -1,5 +1,6 @@
 // slurm: nas-slurm's work -- the study's queued work into a plan, scripts and jobs
 #include "nas/app/slurm.h"
+#include "nas/app/db.h"
 #include "nas/config/study_config.h"
 #include "nas/core/error.h"
 #include "nas/core/log.h"
@@ -34,11 +35,6 @@ namespace fs = std::filesystem;
 
 namespace nas::app {
 namespace {
-
-store::Db open_study(const std::string& path, bool write) {
-  if (!fs::exists(path)) throw UsageError("cannot open '" + path + "': no such file");
-  return store::Db::open(path, write ? store::OpenMode::existing : store::OpenMode::read_only);
-}
 
 config::StudyConfig study_config(store::Db& db, const std::string& path) {
   auto study = store::load_study(db);
@@ -108,7 +104,7 @@ struct Prepared {
 
 Prepared prepare(SlurmOptions& o) {
   Prepared p;
-  store::Db db = open_study(o.db, false);
+  store::Db db = open_study_file(o.db, false);
   if (o.stages.empty()) {
     int64_t sampled = 0;
     db.read([&] {
@@ -336,7 +332,7 @@ int run_slurm_submit(const SlurmOptions& options, std::ostream& out) {
   Prepared p = prepare(o);
   if (!o.local && !slurm::on_path("sbatch"))
     throw UsageError("'sbatch' is not on PATH: is this a Slurm login node? (use --local to run the plan here)");
-  store::Db db = open_study(o.db, true);
+  store::Db db = open_study_file(o.db, true);
   // The submission's number and folder: creating the folder reserves the number, so two
   // submissions started at once never share one.
   int64_t submission = store::next_submission(db);
@@ -368,7 +364,7 @@ int run_slurm_submit(const SlurmOptions& options, std::ostream& out) {
 
 int run_slurm_status(const SlurmOptions& o, std::ostream& out) {
   Format f = parse_format(o.format);
-  store::Db db = open_study(o.db, false);
+  store::Db db = open_study_file(o.db, false);
   auto study = store::load_study(db);
   if (!study) throw Error("'" + o.db + "' holds no study");
   Table states = store::state_counts(db);
@@ -398,7 +394,7 @@ int run_slurm_status(const SlurmOptions& o, std::ostream& out) {
 }
 
 int run_slurm_cancel(const SlurmOptions& o, std::ostream& out) {
-  store::Db db = open_study(o.db, false);
+  store::Db db = open_study_file(o.db, false);
   auto jobs = store::load_jobs(db, o.all);
   if (jobs.empty()) throw UsageError("'" + o.db + "' has no submitted jobs");
   for (const auto& line : slurm::cancel_jobs(jobs)) out << line << "\n";

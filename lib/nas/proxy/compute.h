@@ -17,8 +17,7 @@ struct Score {
   bool degenerate() const { return !flag.empty(); }
 };
 
-// A finite value as is; NaN, +-inf (and, for `log_of_zero_degenerate`, exactly 0 before a log)
-// flagged.
+// A finite value as is; NaN and +-inf flagged (nan, inf, neg_inf).
 Score checked(double v);
 
 // What a proxy needs of a network: its forward, its Conv and Linear weights (no biases, no BN

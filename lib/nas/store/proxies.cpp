@@ -69,16 +69,9 @@ std::pair<int, int> select_trials(Db& db, const std::vector<Keep>& keep,
   db.write([&] {
     queued = pruned = 0;
     const double now = now_unix();
-    Statement up = db.prepare(
-        "UPDATE trial SET state = 'queued', rung = ?1, budget = ?2, priority = ?3, updated_at = ?4 "
-        "WHERE id = ?5 AND state = 'sampled'");
     for (const auto& k : keep) {
-      up.reset();
-      up.bind(1, k.rung).bind(2, k.budget).bind(3, k.priority).bind(4, now).bind(5, k.trial_id).run();
-      if (db.changes() == 0) continue;
       nlohmann::json d{{"rung", k.rung}, {"budget", k.budget}, {"priority", k.priority}, {"by", "proxy"}};
-      log_event(db, "enqueue", k.trial_id, std::nullopt, "sampled", "queued", d.dump());
-      ++queued;
+      if (enqueue_in_tx(db, k.trial_id, k.rung, k.budget, k.priority, now, d.dump())) ++queued;
     }
     Statement pr = db.prepare(
         "UPDATE trial SET state = 'pruned', reason = ?1, updated_at = ?2 WHERE id = ?3 AND state = 'sampled'");

@@ -123,6 +123,17 @@ void stop_worker(Db& db, int64_t worker_id) {
   });
 }
 
+bool enqueue_in_tx(Db& db, int64_t id, int rung, std::optional<double> budget, double priority, double now,
+                   const std::string& detail_json) {
+  Statement up = db.prepare(
+      "UPDATE trial SET state = 'queued', rung = ?1, budget = ?2, priority = ?3, updated_at = ?4 "
+      "WHERE id = ?5 AND state = 'sampled'");
+  up.bind(1, rung).bind(2, budget).bind(3, priority).bind(4, now).bind(5, id).run();
+  if (db.changes() == 0) return false;   // not sampled (any more): someone else decided it
+  log_event(db, "enqueue", id, std::nullopt, "sampled", "queued", detail_json);
+  return true;
+}
+
 int enqueue(Db& db, const std::vector<int64_t>& ids, int rung, std::optional<double> budget,
             double priority) {
   int queued = 0;
@@ -137,16 +148,8 @@ int enqueue(Db& db, const std::vector<int64_t>& ids, int rung, std::optional<dou
     nlohmann::json detail{{"rung", rung}, {"priority", priority}};
     if (budget) detail["budget"] = *budget;
     const std::string detail_text = detail.dump();
-    Statement up = db.prepare(
-        "UPDATE trial SET state = 'queued', rung = ?1, budget = ?2, priority = ?3, updated_at = ?4 "
-        "WHERE id = ?5 AND state = 'sampled'");
-    for (int64_t id : todo) {
-      up.reset();
-      up.bind(1, rung).bind(2, budget).bind(3, priority).bind(4, now).bind(5, id).run();
-      if (db.changes() == 0) continue;   // not sampled (any more): someone else queued it
-      log_event(db, "enqueue", id, std::nullopt, "sampled", "queued", detail_text);
-      ++queued;
-    }
+    for (int64_t id : todo)
+      if (enqueue_in_tx(db, id, rung, budget, priority, now, detail_text)) ++queued;
   });
   return queued;
 }

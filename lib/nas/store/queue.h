@@ -53,6 +53,11 @@ void stop_worker(Db& db, int64_t worker_id);
 int enqueue(Db& db, const std::vector<int64_t>& ids, int rung, std::optional<double> budget,
             double priority = 0);
 
+// The same for one trial, inside a write transaction the caller holds: false when the trial is
+// not 'sampled' (nothing changed). Logs the 'enqueue' event with `detail_json`.
+bool enqueue_in_tx(Db& db, int64_t id, int rung, std::optional<double> budget, double priority, double now,
+                   const std::string& detail_json);
+
 // Atomically claims work for the worker: state running, lease until now + lease_s, attempts + 1.
 // Expired leases are reclaimed first, in the same transaction (see reclaim_expired). With
 // promotion on (policy.eta > 0) it first promotes a paused trial below the last rung that is

@@ -6,6 +6,9 @@
 # (2) Workers killed with SIGKILL at random moments, again and again, then one to the end: no
 # trial promoted twice, no paused trial lost (the top third of rung 0 is promoted), none left
 # running or queued. (3) nas-proxy with proxy_start: the proxies' best start at rung 1.
+# (4) early_stop, eta 2, rungs 1/2/4 epochs: a trial whose val_acc at epoch 3 (inside rung 2) was
+# out of the top floor(n/2) of the n trials at epoch 3 when it got there stopped there, done with
+# the reason; every other one trained on.
 source "$(dirname "$0")/common.bash"
 
 asha_study() {  # NAME LEASE_S [proxy_start]
@@ -85,4 +88,33 @@ expect_eq "$(sql "$db" "select rung, budget, count(*) from trial group by rung o
 expect_eq "$(sql "$db" "select min(priority) >= (select max(priority) from trial where rung = 0) from trial where rung = 1")" \
   "1" "and those are the best ranked"
 expect_eq "$(nas-db count --db "$db" --claimable)" "9" "9 claimable"
+# (4) early stopping inside a rung
+{ small_cnn_study early 5 12000 4
+  printf 'max_attempts = 100\n[budget]\nmin_epochs = 1\nmax_epochs = 4\neta = 2\nearly_stop = true\n'; } > "$tmp/early.toml"
+db="$tmp/early.db"
+run nas-sample --db "$db" --config "$tmp/early.toml" -n 12 --queue --budget 1 -q
+run nas-train --db "$db" --worker --threads 2
+expect_rc 0 "one worker with early stopping"
+# each trial's standing at epoch 3 when it got there: position among the epoch-3 val_acc written
+# by then (ties: lower id first), of n
+standing="with m as (select trial_id, value, created_at from epoch_metric where metric = 'val_acc' and epoch = 3),
+  s as (select m.trial_id,
+          (select count(*) from m o where o.created_at <= m.created_at) as n,
+          (select count(*) from m o where o.created_at <= m.created_at and
+             (o.value > m.value or (o.value = m.value and o.trial_id < m.trial_id))) + 1 as pos from m)"
+stopped=$(sql "$db" "select count(*) from trial where reason like 'early stop%'")
+[ "$stopped" -ge 1 ] || fail "no trial stopped early (the study is sized so that some do)"; ok
+expect_eq "$(sql "$db" "$standing select count(*) from s join trial t on t.id = s.trial_id
+                         where (s.n / 2 >= 1 and s.pos > s.n / 2) != (t.reason like 'early stop%')")" \
+  "0" "stopped exactly the trials out of the top half at epoch 3 at the time"
+expect_eq "$(sql "$db" "select count(*) from trial t where reason like 'early stop%' and
+                         (state != 'done' or rung != 2 or exists (select 1 from epoch_metric where trial_id = t.id and epoch = 4)
+                          or (select value from result where trial_id = t.id and rung = 2 and metric = 'epochs') != 3.0)")" \
+  "0" "a stopped trial is done at rung 2 after 3 epochs, with nothing trained after"
+expect_eq "$(sql "$db" "select count(*) from trial where rung = 2 and reason is null and state = 'done' and
+                         (select value from result where trial_id = trial.id and rung = 2 and metric = 'epochs') = 4.0")" \
+  "$(( $(sql "$db" "select count(*) from trial where rung = 2") - stopped ))" "the others at rung 2 trained all 4 epochs"
+expect_has "$(sql "$db" "select reason from trial where reason like 'early stop%' limit 1")" "at epoch 3 is number" "the reason gives the standing"
+expect_eq "$(sql "$db" "select count(*) from trial where state in ('running', 'queued')")" "0" "early stop: nothing left running or queued"
+expect_eq "$(nas-db count --db "$db" --claimable)" "0" "early stop: nothing left to claim or promote"
 done_checks

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   app.add_option("--proxies", o.proxies, "proxies to compute, comma-separated [the study's [proxy] proxies]")
       ->delimiter(',')->option_text("LIST");
   app.add_option("--threads", o.threads, "candidates scored at once [[proxy] threads, or the cores]")->option_text("N");
+  app.add_option("--device", o.device, "where candidates are scored: cpu, cuda, cuda:N or auto [cpu]")->option_text("D");
   app.add_flag("--rescore", o.rescore, "score candidates again that already have scores");
   app.add_flag("--no-select", no_select, "only score: queue and prune nothing");
   app.add_flag("--report", o.report, "how well each proxy predicted, instead of scoring");

@@ -9,6 +9,7 @@
 #include "nas/store/inspect.h"
 #include "nas/store/queue.h"
 #include "nas/store/study.h"
+#include "nas/train/policy.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -80,13 +81,7 @@ int run_db_count(const DbOptions& o, std::ostream& out) {
     auto study = store::load_study(db);
     if (!study) throw Error("'" + o.db + "' holds no study");
     const auto cfg = config::parse_study_config(study->config_toml, study->config_path);
-    store::QueuePolicy policy;
-    if (cfg.budget.given) {
-      policy.eta = cfg.budget.eta;
-      policy.min_epochs = cfg.budget.min_epochs;
-      policy.max_epochs = cfg.budget.max_epochs;
-    }
-    out << store::count_claimable(db, policy) << "\n";
+    out << store::count_claimable(db, train::queue_policy(cfg)) << "\n";
     return 0;
   }
   db.read([&] {

@@ -26,6 +26,7 @@ int run_proxy_score(const ProxyOptions& o, std::ostream& out) {
   so.db = o.db;
   so.proxies = o.proxies;
   so.threads = o.threads;
+  so.device = o.device;
   so.rescore = o.rescore;
   so.select = o.select;
   const auto s = proxy::score_study(so);

@@ -12,6 +12,7 @@ struct ProxyOptions {
   std::string format = "table";
   std::vector<std::string> proxies;   // --proxies (empty: the study's)
   int threads = 0;
+  std::string device = "cpu";
   bool rescore = false;
   bool select = true;                 // false with --no-select
   bool report = false;

@@ -644,6 +644,7 @@ void parse_budget(Section& s, BudgetConfig& b, const TrainConfig& t) {
     }
   }
   b.proxy_start = s.boolean("proxy_start").value_or(false);
+  b.early_stop = s.boolean("early_stop").value_or(false);
   if (b.max_epochs == 0) b.max_epochs = double(t.epochs);
   if (b.max_epochs > double(t.epochs))
     s.fail_here("max_epochs", "max_epochs " + format_number(b.max_epochs) + " exceeds [train] epochs " +

@@ -127,6 +127,7 @@ struct BudgetConfig {
   double keep = 1.0;                          // candidates that enter training: a count (>= 1) or a fraction (< 1)
   bool keep_is_count = false;
   bool proxy_start = false;                   // the proxies' top keep/eta^k start at rung k
+  bool early_stop = false;                    // stop a trial whose val_acc falls out of the top 1/eta at an epoch
   bool given = false;                         // the file has a [budget] section
 };
 

@@ -48,6 +48,12 @@ struct Observing {
   ~Observing() { t.observe(nullptr); }
 };
 
+// Where the network's parameters are (the CPU for one without any).
+torch::Device device_of(const Target& t) {
+  for (const auto& p : t.module->parameters()) return p.device();
+  return torch::Device(torch::kCPU);
+}
+
 template <class Fn> void for_each_bn(Target& t, Fn fn) {
   for (auto& m : t.module->modules(/*include_self=*/false))
     if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>()) fn(*bn);
@@ -140,7 +146,7 @@ Score jacob_cov(Target& t, const torch::Tensor& x) {
 Score nwot(Target& t, const torch::Tensor& x) {
   t.module->train();
   const int64_t n = x.size(0);
-  torch::Tensor k = torch::zeros({n, n}, torch::kFloat64);
+  torch::Tensor k = torch::zeros({n, n}, x.options().dtype(torch::kFloat64));
   {
     torch::NoGradGuard no_grad;
     Observing obs(t, [&](const model::LayerEvent& e) {
@@ -198,7 +204,7 @@ Score synflow(Target& t, const std::vector<int64_t>& shape) {
   zero_grads(t);
   std::vector<int64_t> dims = {1};
   dims.insert(dims.end(), shape.begin(), shape.end());
-  torch::Tensor out = t.forward(torch::ones(dims, torch::kFloat64));
+  torch::Tensor out = t.forward(torch::ones(dims, torch::TensorOptions().dtype(torch::kFloat64).device(device_of(t))));
   out.sum().backward();
   double s = 0;
   for (const auto& p : t.weights())
@@ -216,11 +222,13 @@ Score synflow(Target& t, const std::vector<int64_t>& shape) {
 }
 
 Score zen(Target& t, const std::vector<int64_t>& shape, int64_t batch, uint64_t seed) {
+  // Drawn on the CPU from the seed and copied: the same values on every device.
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  const torch::Device device = device_of(t);
   {
     torch::NoGradGuard no_grad;
     for (auto& p : t.module->named_parameters()) {
-      if (p.value().dim() >= 2) p.value().normal_(0, 1, gen);
+      if (p.value().dim() >= 2) p.value().copy_(torch::randn(p.value().sizes(), gen, torch::TensorOptions().dtype(p.value().dtype())));
       else if (p.key().size() >= 4 && p.key().compare(p.key().size() - 4, 4, "bias") == 0) p.value().zero_();
     }
     for_each_bn(t, [](torch::nn::BatchNorm2dImpl& bn) {
@@ -233,7 +241,7 @@ Score zen(Target& t, const std::vector<int64_t>& shape, int64_t batch, uint64_t 
   if (t.plain) t.plain(true);
   std::vector<int64_t> dims = {batch};
   dims.insert(dims.end(), shape.begin(), shape.end());
-  torch::Tensor x = torch::randn(dims, gen), eps = torch::randn(dims, gen);
+  torch::Tensor x = torch::randn(dims, gen).to(device), eps = torch::randn(dims, gen).to(device);
   torch::Tensor f1, f2;
   {
     torch::NoGradGuard no_grad;

@@ -5,6 +5,7 @@
 #include "nas/core/log.h"
 #include "nas/core/text.h"
 #include "nas/data/dataset.h"
+#include "nas/model/device.h"
 #include "nas/model/network.h"
 #include "nas/proxy/compute.h"
 #include "nas/proxy/rank.h"
@@ -14,6 +15,10 @@
 #include "nas/store/proxies.h"
 #include "nas/store/queue.h"
 #include "nas/store/study.h"
+
+#ifdef NAS_WITH_CUDA
+#include <c10/cuda/CUDAGuard.h>
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -108,12 +113,16 @@ ScoreSummary score_study(const ScoreOptions& o) {
     }
   });
 
+  const torch::Device device = model::parse_device(o.device);
   const bool with_data = std::any_of(proxies.begin(), proxies.end(), needs_data);
   data::StudyData d;
   Batches batches;
   if (with_data && !todo.empty()) {
+    // drawn on the CPU (the same batches on every device), then moved to the device
     d = data::load_study_data(cfg.data, cfg.seed, torch::Device(torch::kCPU));
     batches = draw_batches(d, cfg.seed, cfg.proxy.batch_size);
+    for (torch::Tensor* b : {&batches.x64, &batches.y64, &batches.x128, &batches.y128, &batches.x128b, &batches.y128b})
+      *b = b->to(device);
   }
   const auto ctx = space::cost_context(cfg);
   const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
@@ -127,6 +136,11 @@ ScoreSummary score_study(const ScoreOptions& o) {
   std::atomic<size_t> next{0};
   std::map<std::string, double> total_s;
   auto work = [&] {
+#ifdef NAS_WITH_CUDA
+    // each thread on its own stream, as the packed trainers: candidates overlap on one GPU
+    std::optional<c10::cuda::CUDAStreamGuard> stream;
+    if (device.is_cuda()) stream.emplace(c10::cuda::getStreamFromPool(false, device.index()));
+#endif
     store::Db own = store::Db::open(o.db, store::OpenMode::existing);
     std::vector<store::ProxyRow> rows;
     auto flush = [&] {
@@ -139,7 +153,9 @@ ScoreSummary score_study(const ScoreOptions& o) {
       auto fresh = [&] {
         std::lock_guard<std::mutex> lock(mu);
         torch::manual_seed(mix(cfg.seed, uint64_t(c.id)));
-        return model::Network(g, ctx);
+        model::Network made(g, ctx);   // initialised on the CPU: the same weights on every device
+        made->to(device);
+        return made;
       };
       model::Network net{nullptr};
       Target t;

@@ -12,6 +12,7 @@ struct ScoreOptions {
   std::string db;
   std::vector<std::string> proxies;   // empty: the study's [proxy] proxies
   int threads = 0;                    // candidates scored at once (0: [proxy] threads, else the cores)
+  std::string device = "cpu";         // cpu | cuda | cuda:N | auto: where the networks and batches live
   bool rescore = false;               // score candidates that have scores again
   bool select = true;                 // queue the top `keep` and prune the rest
 };

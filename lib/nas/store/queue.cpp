@@ -306,18 +306,47 @@ void release(Db& db, int64_t trial_id, int64_t worker_id, const std::string& why
   });
 }
 
-void finish(Db& db, int64_t trial_id, int64_t worker_id, const std::string& to_state) {
+void finish(Db& db, int64_t trial_id, int64_t worker_id, const std::string& to_state, const std::string& reason) {
   if (to_state != "paused" && to_state != "done")
     throw UsageError("finish: trial " + std::to_string(trial_id) + " cannot go to state '" +
                      to_state + "' (expected paused or done)");
   db.write([&] {
     Statement up = db.prepare(
-        "UPDATE trial SET state = ?1, lease_owner = NULL, lease_expires = NULL, updated_at = ?2 "
+        "UPDATE trial SET state = ?1, reason = ?5, lease_owner = NULL, lease_expires = NULL, updated_at = ?2 "
         "WHERE id = ?3 AND state = 'running' AND lease_owner = ?4");
-    up.bind(1, to_state).bind(2, now_unix()).bind(3, trial_id).bind(4, worker_id).run();
+    up.bind(1, to_state).bind(2, now_unix()).bind(3, trial_id).bind(4, worker_id)
+        .bind(5, null_if_empty(reason)).run();
     if (db.changes() == 0) throw lease_lost(trial_id);
-    log_event(db, "finish", trial_id, worker_id, "running", to_state);
+    log_event(db, "finish", trial_id, worker_id, "running", to_state,
+              reason.empty() ? std::string() : nlohmann::json{{"reason", reason}}.dump());
   });
+}
+
+EpochStanding standing_at_epoch(Db& db, int64_t trial_id, int epoch, double eta) {
+  EpochStanding s;
+  db.read([&] {
+    s = EpochStanding{};
+    Statement mine = db.prepare(
+        "SELECT value FROM epoch_metric WHERE trial_id = ?1 AND epoch = ?2 AND metric = 'val_acc' AND value IS NOT NULL");
+    mine.bind(1, trial_id).bind(2, epoch);
+    if (!mine.step()) return;
+    s.value = mine.real(0);
+    Statement q = db.prepare(
+        "SELECT count(*), coalesce(sum(value > ?3 OR (value = ?3 AND trial_id < ?1)), 0) FROM epoch_metric "
+        "WHERE metric = 'val_acc' AND epoch = ?2 AND value IS NOT NULL");
+    q.bind(1, trial_id).bind(2, epoch).bind(3, *s.value);
+    q.step();
+    s.n = q.int64(0);
+    s.position = q.int64(1) + 1;
+    s.keep = eta > 0 ? int64_t(std::floor(double(s.n) / eta)) : 0;
+    if (s.keep < 1) return;
+    Statement cut = db.prepare(
+        "SELECT value FROM epoch_metric WHERE metric = 'val_acc' AND epoch = ?1 AND value IS NOT NULL "
+        "ORDER BY value DESC, trial_id LIMIT 1 OFFSET ?2");
+    cut.bind(1, epoch).bind(2, s.keep - 1);
+    if (cut.step()) s.cutoff = cut.real(0);
+  });
+  return s;
 }
 
 void fail(Db& db, int64_t trial_id, int64_t worker_id, const std::string& reason,

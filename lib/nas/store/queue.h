@@ -29,9 +29,24 @@ struct QueuePolicy {
   // min(min_epochs * eta^r, max_epochs); the last rung is the first that reaches max_epochs.
   double eta = 0;
   double min_epochs = 1, max_epochs = 0;
+  // Early stopping ([budget] early_stop): a trial that is not in the top floor(n / eta) of the
+  // n trials with a val_acc at an epoch inside its rung ends there (see standing_at_epoch).
+  bool early_stop = false;
   double rung_budget(int rung) const;
   int last_rung() const;
 };
+
+// Where a trial's val_acc at `epoch` stands among the val_acc every trial recorded at that
+// epoch (epoch_metric): its position (1 = best; ties broken by id, as promotions rank) of n,
+// how many a promotion at that point would keep (floor(n / eta)), and the value of the last
+// kept one. The learning-rate schedule spans [train] epochs in every rung, so the same epoch
+// compares like with like.
+struct EpochStanding {
+  int64_t position = 0, n = 0, keep = 0;
+  std::optional<double> value, cutoff;
+  bool below() const { return keep >= 1 && position > keep; }
+};
+EpochStanding standing_at_epoch(Db& db, int64_t trial_id, int epoch, double eta);
 
 // What a claim hands to a worker.
 struct Claim {
@@ -86,9 +101,11 @@ std::vector<int64_t> heartbeat(Db& db, int64_t worker_id, const QueuePolicy& pol
 // Throws LeaseLost if the worker no longer holds the trial.
 void release(Db& db, int64_t trial_id, int64_t worker_id, const std::string& why);
 
-// The trial reached the end of its rung: to `paused` (more rungs may follow) or `done`.
+// The trial reached the end of its rung: to `paused` (more rungs may follow) or `done`; a
+// trial stopped early ends `done` with a `reason` (kept in trial.reason and the event's detail).
 // Throws LeaseLost if the worker no longer holds the trial; UsageError for another state.
-void finish(Db& db, int64_t trial_id, int64_t worker_id, const std::string& to_state);
+void finish(Db& db, int64_t trial_id, int64_t worker_id, const std::string& to_state,
+            const std::string& reason = "");
 
 // The trial failed with `reason` (e.g. "diverged"); `error` is the message. With retry and
 // attempts left it goes back to queued, else to failed. Throws LeaseLost as above.

@@ -230,10 +230,17 @@ SELECT j.submission, j.stage, j.backend, j.job_id, j.array, j.depends, j.script,
 FROM job j ORDER BY j.submission, j.id;
 )SQL";
 
+// v4 (successive halving): indexes for the rankings a worker reads while it trains -- the
+// promotion query (val_acc per rung in result) and early stopping (val_acc per epoch).
+static const char* kSchemaV4 = R"SQL(
+CREATE INDEX result_metric ON result (metric, rung, value);
+CREATE INDEX epoch_metric_epoch ON epoch_metric (metric, epoch, value);
+)SQL";
+
 int current_schema_version() { return int(migrations().size()); }
 
 const std::vector<std::string>& migrations() {
-  static const std::vector<std::string> steps = {kSchemaV1, kSchemaV2, kSchemaV3};
+  static const std::vector<std::string> steps = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4};
   return steps;
 }
 

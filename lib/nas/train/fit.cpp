@@ -360,6 +360,10 @@ FitOutcome fit(model::Network& net, const data::StudyData& data, const FitPlan& 
     out.epochs_done = int(st.epoch);
     out.last = es;
     if (hooks.on_epoch) hooks.on_epoch(es);
+    if (epoch + 1 < plan.budget_epochs && hooks.end_early && hooks.end_early()) {
+      out.ended_early = true;
+      break;
+    }
   }
   out.train_s = st.train_s;
   return out;

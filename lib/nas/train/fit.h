@@ -49,6 +49,7 @@ struct FitHooks {
   std::function<bool()> should_stop;                           // polled between steps
   std::function<bool()> lease_lost;       // polled between steps: stop without a checkpoint
   std::function<void(const EpochStats&)> on_epoch;             // after the epoch's checkpoint
+  std::function<bool()> end_early;        // asked after on_epoch: true ends the training there
   std::function<void(double seconds)> on_busy;                // time spent in steps
   // every few steps: epoch (1-based, in progress), step, steps per epoch, loss, acc, samples/s
   std::function<void(int, int64_t, int64_t, double, double, double)> on_progress;
@@ -57,6 +58,7 @@ struct FitHooks {
 struct FitOutcome {
   bool stopped = false;            // should_stop() (a checkpoint was written) or lease_lost() ended it early
   bool lease_lost = false;         // lease_lost() ended it: nothing was written
+  bool ended_early = false;        // end_early() ended it after epoch epochs_done (checkpointed)
   int epochs_done = 0;
   int64_t step = 0, steps = 0;     // when stopped: steps done of the `steps` of epoch epochs_done + 1
   double train_s = 0;              // training time over every attempt (from the checkpoint)

@@ -23,6 +23,7 @@
 #include "nas/core/text.h"
 #include "nas/data/dataset.h"
 #include "nas/measure/energy.h"
+#include "nas/model/device.h"
 #include "nas/model/network.h"
 #include "nas/space/hparams.h"
 #include "nas/space/sampler.h"
@@ -32,6 +33,7 @@
 #include "nas/store/study.h"
 #include "nas/train/fit.h"
 #include "nas/train/pack.h"
+#include "nas/train/policy.h"
 
 #ifdef NAS_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
@@ -71,32 +73,12 @@ struct DeviceInfo {
 
 DeviceInfo resolve_device(const std::string& want) {
   DeviceInfo d;
-  std::string w = want;
-  if (w == "auto") w = torch::cuda::is_available() ? "cuda" : "cpu";
-  if (w == "cpu") {
+  d.device = model::parse_device(want);
+  if (d.device.is_cpu()) {
     d.model = "cpu";
     return d;
   }
-  if (w.rfind("cuda", 0) != 0 || (w.size() > 4 && w[4] != ':'))
-    throw UsageError("--device: unknown device '" + want + "' (expected cpu, cuda, cuda:N or auto)");
-  if (!torch::cuda::is_available())
-    throw UsageError("--device " + want + ": no CUDA device is available" +
-#ifdef NAS_WITH_CUDA
-                     std::string(" (this minnow is built with CUDA)"));
-#else
-                     std::string(" (this minnow is built with a CPU-only LibTorch)"));
-#endif
-  int index = 0;
-  if (w.size() > 5) {
-    try {
-      index = std::stoi(w.substr(5));
-    } catch (const std::exception&) {
-      throw UsageError("--device: invalid device '" + want + "'");
-    }
-  }
-  if (index < 0 || index >= int(torch::cuda::device_count()))
-    throw UsageError("--device " + want + ": there are " + std::to_string(torch::cuda::device_count()) + " CUDA devices");
-  d.device = torch::Device(torch::kCUDA, int8_t(index));
+  const int index = d.device.index();
   d.name = "cuda:" + std::to_string(index);
 #ifdef NAS_WITH_CUDA
   const cudaDeviceProp* p = at::cuda::getDeviceProperties(index);
@@ -335,6 +317,7 @@ void Trainer::train(store::Db& db, int64_t wid, const store::Claim& claim) {
             std::to_string(claim.attempts) + ")");
 
   auto last_line = std::chrono::steady_clock::now();
+  std::string early;   // why the trial stopped before its budget ([budget] early_stop)
   FitHooks hooks;
   hooks.should_stop = [&] { return stop_requested() || s_.deadline_near(); };
   hooks.lease_lost = [&] { return s_.lost(slot_, id); };
@@ -364,7 +347,19 @@ void Trainer::train(store::Db& db, int64_t wid, const store::Claim& claim) {
                   100 * e.val_acc, e.wall_s, e.samples_per_s);
     log::info(buf);
     last_line = std::chrono::steady_clock::now();
+    // Early stopping: inside the rung (its last epoch is the promotion's to judge), a trial out
+    // of the top 1/eta of the trials that reached this epoch ends here.
+    if (s_.policy.early_stop && s_.policy.eta > 0 && e.epoch < plan.budget_epochs) {
+      const store::EpochStanding st = store::standing_at_epoch(db, id, e.epoch, s_.policy.eta);
+      if (st.below()) {
+        std::snprintf(buf, sizeof buf, "early stop: val acc %.2f%% at epoch %d is number %lld of %lld, below the top %lld (%.2f%%)",
+                      100 * st.value.value_or(0), e.epoch, (long long)st.position, (long long)st.n, (long long)st.keep,
+                      100 * st.cutoff.value_or(0));
+        early = buf;
+      }
+    }
   };
+  hooks.end_early = [&] { return !early.empty(); };
 
   s_.ledger->tick();
   const double joules_before = s_.ledger->slot_joules(slot_);
@@ -412,7 +407,8 @@ void Trainer::train(store::Db& db, int64_t wid, const store::Claim& claim) {
   if (out.samples == 0) mfu_note = "nothing trained in this attempt";
   // The last budget: [budget] max_epochs under successive halving, else [train] epochs.
   const double last = s_.cfg.budget.given ? s_.cfg.budget.max_epochs : double(tc.epochs);
-  const std::string to = budget >= last ? "done" : "paused";
+  // A trial stopped early is done: it will not be promoted, and its results stay in its rung.
+  const std::string to = budget >= last || out.ended_early ? "done" : "paused";
   const std::vector<store::ResultValue> results = {
       {"val_acc", val.acc, "", ""},
       {"val_loss", val.loss, "", ""},
@@ -429,13 +425,14 @@ void Trainer::train(store::Db& db, int64_t wid, const store::Claim& claim) {
   };
   db.write([&] {
     store::record_results(db, id, claim.rung, results);
-    store::finish(db, id, wid, to);
+    store::finish(db, id, wid, to, out.ended_early ? early : "");
   });
   char buf[200];
   std::snprintf(buf, sizeof buf, "%s %s: val acc %.2f%%, test acc %.2f%%, %d epochs, %.1f s", tag.c_str(), to.c_str(),
                 100 * val.acc, 100 * test.acc, out.epochs_done, out.train_s);
-  log::info(buf);
-  s_.add_row({id, to, out.epochs_done, val.acc, test.acc, out.train_s, energy ? nlohmann::json(*energy) : nlohmann::json(), nullptr});
+  log::info(buf + (out.ended_early ? " (" + early + ")" : std::string()));
+  s_.add_row({id, to, out.epochs_done, val.acc, test.acc, out.train_s, energy ? nlohmann::json(*energy) : nlohmann::json(),
+              out.ended_early ? nlohmann::json("early stop") : nlohmann::json()});
 }
 
 // Renews leases, notices lost ones, ticks the energy ledger and records worker energy.
@@ -547,13 +544,7 @@ int run_train(const TrainOptions& o, std::ostream& out) {
   s.cfg = cfg;
   s.dev = dev;
   s.precision = resolve_precision(o.precision.empty() ? cfg.train.precision : o.precision, dev);
-  s.policy.lease_s = cfg.train.lease_s;
-  s.policy.max_attempts = cfg.train.max_attempts;
-  if (cfg.budget.given) {   // asynchronous successive halving: claims promote paused trials first
-    s.policy.eta = cfg.budget.eta;
-    s.policy.min_epochs = cfg.budget.min_epochs;
-    s.policy.max_epochs = cfg.budget.max_epochs;
-  }
+  s.policy = queue_policy(cfg);   // with [budget]: claims promote paused trials first (ASHA)
   if (o.until) s.deadline = *o.until;
   else if (auto end = slurm_job_end()) s.deadline = *end;
   s.peak = peak_flops(dev, s.precision, s.peak_note);

@@ -307,6 +307,58 @@ TEST_CASE("finish needs the lease and a final state of the rung") {
   CHECK(scalar(db, "SELECT count(*) FROM event WHERE kind = 'finish' AND to_state = 'paused' AND trial_id = ?1", t1) == 1);
 }
 
+TEST_CASE("a trial stopped early ends done with its reason in the trial and the event") {
+  TempDir dir;
+  Db db = Db::open(dir.file("q.db"), OpenMode::create);
+  int64_t w = register_worker(db, worker_named("a"));
+  int64_t t = add_trial(db, "queued");
+  REQUIRE(claim_next(db, w, QueuePolicy{})->trial_id == t);
+  finish(db, t, w, "done", "early stop: number 3 of 4");
+  CHECK(state_of(db, t) == "done");
+  CHECK(text_of(db, "SELECT reason FROM trial WHERE id = ?1", t) == "early stop: number 3 of 4");
+  CHECK(nlohmann::json::parse(text_of(db, "SELECT detail FROM event WHERE kind = 'finish' AND trial_id = ?1", t))["reason"] ==
+        "early stop: number 3 of 4");
+}
+
+TEST_CASE("standing_at_epoch ranks a trial's val_acc among every trial's at that epoch") {
+  TempDir dir;
+  Db db = Db::open(dir.file("q.db"), OpenMode::create);
+  std::vector<int64_t> t;
+  for (int i = 0; i < 7; ++i) t.push_back(add_trial(db, "paused"));
+  // epoch 2: t0 .9, t1 .8, t2 .8 (tie: the lower id ranks first), t3 .7, t4 .6, t5 .5; t6 has only epoch 1
+  const std::vector<double> acc = {0.9, 0.8, 0.8, 0.7, 0.6, 0.5};
+  db.write([&] {
+    Statement s = db.prepare("INSERT INTO epoch_metric (trial_id, rung, epoch, metric, value, created_at) VALUES (?1, 1, ?2, ?3, ?4, 0)");
+    for (size_t i = 0; i < acc.size(); ++i) {
+      s.reset();
+      s.bind(1, t[i]).bind(2, 2).bind(3, "val_acc").bind(4, acc[i]).run();
+      s.reset();
+      s.bind(1, t[i]).bind(2, 2).bind(3, "train_acc").bind(4, 1.0).run();   // other metrics do not count
+    }
+    s.reset();
+    s.bind(1, t[6]).bind(2, 1).bind(3, "val_acc").bind(4, 0.99).run();       // nor other epochs
+  });
+  EpochStanding s2 = standing_at_epoch(db, t[2], 2, 3);
+  CHECK(s2.n == 6);
+  CHECK(s2.position == 3);
+  CHECK(s2.keep == 2);            // floor(6 / 3)
+  CHECK(s2.cutoff == doctest::Approx(0.8));
+  CHECK(s2.value == doctest::Approx(0.8));
+  CHECK(s2.below());              // third, two kept
+  EpochStanding s1 = standing_at_epoch(db, t[1], 2, 3);
+  CHECK(s1.position == 2);
+  CHECK_FALSE(s1.below());
+  CHECK(standing_at_epoch(db, t[5], 2, 2).keep == 3);
+  CHECK(standing_at_epoch(db, t[3], 2, 2).position == 4);
+  CHECK(standing_at_epoch(db, t[3], 2, 2).below());
+  CHECK_FALSE(standing_at_epoch(db, t[2], 2, 2).below());
+  CHECK_FALSE(standing_at_epoch(db, t[5], 2, 7).below());   // floor(6 / 7) = 0: too few to judge
+  EpochStanding none = standing_at_epoch(db, t[6], 2, 3);   // no value at epoch 2
+  CHECK(none.n == 0);
+  CHECK_FALSE(none.value.has_value());
+  CHECK_FALSE(none.below());
+}
+
 TEST_CASE("fail retries while attempts are left, then fails with the reason") {
   TempDir dir;
   Db db = Db::open(dir.file("q.db"), OpenMode::create);

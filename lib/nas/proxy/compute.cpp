@@ -257,7 +257,12 @@ Score zen(Target& t, const std::vector<int64_t>& shape, int64_t batch, uint64_t 
   if (!f1.defined() || !f2.defined()) return checked(std::nan(""));
   const double diff = (f1 - f2).abs().reshape({batch, -1}).sum(1).mean().item<double>();
   double bn_log = 0;
-  for_each_bn(t, [&](torch::nn::BatchNorm2dImpl& bn) { bn_log += std::log(std::sqrt(bn.running_var.mean().item<double>())); });
+  // A BN layer whose input is all zeros (a branch fed only by 'none' edges in an NB201 cell)
+  // has variance 0 and adds nothing to the output: it is left out instead of making the sum -inf.
+  for_each_bn(t, [&](torch::nn::BatchNorm2dImpl& bn) {
+    const double var = bn.running_var.mean().item<double>();
+    if (var > 0) bn_log += std::log(std::sqrt(var));
+  });
   if (diff <= 0) {
     Score z;
     z.value = -std::numeric_limits<double>::infinity();

@@ -229,4 +229,19 @@ TEST_CASE("every proxy on a small CNN and on NB201 cells: finite values, or dege
       nb);
   auto tc = proxy::target_of(conv);
   DOCTEST_CHECK(!proxy::synflow(tc, nb.input).degenerate());
+  // zen: a conv fed only by 'none' edges (node 2 = none + none) has a zero-variance BN, left out
+  // of the BN sum -- the score stays finite and equals the one without that branch's BN term
+  model::Network dead_branch(space::genome_from_json(
+      R"({"family":"nb201","ops":["nor_conv_3x3","none","none","avg_pool_3x3","nor_conv_3x3","nor_conv_3x3"]})"), nb);
+  auto td = proxy::target_of(dead_branch);
+  auto zd = proxy::zen(td, nb.input, 8, 7);
+  DOCTEST_CHECK(!zd.degenerate());
+  DOCTEST_CHECK(std::isfinite(zd.value));
+  int zero_var = 0;
+  for (auto& m : dead_branch->modules(false))
+    if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>()) zero_var += bn->running_var.abs().sum().item<double>() == 0;
+  DOCTEST_CHECK(zero_var == 3);   // the conv on node 2 -> node 3, in each of the 3 cells (one a stage)
+  model::Network none2(space::genome_from_json(R"({"family":"nb201","ops":["none","none","none","none","none","none"]})"), nb);
+  auto tn2 = proxy::target_of(none2);
+  DOCTEST_CHECK(proxy::zen(tn2, nb.input, 8, 7).flag == "zero");   // no path at all: still degenerate
 }

@@ -143,6 +143,41 @@ Score jacob_cov(Target& t, const torch::Tensor& x) {
   return checked(-(torch::log(l + k) + 1.0 / (l + k)).sum().item<double>());
 }
 
+torch::Tensor agreement_kernel(const torch::Tensor& codes) {
+  const int64_t n = codes.size(0), units = codes.size(1);
+  if (!codes.is_cpu()) {
+    // c c^T + (1-c)(1-c)^T = 2 c c^T - s 1^T - 1 s^T + U (s: ones per sample); float32 counts are
+    // exact up to 2^24 units a layer.
+    torch::Tensor c = codes.to(torch::kFloat32);
+    torch::Tensor ones = c.sum(1, /*keepdim=*/true).to(torch::kFloat64);
+    return 2 * c.matmul(c.t()).to(torch::kFloat64) - ones - ones.t() + double(units);
+  }
+  // 64 units a word; agreement = units - popcount(a xor b). A layer of 50,000 units and 128
+  // samples: ~6 M popcounts instead of a 1.6 GFLOP matmul.
+  const torch::Tensor c = codes.to(torch::kBool).contiguous();
+  const int64_t words = (units + 63) / 64;
+  std::vector<uint64_t> bits(size_t(n * words), 0);
+  const bool* p = c.data_ptr<bool>();
+  for (int64_t i = 0; i < n; ++i) {
+    const bool* row = p + i * units;
+    uint64_t* w = bits.data() + i * words;
+    for (int64_t j = 0; j < units; ++j) w[j >> 6] |= uint64_t(row[j]) << (j & 63);
+  }
+  torch::Tensor k = torch::empty({n, n}, torch::kFloat64);
+  auto a = k.accessor<double, 2>();
+  for (int64_t i = 0; i < n; ++i) {
+    const uint64_t* wi = bits.data() + i * words;
+    a[i][i] = double(units);
+    for (int64_t j = i + 1; j < n; ++j) {
+      const uint64_t* wj = bits.data() + j * words;
+      int64_t differ = 0;
+      for (int64_t q = 0; q < words; ++q) differ += __builtin_popcountll(wi[q] ^ wj[q]);
+      a[i][j] = a[j][i] = double(units - differ);
+    }
+  }
+  return k;
+}
+
 Score nwot(Target& t, const torch::Tensor& x) {
   t.module->train();
   const int64_t n = x.size(0);
@@ -151,11 +186,7 @@ Score nwot(Target& t, const torch::Tensor& x) {
     torch::NoGradGuard no_grad;
     Observing obs(t, [&](const model::LayerEvent& e) {
       if (std::string(e.kind) != "act") return;
-      // c c^T + (1-c)(1-c)^T = 2 c c^T - s 1^T - 1 s^T + U (s: ones per sample, U: units),
-      // one matmul; float32 counts are exact up to 2^24 units a layer.
-      torch::Tensor c = (e.input > 0).reshape({n, -1}).to(torch::kFloat32);
-      torch::Tensor ones = c.sum(1, /*keepdim=*/true).to(torch::kFloat64);
-      k += 2 * c.matmul(c.t()).to(torch::kFloat64) - ones - ones.t() + double(c.size(1));
+      k += agreement_kernel((e.input > 0).reshape({n, -1}));
     });
     t.forward(x);
   }

@@ -48,6 +48,10 @@ Score grasp(Target& t, const torch::Tensor& x, const torch::Tensor& y);
 Score jacob_cov(Target& t, const torch::Tensor& x);
 // nwot: binary codes of every activation's input; K = sum c c^T + (1-c)(1-c)^T; log|det K|.
 Score nwot(Target& t, const torch::Tensor& x);
+// The count of units on which each pair of binary codes (a bool [n, units] tensor) agrees:
+// c c^T + (1-c)(1-c)^T, float64 [n, n]. On the CPU from bit-packed codes (units - Hamming
+// distance by popcount), elsewhere by one matmul.
+torch::Tensor agreement_kernel(const torch::Tensor& codes);
 // zico: gradients of two batches; per layer S = sum over elements with std != 0 of
 // mean|g| / std (population std over the batches); sum of log S over layers with S != 0.
 Score zico(Target& t, const torch::Tensor& x1, const torch::Tensor& y1, const torch::Tensor& x2,

@@ -118,6 +118,24 @@ TEST_CASE("grasp equals -W . (H g) with H g from finite differences of the gradi
   DOCTEST_CHECK(got.value == doctest::Approx(expected).epsilon(1e-4));
 }
 
+TEST_CASE("nwot's agreement kernel: popcount on the CPU equals the matmul form") {
+  torch::manual_seed(3);
+  for (int64_t units : {1, 63, 64, 65, 1000}) {
+    torch::Tensor codes = torch::rand({9, units}) > 0.5;
+    torch::Tensor c = codes.to(torch::kFloat64);
+    torch::Tensor want = c.matmul(c.t()) + (1 - c).matmul((1 - c).t());
+    torch::Tensor got = proxy::agreement_kernel(codes);
+    DOCTEST_CHECK(torch::equal(got, want));
+    DOCTEST_CHECK(got[0][0].item<double>() == double(units));
+  }
+  // by hand: codes 1 0 1 / 1 1 0 agree on the first unit only
+  torch::Tensor two = torch::tensor({1, 0, 1, 1, 1, 0}).reshape({2, 3}).to(torch::kBool);
+  torch::Tensor k = proxy::agreement_kernel(two);
+  DOCTEST_CHECK(k[0][1].item<double>() == 1.0);
+  DOCTEST_CHECK(k[1][0].item<double>() == 1.0);
+  DOCTEST_CHECK(k[1][1].item<double>() == 3.0);
+}
+
 TEST_CASE("nwot: log|det K| of the activation codes, by hand") {
   // W1 = I: the codes are the signs of x. x1 = [1, -1] -> c1 = [1, 0]; x2 = [1, 1] -> c2 = [1, 1].
   // K = [[2, 1], [1, 2]], det 3.

@@ -117,4 +117,10 @@ expect_eq "$(sql "$db" "select count(*) from trial where rung = 2 and reason is 
 expect_has "$(sql "$db" "select reason from trial where reason like 'early stop%' limit 1")" "at epoch 3 is number" "the reason gives the standing"
 expect_eq "$(sql "$db" "select count(*) from trial where state in ('running', 'queued')")" "0" "early stop: nothing left running or queued"
 expect_eq "$(nas-db count --db "$db" --claimable)" "0" "early stop: nothing left to claim or promote"
+# a trial stopped after 3 of rung 2's 4 epochs is not compared with those that trained all 4
+run nas-pareto --db "$db" -o val_acc:max -o params:min --all --format tsv
+expect_rc 0 "nas-pareto at the last rung"
+expect_eq "$(printf '%s\n' "$out" | awk -F'\t' 'NR > 1 { print $1 }' | sort -n | tr '\n' ' ')" \
+  "$(sql "$db" "select id from trial where rung = 2 and reason is null order by id" | tr '\n' ' ')" \
+  "nas-pareto at rung 2: the trials that trained 4 epochs, not the ones stopped early"
 done_checks

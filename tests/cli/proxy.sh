@@ -21,6 +21,15 @@ expect_rc 2 "an unknown proxy"
 expect_has "$err" "unknown proxy 'synfow'" "names it"
 expect_has "$err" "synflow" "and suggests one"
 expect_eq "$(sql "$db" "select count(*) from proxy_score")" "0" "nothing written"
+run nas-proxy --db "$db" --device tpu
+expect_rc 2 "an unknown device"
+expect_has "$err" "--device: unknown device 'tpu'" "names the argument"
+if ! nas-train --version 2>&1 | grep -q "CUDA devices"; then
+  run nas-proxy --db "$db" --device cuda
+  expect_rc 2 "--device cuda without a GPU"
+  expect_has "$err" "no CUDA device is available" "says why"
+fi
+expect_eq "$(sql "$db" "select count(*) from proxy_score")" "0" "still nothing written"
 run nas-proxy --db "$db" --report
 expect_rc 2 "a report without scores"
 

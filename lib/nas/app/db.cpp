@@ -113,7 +113,14 @@ int run_db_check(const DbOptions& o, std::ostream& out) {
   Format f = parse_format(o.format);
   store::Db db = open_study_file(o.db, o.repair);
   if (o.repair) {
-    store::QueuePolicy policy;
+    store::QueuePolicy policy;   // the study's [train] max_attempts when its config reads
+    if (auto study = store::load_study(db)) {
+      try {
+        policy = train::queue_policy(config::parse_study_config(study->config_toml, study->config_path));
+      } catch (const std::exception& e) {
+        log::warning("the study's config does not read (" + std::string(e.what()) + "): default max_attempts");
+      }
+    }
     int n = store::reclaim_expired(db, policy);
     log::info("reclaimed " + std::to_string(n) + " expired leases");
   }

@@ -292,7 +292,7 @@ Score zen(Target& t, const std::vector<int64_t>& shape, int64_t batch, uint64_t 
   // has variance 0 and adds nothing to the output: it is left out instead of making the sum -inf.
   for_each_bn(t, [&](torch::nn::BatchNorm2dImpl& bn) {
     const double var = bn.running_var.mean().item<double>();
-    if (var > 0) bn_log += std::log(std::sqrt(var));
+    if (var != 0) bn_log += std::log(std::sqrt(var));   // a NaN still makes the score NaN (flagged)
   });
   if (diff <= 0) {
     Score z;

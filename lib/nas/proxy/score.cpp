@@ -27,6 +27,7 @@
 #include <filesystem>
 #include <mutex>
 #include <numeric>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -151,9 +152,12 @@ ScoreSummary score_study(const ScoreOptions& o) {
       const Candidate& c = todo[i];
       const auto g = space::genome_from_json(c.genome);
       auto fresh = [&] {
-        std::lock_guard<std::mutex> lock(mu);
-        torch::manual_seed(mix(cfg.seed, uint64_t(c.id)));
-        model::Network made(g, ctx);   // initialised on the CPU: the same weights on every device
+        model::Network made{nullptr};
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          torch::manual_seed(mix(cfg.seed, uint64_t(c.id)));
+          made = model::Network(g, ctx);   // initialised on the CPU: the same weights on every device
+        }
         made->to(device);
         return made;
       };

@@ -3,6 +3,7 @@
 #include "nas/core/error.h"
 #include "nas/core/text.h"
 #include "nas/store/db.h"
+#include "nas/store/queue.h"
 
 #include <nlohmann/json.hpp>
 
@@ -69,11 +70,9 @@ std::map<int64_t, double> metric_values(Db& db, const MetricInfo& m, std::option
                                          : m.name == "peak_act_bytes" ? "peak_act_bytes" : "weight_bytes") +
           " FROM trial t WHERE 1";
   else if (m.source == "result")
-    // A trial that trained fewer epochs than the others at the rung (stopped early) is left out:
-    // its accuracy is one after a smaller budget.
+    // A trial stopped early inside this rung is left out: its accuracy is one after a smaller budget.
     sql = "SELECT t.id, r.value FROM trial t JOIN result r ON r.trial_id = t.id WHERE r.metric = ?1 AND r.rung = ?2"
-          " AND NOT EXISTS (SELECT 1 FROM result e WHERE e.trial_id = t.id AND e.rung = ?2 AND e.metric = 'epochs'"
-          " AND e.value < (SELECT max(x.value) FROM result x WHERE x.metric = 'epochs' AND x.rung = ?2))";
+          " AND NOT (" + std::string(kStoppedEarly) + " AND t.rung = ?2)";
   else if (m.source == "proxy")
     sql = "SELECT t.id, p.value FROM trial t JOIN proxy_score p ON p.trial_id = t.id WHERE p.proxy = ?1";
   else

@@ -30,8 +30,8 @@ MetricInfo resolve_metric(const std::vector<MetricInfo>& metrics, const std::str
 // The highest rung with any result, or nullopt when nothing has results.
 std::optional<int> last_result_rung(Db& db);
 
-// trial id -> value of the metric; results are taken at `rung` (required for results), from the
-// trials that trained as many epochs as the most at that rung (one stopped early is left out).
+// trial id -> value of the metric; results are taken at `rung` (required for results), without
+// the trials stopped early inside that rung (kStoppedEarly).
 // Trials in the states listed in `exclude_states` are left out; NULL values are left out.
 std::map<int64_t, double> metric_values(Db& db, const MetricInfo& m, std::optional<int> rung,
                                         const std::vector<std::string>& exclude_states);

@@ -176,19 +176,21 @@ int QueuePolicy::last_rung() const {
   return r;
 }
 
-// The paused trials in the top floor(n / eta) of their rung, below the last rung.
-static const char* kPromotable =
+// The paused trials in the top floor(n / eta) of their rung, below the last rung. A trial
+// stopped early inside the rung counts among the n but ranks below every one that finished it.
+static const std::string kPromotable = std::string(
       "WITH ranked AS ("
       "  SELECT r.trial_id, r.rung, r.value,"
-      "         row_number() OVER (PARTITION BY r.rung ORDER BY r.value DESC, r.trial_id) AS pos,"
+      "         row_number() OVER (PARTITION BY r.rung ORDER BY (") + kStoppedEarly + " AND t.rung = r.rung), "
+      "                            r.value DESC, r.trial_id) AS pos,"
       "         count(*) OVER (PARTITION BY r.rung) AS n"
-      "  FROM result r WHERE r.metric = 'val_acc' AND r.value IS NOT NULL) "
+      "  FROM result r JOIN trial t ON t.id = r.trial_id WHERE r.metric = 'val_acc' AND r.value IS NOT NULL) "
       "SELECT t.id, t.rung, t.attempts, t.genome FROM ranked k JOIN trial t ON t.id = k.trial_id AND t.rung = k.rung "
       "WHERE t.state = 'paused' AND t.rung < ?1 AND k.pos <= CAST(k.n / ?2 AS INTEGER) ";
 
 // Inside the claim transaction: the paused trial to promote, if any (see claim_next).
 static std::optional<Claim> promotable(Db& db, const QueuePolicy& policy) {
-  Statement q = db.prepare(std::string(kPromotable) + "ORDER BY t.rung DESC, k.value DESC, t.id LIMIT 1");
+  Statement q = db.prepare(kPromotable + "ORDER BY t.rung DESC, k.value DESC, t.id LIMIT 1");
   q.bind(1, policy.last_rung()).bind(2, policy.eta);
   if (!q.step()) return std::nullopt;
   Claim c;
@@ -206,7 +208,7 @@ int64_t count_claimable(Db& db, const QueuePolicy& policy) {
     Statement q = db.prepare("SELECT count(*) FROM trial WHERE state = 'queued'");
     n = q.step() ? q.int64(0) : 0;
     if (policy.eta > 0) {
-      Statement p = db.prepare("SELECT count(*) FROM (" + std::string(kPromotable) + ")");
+      Statement p = db.prepare("SELECT count(*) FROM (" + kPromotable + ")");
       p.bind(1, policy.last_rung()).bind(2, policy.eta);
       if (p.step()) n += p.int64(0);
     }

@@ -233,8 +233,8 @@ FROM job j ORDER BY j.submission, j.id;
 // v4 (successive halving): indexes for the rankings a worker reads while it trains -- the
 // promotion query (val_acc per rung in result) and early stopping (val_acc per epoch).
 static const char* kSchemaV4 = R"SQL(
-CREATE INDEX result_metric ON result (metric, rung, value);
-CREATE INDEX epoch_metric_epoch ON epoch_metric (metric, epoch, value);
+CREATE INDEX result_metric ON result (metric, rung, value, trial_id);
+CREATE INDEX epoch_metric_epoch ON epoch_metric (metric, epoch, value, trial_id);
 )SQL";
 
 int current_schema_version() { return int(migrations().size()); }

@@ -1,6 +1,6 @@
 // policy: the queue policy a study's config asks for -- leases and attempts from [train],
-// successive halving and early stopping from [budget]. One place for the workers, nas-proxy's
-// rungs and `nas-db count --claimable`.
+// successive halving and early stopping from [budget]. One place for the workers and nas-db
+// (count --claimable, check --repair); nas-proxy (a module beside train) reads [budget] itself.
 #pragma once
 #include "nas/config/study_config.h"
 #include "nas/store/queue.h"

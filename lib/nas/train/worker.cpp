@@ -347,9 +347,12 @@ void Trainer::train(store::Db& db, int64_t wid, const store::Claim& claim) {
                   100 * e.val_acc, e.wall_s, e.samples_per_s);
     log::info(buf);
     last_line = std::chrono::steady_clock::now();
-    // Early stopping: inside the rung (its last epoch is the promotion's to judge), a trial out
-    // of the top 1/eta of the trials that reached this epoch ends here.
-    if (s_.policy.early_stop && s_.policy.eta > 0 && e.epoch < plan.budget_epochs) {
+    // Early stopping: inside the rung -- after the previous rung's budget (a trial that started
+    // at a later rung by its proxy rank is not judged on the rungs it skipped) and before the
+    // rung's last epoch (the promotion's to judge) -- a trial out of the top 1/eta of the trials
+    // that reached this epoch ends here.
+    if (s_.policy.early_stop && s_.policy.eta > 0 && e.epoch < plan.budget_epochs &&
+        (claim.rung == 0 || e.epoch > s_.policy.rung_budget(claim.rung - 1))) {
       const store::EpochStanding st = store::standing_at_epoch(db, id, e.epoch, s_.policy.eta);
       if (st.below()) {
         std::snprintf(buf, sizeof buf, "early stop: val acc %.2f%% at epoch %d is number %lld of %lld, below the top %lld (%.2f%%)",

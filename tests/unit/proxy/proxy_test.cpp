@@ -248,7 +248,7 @@ TEST_CASE("every proxy on a small CNN and on NB201 cells: finite values, or dege
   auto tc = proxy::target_of(conv);
   DOCTEST_CHECK(!proxy::synflow(tc, nb.input).degenerate());
   // zen: a conv fed only by 'none' edges (node 2 = none + none) has a zero-variance BN, left out
-  // of the BN sum -- the score stays finite and equals the one without that branch's BN term
+  // of the BN sum -- the score stays finite (with it, it would be -inf)
   model::Network dead_branch(space::genome_from_json(
       R"({"family":"nb201","ops":["nor_conv_3x3","none","none","avg_pool_3x3","nor_conv_3x3","nor_conv_3x3"]})"), nb);
   auto td = proxy::target_of(dead_branch);

@@ -320,6 +320,32 @@ TEST_CASE("a trial stopped early ends done with its reason in the trial and the 
         "early stop: number 3 of 4");
 }
 
+TEST_CASE("a trial stopped early ranks below the trials that finished its rung when promoting") {
+  TempDir dir;
+  Db db = Db::open(dir.file("q.db"), OpenMode::create);
+  int64_t w = register_worker(db, worker_named("a"));
+  const int64_t stopped = add_trial(db, "done"), b = add_trial(db, "paused"), c = add_trial(db, "paused");
+  db.write([&] {
+    db.exec("UPDATE trial SET reason = 'early stop: number 2 of 3' WHERE id = " + std::to_string(stopped));
+    Statement s = db.prepare("INSERT INTO result (trial_id, rung, metric, value, created_at) VALUES (?1, 0, 'val_acc', ?2, 0)");
+    for (auto [id, v] : std::vector<std::pair<int64_t, double>>{{stopped, 0.9}, {b, 0.8}, {c, 0.7}}) {
+      s.reset();
+      s.bind(1, id).bind(2, v).run();
+    }
+  });
+  QueuePolicy policy;
+  policy.eta = 3;
+  policy.min_epochs = 1;
+  policy.max_epochs = 3;
+  // n = 3, one promotion: the stopped trial's higher val_acc does not take the place
+  CHECK(count_claimable(db, policy) == 1);
+  auto claim = claim_next(db, w, policy);
+  REQUIRE(claim);
+  CHECK(claim->trial_id == b);
+  CHECK(claim->rung == 1);
+  CHECK(state_of(db, stopped) == "done");
+}
+
 TEST_CASE("standing_at_epoch ranks a trial's val_acc among every trial's at that epoch") {
   TempDir dir;
   Db db = Db::open(dir.file("q.db"), OpenMode::create);

@@ -263,3 +263,61 @@ TEST_CASE("every proxy on a small CNN and on NB201 cells: finite values, or dege
   auto tn2 = proxy::target_of(none2);
   DOCTEST_CHECK(proxy::zen(tn2, nb.input, 8, 7).flag == "zero");   // no path at all: still degenerate
 }
+
+TEST_CASE("on a CUDA device every proxy gives the CPU's score (same weights, same batches)") {
+  if (!torch::cuda::is_available()) {
+    MESSAGE("no CUDA device: skipped (run on a GPU machine: bench/gpu-check)");
+    return;
+  }
+  const torch::Device cuda(torch::kCUDA, 0);
+  const bool tf32 = at::globalContext().allowTF32CuDNN();
+  at::globalContext().setAllowTF32CuDNN(false);   // full fp32 convolutions, as on the CPU
+  // nwot's kernel: the GPU's matmul form equals the CPU's popcount
+  torch::manual_seed(5);
+  torch::Tensor codes = torch::rand({16, 777}) > 0.5;
+  DOCTEST_CHECK(torch::equal(proxy::agreement_kernel(codes.to(cuda)).cpu(), proxy::agreement_kernel(codes)));
+
+  space::Genome g = space::genome_from_json(
+      R"({"family":"cnn","stem":{"width":8,"kernel":3,"stride":1,"act":"relu"},)"
+      R"("stages":[{"block":"mbconv","depth":2,"width":8,"kernel":3,"stride":2,"expansion":2,"act":"relu"}],"head":{"width":0}})");
+  model::CostContext ctx;
+  ctx.input = {1, 12, 12};
+  ctx.classes = 3;
+  auto x = torch::randn({16, 1, 12, 12}), y = torch::randint(0, 3, {16}, torch::kInt64);
+  // two copies of one network (the same seed), one on each device
+  auto make = [&](torch::Device d) {
+    torch::manual_seed(11);
+    model::Network n(g, ctx);
+    n->to(d);
+    return n;
+  };
+  auto scores = [&](torch::Device d) {
+    std::vector<proxy::Score> s;
+    model::Network a = make(d);
+    auto ta = proxy::target_of(a);
+    proxy::Score gn, sn, fi;
+    proxy::gradient_proxies(ta, x.to(d), y.to(d), &gn, &sn, &fi);
+    s = {gn, sn, fi, proxy::jacob_cov(ta, x.to(d)), proxy::nwot(ta, x.to(d)),
+         proxy::zico(ta, x.to(d), y.to(d), x.flip(0).to(d), y.flip(0).to(d))};
+    model::Network b = make(d);
+    auto tb = proxy::target_of(b);
+    s.push_back(proxy::synflow(tb, ctx.input));
+    model::Network c = make(d);
+    auto tc = proxy::target_of(c);
+    s.push_back(proxy::zen(tc, ctx.input, 8, 3));
+    return s;
+  };
+  const auto on_cpu = scores(torch::kCPU), on_gpu = scores(cuda);
+  at::globalContext().setAllowTF32CuDNN(tf32);
+  // grad_norm, snip, fisher, jacob_cov, nwot, zico, synflow, zen. float32 kernels sum in another
+  // order: 1e-3 relative; jacob_cov (1 / (eigenvalue + 1e-5)) and zico (mean / std over two
+  // batches) amplify that near zero: 5e-2; synflow is float64.
+  const std::vector<double> tol = {1e-3, 1e-3, 1e-3, 5e-2, 1e-3, 5e-2, 1e-9, 1e-3};
+  REQUIRE(on_cpu.size() == tol.size());
+  REQUIRE(on_gpu.size() == tol.size());
+  for (size_t i = 0; i < on_cpu.size(); ++i) {
+    DOCTEST_CHECK_MESSAGE(!on_gpu[i].degenerate(), "proxy " << i);
+    DOCTEST_CHECK_MESSAGE(on_gpu[i].value == doctest::Approx(on_cpu[i].value).epsilon(tol[i]),
+                          "proxy " << i << ": cpu " << on_cpu[i].value << ", cuda " << on_gpu[i].value);
+  }
+}

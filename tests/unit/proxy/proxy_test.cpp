@@ -54,6 +54,20 @@ torch::Tensor mat(std::initializer_list<std::initializer_list<double>> rows) {
   return torch::stack(r);
 }
 
+
+// A small mbconv CNN on 1x12x12 inputs with 3 classes, for the proxies that need a real network.
+space::Genome small_cnn() {
+  return space::genome_from_json(
+      R"({"family":"cnn","stem":{"width":8,"kernel":3,"stride":1,"act":"relu"},)"
+      R"("stages":[{"block":"mbconv","depth":2,"width":8,"kernel":3,"stride":2,"expansion":2,"act":"relu"}],"head":{"width":0}})");
+}
+model::CostContext small_cnn_context() {
+  model::CostContext ctx;
+  ctx.input = {1, 12, 12};
+  ctx.classes = 3;
+  return ctx;
+}
+
 } // namespace
 
 TEST_CASE("synflow of a two-layer linear network: layers x the sum over paths of products of |weights|") {
@@ -207,12 +221,8 @@ TEST_CASE("ranks, correlations, top-k overlap and the ensembles") {
 }
 
 TEST_CASE("every proxy on a small CNN and on NB201 cells: finite values, or degenerate with a flag") {
-  space::Genome g = space::genome_from_json(
-      R"({"family":"cnn","stem":{"width":8,"kernel":3,"stride":1,"act":"relu"},)"
-      R"("stages":[{"block":"mbconv","depth":2,"width":8,"kernel":3,"stride":2,"expansion":2,"act":"relu"}],"head":{"width":0}})");
-  model::CostContext ctx;
-  ctx.input = {1, 12, 12};
-  ctx.classes = 3;
+  const space::Genome g = small_cnn();
+  const model::CostContext ctx = small_cnn_context();
   torch::manual_seed(1);
   auto x = torch::randn({16, 1, 12, 12}), y = torch::randint(0, 3, {16}, torch::kInt64);
   model::Network net(g, ctx);
@@ -277,12 +287,8 @@ TEST_CASE("on a CUDA device every proxy gives the CPU's score (same weights, sam
   torch::Tensor codes = torch::rand({16, 777}) > 0.5;
   DOCTEST_CHECK(torch::equal(proxy::agreement_kernel(codes.to(cuda)).cpu(), proxy::agreement_kernel(codes)));
 
-  space::Genome g = space::genome_from_json(
-      R"({"family":"cnn","stem":{"width":8,"kernel":3,"stride":1,"act":"relu"},)"
-      R"("stages":[{"block":"mbconv","depth":2,"width":8,"kernel":3,"stride":2,"expansion":2,"act":"relu"}],"head":{"width":0}})");
-  model::CostContext ctx;
-  ctx.input = {1, 12, 12};
-  ctx.classes = 3;
+  const space::Genome g = small_cnn();
+  const model::CostContext ctx = small_cnn_context();
   auto x = torch::randn({16, 1, 12, 12}), y = torch::randint(0, 3, {16}, torch::kInt64);
   // two copies of one network (the same seed), one on each device
   auto make = [&](torch::Device d) {

@@ -36,15 +36,15 @@ struct QueuePolicy {
   int last_rung() const;
 };
 
+// SQL condition on a trial aliased `t`: stopped early (done, with a reason the worker writes as
+// "early stop: ..."); its results stay at its last rung, after fewer epochs than that rung's.
+inline constexpr const char* kStoppedEarly = "(t.state = 'done' AND coalesce(t.reason, '') LIKE 'early stop:%')";
+
 // Where a trial's val_acc at `epoch` stands among the val_acc every trial recorded at that
 // epoch (epoch_metric): its position (1 = best; ties broken by id, as promotions rank) of n,
 // how many a promotion at that point would keep (floor(n / eta)), and the value of the last
 // kept one. The learning-rate schedule spans [train] epochs in every rung, so the same epoch
 // compares like with like.
-// SQL condition on a trial aliased `t`: stopped early (done, with a reason the worker writes as
-// "early stop: ..."); its results stay at its last rung, after fewer epochs than that rung's.
-inline constexpr const char* kStoppedEarly = "(t.state = 'done' AND coalesce(t.reason, '') LIKE 'early stop:%')";
-
 struct EpochStanding {
   int64_t position = 0, n = 0, keep = 0;
   std::optional<double> value, cutoff;

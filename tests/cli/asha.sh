@@ -8,7 +8,10 @@
 # running or queued. (3) nas-proxy with proxy_start: the proxies' best start at rung 1.
 # (4) early_stop, eta 2, rungs 1/2/4 epochs: a trial whose val_acc at epoch 3 (inside rung 2) was
 # out of the top floor(n/2) of the n trials at epoch 3 when it got there stopped there, done with
-# the reason; every other one trained on.
+# the reason; every other one trained on. (5) promotion = "synchronous" and anneal, eta 2, rungs
+# 1/2/4 epochs, two trainers: every rung keeps exactly the top floor(n/2) of all its trials, each
+# promotion after its rung's last result, 16 epochs in all; the learning rate is annealed at the
+# end of every rung and resumes at the full schedule's rate.
 source "$(dirname "$0")/common.bash"
 
 asha_study() {  # NAME LEASE_S [proxy_start]
@@ -123,4 +126,33 @@ expect_rc 0 "nas-pareto at the last rung"
 expect_eq "$(printf '%s\n' "$out" | awk -F'\t' 'NR > 1 { print $1 }' | sort -n | tr '\n' ' ')" \
   "$(sql "$db" "select id from trial where rung = 2 and reason is null order by id" | tr '\n' ' ')" \
   "nas-pareto at rung 2: the trials that trained 4 epochs, not the ones stopped early"
+
+# (5) synchronous successive halving with annealed rungs, one worker with two trainers
+{ small_cnn_study sync 8 4000 4
+  printf 'lr = 0.1\nwarmup_epochs = 0\n[budget]\nmin_epochs = 1\nmax_epochs = 4\neta = 2\npromotion = "synchronous"\nanneal = true\n'; } > "$tmp/sync.toml"
+db="$tmp/sync.db"
+run nas-sample --db "$db" --config "$tmp/sync.toml" -n 8 --queue --budget 1 -q
+run nas-train --db "$db" --worker --pack 2 --threads 2
+expect_rc 0 "two trainers, synchronous promotion"
+expect_eq "$(sql "$db" "select rung, count(*) from result where metric = 'val_acc' group by rung order by rung" | tr '\n' ' ')" \
+  "0|8 1|4 2|2 " "results: 8 at rung 0, 4 at rung 1, 2 at rung 2 (halving, no more)"
+expect_eq "$(sql "$db" "select count(*) from epoch_metric where metric = 'val_acc'")" "16" "16 epochs trained (8 x 1 + 4 x 1 + 2 x 2)"
+for r in 0 1; do
+  expect_eq "$(sql "$db" "select group_concat(trial_id) from (select trial_id from result where rung = $r and metric = 'val_acc'
+                          order by value desc, trial_id limit $(( (r == 0 ? 8 : 4) / 2 )))")" \
+    "$(sql "$db" "select group_concat(trial_id) from (select r.trial_id from result r join trial t on t.id = r.trial_id
+                   where r.rung = $r and r.metric = 'val_acc' and t.rung > $r order by r.value desc, r.trial_id)")" \
+    "rung $r: the promoted are its top half of all its results"
+done
+expect_eq "$(sql "$db" "select count(*) from event e where e.kind = 'promote' and exists (select 1 from result r
+                         where r.rung = json_extract(e.detail, '$.rung') - 1 and r.created_at > e.at)")" \
+  "0" "every promotion came after its rung's last result"
+expect_eq "$(sql "$db" "select count(*) from trial where state in ('running', 'queued')")" "0" "sync: nothing left running or queued"
+expect_eq "$(nas-db count --db "$db" --claimable)" "0" "sync: nothing left to claim or promote"
+# anneal: at the end of epochs 1, 2 and 4 (each a rung's end) the rate is near zero; epoch 3 is
+# halfway through rung 2's cosine from the full schedule's 0.05 at epoch 2: about 0.025
+expect_eq "$(sql "$db" "select count(*) from epoch_metric where metric = 'lr' and epoch in (1, 2, 4) and value > 0.001")" \
+  "0" "the rate is annealed at every rung's end"
+expect_eq "$(sql "$db" "select count(*) from epoch_metric where metric = 'lr' and epoch = 3 and value between 0.02 and 0.03")" \
+  "2" "rung 2 resumes at the full schedule's rate (epoch 3 about 0.025)"
 done_checks

@@ -36,7 +36,7 @@ for key in name seed format train_images train_labels test_images test_labels tr
            warmup_epochs schedule grad_clip max_attempts lease_s hparams v_results v_epochs \
            partition account qos gpus gpus_per_task gpu_option cpus_per_task memory time array_parallelism \
            gpu_mem pack processes mps signal_s throughput cpu_throughput step_s device setup sbatch templates job v_jobs \
-           proxies weights ensemble rank_by keep min_epochs max_epochs eta proxy_start; do
+           proxies weights ensemble rank_by keep min_epochs max_epochs eta proxy_start early_stop promotion anneal; do
   grep -qw -- "$key" <<<"$study" || fail "nas-study.5 does not document '$key'"
   ok
 done

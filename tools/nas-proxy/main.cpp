@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
   app.add_option("--threads", o.threads, "candidates scored at once [[proxy] threads, or the cores]")->option_text("N");
   app.add_option("--device", o.device, "where candidates are scored: cpu, cuda, cuda:N or auto [cpu]")->option_text("D");
   app.add_flag("--rescore", o.rescore, "score candidates again that already have scores");
-  app.add_flag("--no-select", no_select, "only score: queue and prune nothing");
+  app.add_flag("--no-select", no_select, "only score (every trial, trained ones too): queue and prune nothing");
   app.add_flag("--report", o.report, "how well each proxy predicted, instead of scoring");
   app.add_option("--metric", o.metric, "--report: the metric to predict [val_acc]")->option_text("NAME");
   app.add_option("--rung", o.rung, "--report: only this rung [every rung with results]")->option_text("N");

@@ -645,6 +645,14 @@ void parse_budget(Section& s, BudgetConfig& b, const TrainConfig& t) {
   }
   b.proxy_start = s.boolean("proxy_start").value_or(false);
   b.early_stop = s.boolean("early_stop").value_or(false);
+  b.anneal = s.boolean("anneal").value_or(false);
+  if (auto v = s.str("promotion")) {
+    const std::vector<std::string> modes = {"asynchronous", "synchronous"};
+    if (std::find(modes.begin(), modes.end(), *v) == modes.end())
+      s.fail_at(*s.raw().get("promotion"), "promotion", "unknown value '" + *v + "'" + suggestion_suffix(*v, modes) +
+                                                            " (expected one of " + quoted_list(modes) + ")");
+    b.promotion = *v;
+  }
   if (b.max_epochs == 0) b.max_epochs = double(t.epochs);
   if (b.max_epochs > double(t.epochs))
     s.fail_here("max_epochs", "max_epochs " + format_number(b.max_epochs) + " exceeds [train] epochs " +

@@ -128,6 +128,8 @@ struct BudgetConfig {
   bool keep_is_count = false;
   bool proxy_start = false;                   // the proxies' top keep/eta^k start at rung k
   bool early_stop = false;                    // stop a trial whose val_acc falls out of the top 1/eta at an epoch
+  bool anneal = false;                        // each rung's learning rate anneals to zero at its budget
+  std::string promotion = "asynchronous";     // asynchronous (ASHA) | synchronous (a rung promotes once it is complete)
   bool given = false;                         // the file has a [budget] section
 };
 

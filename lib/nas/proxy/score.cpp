@@ -102,7 +102,7 @@ ScoreSummary score_study(const ScoreOptions& o) {
     throw UsageError("--proxies: the study ranks by '" + rank_by + "' ([proxy] rank_by), which is not among " +
                      quoted_list(proxies) + " (add it, or use --no-select)");
   ScoreSummary sum;
-  const auto ids = store::trials_to_score(db, proxies, o.rescore);
+  const auto ids = store::trials_to_score(db, proxies, o.rescore, !o.select);
   std::vector<Candidate> todo;
   db.read([&] {
     todo.clear();
@@ -253,9 +253,10 @@ ScoreSummary score_study(const ScoreOptions& o) {
   for (const auto& [p, s] : total_s) sum.mean_s[p] = sum.scored ? s / double(sum.scored) : 0;
 
   // Selection over every sampled candidate with all chosen scores; one whose proxy threw stays
-  // sampled until a later run scores it.
+  // sampled until a later run scores it. Without selection the ensemble is stored for every
+  // trial with all chosen scores, whatever its state (for --report on a trained study).
   sum.rank_by = rank_by;
-  if (!o.select) {
+  if (!o.select && rank_by != "ensemble") {
     sum.wall_s = since(start);
     return sum;
   }
@@ -263,7 +264,8 @@ ScoreSummary score_study(const ScoreOptions& o) {
   std::vector<int64_t> cands;
   db.read([&] {
     cands.clear();
-    store::Statement q = db.prepare("SELECT id FROM trial WHERE state = 'sampled' ORDER BY id");
+    store::Statement q = db.prepare(o.select ? "SELECT id FROM trial WHERE state = 'sampled' ORDER BY id"
+                                             : "SELECT id FROM trial ORDER BY id");
     while (q.step()) cands.push_back(q.int64(0));
   });
   std::set<int64_t> errored;
@@ -303,6 +305,10 @@ ScoreSummary score_study(const ScoreOptions& o) {
       rows.push_back(r);
     }
     store::record_proxy_scores(db, rows);
+    if (!o.select) {
+      sum.wall_s = since(start);
+      return sum;
+    }
   } else {
     rank_score = by_proxy.at(rank_by);
   }

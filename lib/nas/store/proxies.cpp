@@ -10,14 +10,15 @@
 
 namespace nas::store {
 
-std::vector<int64_t> trials_to_score(Db& db, const std::vector<std::string>& proxies, bool rescore) {
+std::vector<int64_t> trials_to_score(Db& db, const std::vector<std::string>& proxies, bool rescore,
+                                     bool every_state) {
   std::vector<int64_t> ids;
   db.read([&] {
     ids.clear();
     Statement q = db.prepare(
-        "SELECT t.id, (SELECT count(*) FROM proxy_score s WHERE s.trial_id = t.id AND s.proxy = ? "
-        "              AND coalesce(s.flag, '') != 'error') "
-        "FROM trial t WHERE t.state = 'sampled' ORDER BY t.id");
+        std::string("SELECT t.id, (SELECT count(*) FROM proxy_score s WHERE s.trial_id = t.id AND s.proxy = ? "
+                    "              AND coalesce(s.flag, '') != 'error') FROM trial t ") +
+        (every_state ? "" : "WHERE t.state = 'sampled' ") + "ORDER BY t.id");
     std::map<int64_t, size_t> have;
     for (const auto& p : proxies) {
       q.reset();

@@ -19,9 +19,11 @@ struct ProxyRow {
   double wall_s = 0;
 };
 
-// Trials in state 'sampled' that lack a score for any of `proxies` (all sampled trials when
-// rescore), by id. A score flagged 'error' (the proxy threw) counts as missing: it is tried again.
-std::vector<int64_t> trials_to_score(Db& db, const std::vector<std::string>& proxies, bool rescore);
+// Trials in state 'sampled' (any state with every_state) that lack a score for any of `proxies`
+// (all of them when rescore), by id. A score flagged 'error' (the proxy threw) counts as missing:
+// it is tried again.
+std::vector<int64_t> trials_to_score(Db& db, const std::vector<std::string>& proxies, bool rescore,
+                                     bool every_state = false);
 
 // Writes the rows in one transaction; a (trial, proxy) scored before is replaced.
 void record_proxy_scores(Db& db, const std::vector<ProxyRow>& rows);

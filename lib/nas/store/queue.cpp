@@ -189,8 +189,16 @@ static const std::string kPromotable = std::string(
       "WHERE t.state = 'paused' AND t.rung < ?1 AND k.pos <= CAST(k.n / ?2 AS INTEGER) ";
 
 // Inside the claim transaction: the paused trial to promote, if any (see claim_next).
+static const std::string kRungComplete =
+    "AND NOT EXISTS (SELECT 1 FROM trial w WHERE w.state IN ('queued', 'running') AND w.rung <= t.rung) ";
+
+static std::string promotable_sql(const QueuePolicy& policy) {
+  return kPromotable + (policy.synchronous ? kRungComplete : std::string());
+}
+
 static std::optional<Claim> promotable(Db& db, const QueuePolicy& policy) {
-  Statement q = db.prepare(kPromotable + "ORDER BY t.rung DESC, k.value DESC, t.id LIMIT 1");
+  Statement q = db.prepare(promotable_sql(policy) + (policy.synchronous ? "ORDER BY t.rung, k.value DESC, t.id LIMIT 1"
+                                                                         : "ORDER BY t.rung DESC, k.value DESC, t.id LIMIT 1"));
   q.bind(1, policy.last_rung()).bind(2, policy.eta);
   if (!q.step()) return std::nullopt;
   Claim c;
@@ -208,7 +216,7 @@ int64_t count_claimable(Db& db, const QueuePolicy& policy) {
     Statement q = db.prepare("SELECT count(*) FROM trial WHERE state = 'queued'");
     n = q.step() ? q.int64(0) : 0;
     if (policy.eta > 0) {
-      Statement p = db.prepare("SELECT count(*) FROM (" + kPromotable + ")");
+      Statement p = db.prepare("SELECT count(*) FROM (" + promotable_sql(policy) + ")");
       p.bind(1, policy.last_rung()).bind(2, policy.eta);
       if (p.step()) n += p.int64(0);
     }
@@ -349,6 +357,25 @@ EpochStanding standing_at_epoch(Db& db, int64_t trial_id, int epoch, double eta)
     if (cut.step()) s.cutoff = cut.real(0);
   });
   return s;
+}
+
+int rung_start_epoch(Db& db, int64_t trial_id, int rung) {
+  int epoch = 0;
+  db.read([&] {
+    Statement q = db.prepare("SELECT coalesce(max(epoch), 0) FROM epoch_metric WHERE trial_id = ?1 AND rung < ?2");
+    q.bind(1, trial_id).bind(2, rung);
+    epoch = q.step() ? int(q.int64(0)) : 0;
+  });
+  return epoch;
+}
+
+int64_t count_running(Db& db) {
+  int64_t n = 0;
+  db.read([&] {
+    Statement q = db.prepare("SELECT count(*) FROM trial WHERE state = 'running'");
+    n = q.step() ? q.int64(0) : 0;
+  });
+  return n;
 }
 
 void fail(Db& db, int64_t trial_id, int64_t worker_id, const std::string& reason,

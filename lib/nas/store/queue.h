@@ -32,6 +32,11 @@ struct QueuePolicy {
   // Early stopping ([budget] early_stop): a trial that is not in the top floor(n / eta) of the
   // n trials with a val_acc at an epoch inside its rung ends there (see standing_at_epoch).
   bool early_stop = false;
+  // Synchronous successive halving ([budget] promotion = "synchronous"): a rung promotes only
+  // once it is complete -- no trial queued or running at it or below -- lowest rung first, so
+  // every promotion ranks all of its rung's results. Asynchronous (ASHA, the default) promotes
+  // as soon as a trial is in the top 1/eta of the results so far.
+  bool synchronous = false;
   double rung_budget(int rung) const;
   int last_rung() const;
 };
@@ -51,6 +56,15 @@ struct EpochStanding {
   bool below() const { return keep >= 1 && position > keep; }
 };
 EpochStanding standing_at_epoch(Db& db, int64_t trial_id, int epoch, double eta);
+
+// The epoch a trial's current rung started from: the last epoch it recorded at a lower rung (0
+// for none: rung 0, or a trial that started at a later rung by its proxy rank). [budget] anneal
+// anneals the learning rate from there to the rung's budget.
+int rung_start_epoch(Db& db, int64_t trial_id, int rung);
+
+// Trials running now (any worker). A worker of a synchronous study waits while there are some:
+// when they finish, their rung may complete and promote.
+int64_t count_running(Db& db);
 
 // What a claim hands to a worker.
 struct Claim {

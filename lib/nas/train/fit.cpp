@@ -178,9 +178,17 @@ torch::Generator make_generator(const torch::Device& device, uint64_t seed) {
   return at::make_generator<at::CPUGeneratorImpl>(seed);
 }
 
-double lr_at(const space::HParams& hp, int64_t step, int64_t total, int64_t warmup) {
+double lr_at(const space::HParams& hp, int64_t step, int64_t total, int64_t warmup, int64_t from, int64_t to) {
   if (warmup > 0 && step < warmup) return hp.lr * double(step + 1) / double(warmup);
   if (hp.schedule == "constant" || total <= warmup) return hp.lr;
+  if (from >= 0 && to > 0) {
+    const int64_t start = std::max(from, warmup);
+    if (to > start) {
+      const double peak = lr_at(hp, start, total, warmup);
+      const double t = double(step - start) / double(to - start);
+      return 0.5 * peak * (1.0 + std::cos(M_PI * std::clamp(t, 0.0, 1.0)));
+    }
+  }
   const double t = double(step - warmup) / double(total - warmup);
   return 0.5 * hp.lr * (1.0 + std::cos(M_PI * std::min(t, 1.0)));
 }
@@ -280,7 +288,9 @@ FitOutcome fit(model::Network& net, const data::StudyData& data, const FitPlan& 
       torch::Tensor x = data::gather_batch(data, data.train, idx, true, gen);
       if (plan.channels_last) x = model::to_channels_last(x);
       torch::Tensor y = data.train.labels.index_select(0, idx);
-      lr = lr_at(hp, global, total_steps, warmup);
+      lr = plan.anneal_from_epoch >= 0
+               ? lr_at(hp, global, total_steps, warmup, plan.anneal_from_epoch * steps, plan.budget_epochs * steps)
+               : lr_at(hp, global, total_steps, warmup);
       set_lr(*opt, lr);
       opt->zero_grad();
       torch::Tensor logits;

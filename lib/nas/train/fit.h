@@ -26,6 +26,10 @@ struct FitPlan {
   space::HParams hp;
   int64_t schedule_epochs = 1;     // the length of the learning-rate schedule (the final budget)
   int64_t budget_epochs = 1;       // train until this many epochs are done (this rung)
+  // [budget] anneal: the epoch this rung started from (>= 0), and the cosine ends at
+  // budget_epochs instead of schedule_epochs: from the full schedule's rate at that epoch down
+  // to zero. -1: one schedule over schedule_epochs.
+  int64_t anneal_from_epoch = -1;
   std::string precision = "fp32";  // resolved: fp32 | bf16 | fp16 (autocast on CUDA only)
   bool channels_last = false;      // inputs restrided channels-last (the network converted too)
   uint64_t seed = 0;               // the trial's: data order and augmentation
@@ -76,8 +80,11 @@ Evaluation evaluate(model::Network& net, const data::StudyData& data, const data
                     int64_t batch_size, const FitPlan& plan);
 
 // The learning rate at step `step` of `total` with `warmup` warm-up steps (linear from
-// lr/warmup up to lr), then cosine to zero (or constant).
-double lr_at(const space::HParams& hp, int64_t step, int64_t total, int64_t warmup);
+// lr/warmup up to lr), then cosine to zero (or constant). With a segment [from, to) of steps
+// (to > 0; [budget] anneal), a cosine schedule anneals inside it instead: from the full
+// schedule's rate at max(from, warmup) down to zero at `to`.
+double lr_at(const space::HParams& hp, int64_t step, int64_t total, int64_t warmup, int64_t from = -1,
+             int64_t to = 0);
 
 // A generator of the device's type seeded with `seed`.
 torch::Generator make_generator(const torch::Device& device, uint64_t seed);

@@ -12,6 +12,7 @@ store::QueuePolicy queue_policy(const config::StudyConfig& cfg) {
     p.min_epochs = cfg.budget.min_epochs;
     p.max_epochs = cfg.budget.max_epochs;
     p.early_stop = cfg.budget.early_stop;
+    p.synchronous = cfg.budget.promotion == "synchronous";
   }
   return p;
 }

@@ -208,6 +208,7 @@ void Trainer::run() {
   int64_t wid = 0;
   int64_t trained = 0;
   bool first = true;
+  bool waiting = false;
   try {
     db.emplace(store::Db::open(s_.opts.db, store::OpenMode::existing));
     wid = store::register_worker(*db, store::this_worker(s_.dev.name));
@@ -229,6 +230,16 @@ void Trainer::run() {
         claim = store::claim_next(*db, wid, s_.policy);
       }
       first = false;
+      if (!claim && !s_.opts.trial && s_.policy.synchronous && store::count_running(*db) > 0) {
+        // Synchronous successive halving: a rung promotes once every trial of it has finished.
+        // Wait for the ones still running (another worker's or another trainer's of this pack).
+        if (!waiting) log::info("trainer " + std::to_string(slot_) + ": waiting for the running trials to complete their rung");
+        waiting = true;
+        for (int i = 0; i < 20 && !stop_requested() && !s_.deadline_near(); ++i)
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
+      waiting = false;
       if (!claim) break;
       s_.current_trial[size_t(slot_)] = claim->trial_id;
       try {
@@ -305,6 +316,8 @@ void Trainer::train(store::Db& db, int64_t wid, const store::Claim& claim) {
   plan.hp = hp;
   plan.schedule_epochs = tc.epochs;
   plan.budget_epochs = int64_t(std::ceil(budget));
+  if (s_.cfg.budget.given && s_.cfg.budget.anneal)
+    plan.anneal_from_epoch = store::rung_start_epoch(db, id, claim.rung);
   plan.precision = s_.precision;
   plan.channels_last = true;
   plan.seed = trial_seed;

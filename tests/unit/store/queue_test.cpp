@@ -346,6 +346,87 @@ TEST_CASE("a trial stopped early ranks below the trials that finished its rung w
   CHECK(state_of(db, stopped) == "done");
 }
 
+TEST_CASE("synchronous promotion waits until the rung is complete, then keeps its top 1/eta, lowest rung first") {
+  TempDir dir;
+  Db db = Db::open(dir.file("q.db"), OpenMode::create);
+  int64_t w = register_worker(db, worker_named("a"));
+  // rung 0: four paused with results, one still running; eta 2
+  std::vector<int64_t> t;
+  for (int i = 0; i < 4; ++i) t.push_back(add_trial(db, "paused"));
+  const int64_t late = add_trial(db, "queued");
+  auto result = [&](int64_t id, int rung, double v) {
+    db.write([&] {
+      Statement s = db.prepare("INSERT INTO result (trial_id, rung, metric, value, created_at) VALUES (?1, ?2, 'val_acc', ?3, 0)");
+      s.bind(1, id).bind(2, rung).bind(3, v).run();
+    });
+  };
+  result(t[0], 0, 0.6);
+  result(t[1], 0, 0.9);
+  result(t[2], 0, 0.5);
+  result(t[3], 0, 0.7);
+  QueuePolicy policy;
+  policy.eta = 2;
+  policy.min_epochs = 1;
+  policy.max_epochs = 4;
+  QueuePolicy async = policy;
+  policy.synchronous = true;
+  // another worker holds the late one
+  auto held = claim_next(db, register_worker(db, worker_named("b")), policy);
+  REQUIRE(held);
+  CHECK(held->trial_id == late);   // a queued trial at the rung: nothing is promoted before it
+  // asynchronous: floor(4 / 2) = 2 promotable now; synchronous: the rung is not complete
+  CHECK(count_claimable(db, async) == 2);
+  CHECK(count_claimable(db, policy) == 0);
+  CHECK_FALSE(claim_next(db, w, policy).has_value());
+  CHECK(count_running(db) == 1);
+  // the late trial finishes with the best val_acc: n = 5, floor(5 / 2) = 2 promoted, by rank
+  db.exec("UPDATE trial SET state = 'paused', lease_owner = NULL WHERE id = " + std::to_string(late));
+  result(late, 0, 0.95);
+  CHECK(count_running(db) == 0);
+  CHECK(count_claimable(db, policy) == 2);
+  auto first = claim_next(db, w, policy);
+  REQUIRE(first);
+  CHECK(first->trial_id == late);
+  CHECK(first->rung == 1);
+  CHECK(first->budget == doctest::Approx(2.0));
+  // a promoted trial running at rung 1 does not hold back the rest of rung 0's promotions
+  auto second = claim_next(db, w, policy);
+  REQUIRE(second);
+  CHECK(second->trial_id == t[1]);
+  CHECK_FALSE(claim_next(db, w, policy).has_value());   // t[3] (0.7) is third: not kept
+  CHECK(state_of(db, t[3]) == "paused");
+  // rung 1: the first finishes; the second still runs -> rung 1 waits
+  db.exec("UPDATE trial SET state = 'paused', lease_owner = NULL WHERE id = " + std::to_string(late));
+  result(late, 1, 0.96);
+  CHECK(count_claimable(db, async) == 0);   // floor(1 / 2) = 0 either way
+  db.exec("UPDATE trial SET state = 'paused', lease_owner = NULL WHERE id = " + std::to_string(t[1]));
+  result(t[1], 1, 0.97);
+  auto third = claim_next(db, w, policy);
+  REQUIRE(third);
+  CHECK(third->trial_id == t[1]);   // the better at rung 1
+  CHECK(third->rung == 2);
+  CHECK(third->budget == doctest::Approx(4.0));
+  CHECK(events_of(db, "promote") == 3);
+}
+
+TEST_CASE("rung_start_epoch is the last epoch a trial recorded below its rung") {
+  TempDir dir;
+  Db db = Db::open(dir.file("q.db"), OpenMode::create);
+  const int64_t a = add_trial(db, "paused"), b = add_trial(db, "paused");
+  db.write([&] {
+    Statement s = db.prepare("INSERT INTO epoch_metric (trial_id, rung, epoch, metric, value, created_at) VALUES (?1, ?2, ?3, 'val_acc', 0.5, 0)");
+    // a: epochs 1-3 at rung 0, 4-5 at rung 1 (rung 1 interrupted after epoch 5)
+    for (auto [rung, epoch] : std::vector<std::pair<int, int>>{{0, 1}, {0, 2}, {0, 3}, {1, 4}, {1, 5}}) {
+      s.reset();
+      s.bind(1, a).bind(2, rung).bind(3, epoch).run();
+    }
+  });
+  CHECK(rung_start_epoch(db, a, 0) == 0);
+  CHECK(rung_start_epoch(db, a, 1) == 3);   // not 5: the rung started from epoch 3
+  CHECK(rung_start_epoch(db, a, 2) == 5);
+  CHECK(rung_start_epoch(db, b, 2) == 0);   // started at rung 2 by its proxy rank
+}
+
 TEST_CASE("standing_at_epoch ranks a trial's val_acc among every trial's at that epoch") {
   TempDir dir;
   Db db = Db::open(dir.file("q.db"), OpenMode::create);

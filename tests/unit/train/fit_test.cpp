@@ -89,6 +89,28 @@ TEST_CASE("the learning rate warms up linearly, then follows a cosine to zero") 
   DOCTEST_CHECK(train::lr_at(hp, 80, 100, 10) == doctest::Approx(0.2));
 }
 
+TEST_CASE("[budget] anneal: the cosine ends at each rung's budget, from the full schedule's rate there") {
+  space::HParams hp;
+  hp.lr = 0.1;
+  // 900 steps, no warm-up; rungs end at 300, 600, 900
+  DOCTEST_CHECK(train::lr_at(hp, 0, 900, 0, 0, 300) == doctest::Approx(0.1));
+  DOCTEST_CHECK(train::lr_at(hp, 150, 900, 0, 0, 300) == doctest::Approx(0.05));
+  DOCTEST_CHECK(train::lr_at(hp, 299, 900, 0, 0, 300) < 1e-5);          // annealed at the rung's end
+  DOCTEST_CHECK(train::lr_at(hp, 299, 900, 0) > 0.07);                   // the full schedule is not
+  // rung 1 resumes at the full schedule's rate at step 300: 0.05 (1 + cos(pi / 3)) = 0.075
+  DOCTEST_CHECK(train::lr_at(hp, 300, 900, 0, 300, 600) == doctest::Approx(0.075));
+  DOCTEST_CHECK(train::lr_at(hp, 450, 900, 0, 300, 600) == doctest::Approx(0.0375));
+  DOCTEST_CHECK(train::lr_at(hp, 600, 900, 0, 600, 900) == doctest::Approx(0.025));
+  DOCTEST_CHECK(train::lr_at(hp, 899, 900, 0, 600, 900) < 1e-5);
+  // warm-up first; the rung's cosine starts where it ends
+  DOCTEST_CHECK(train::lr_at(hp, 10, 900, 30, 0, 300) == doctest::Approx(0.1 * 11 / 30));
+  DOCTEST_CHECK(train::lr_at(hp, 30, 900, 30, 0, 300) == doctest::Approx(0.1));
+  DOCTEST_CHECK(train::lr_at(hp, 165, 900, 30, 0, 300) == doctest::Approx(0.05));
+  // a constant schedule is not annealed
+  hp.schedule = "constant";
+  DOCTEST_CHECK(train::lr_at(hp, 299, 900, 0, 0, 300) == doctest::Approx(0.1));
+}
+
 TEST_CASE("fit learns a learnable task and reports every epoch") {
   torch::set_num_threads(1);
   test::TempDir dir;

@@ -73,6 +73,30 @@ run nas-proxy --db "$db" --report --format json
 expect_has "$out" "\"beats_params\"" "JSON for scripts"
 expect_eq "$(grep -c '"n": 4' <<<"$out")" "5" "4 trained trials for each of 5 rows"
 
+# --no-select on the trained study: other proxies for every trial, whatever its state; the
+# ensemble of the chosen ones replaces the stored one; nothing queued, pruned or changed
+states=$(sql "$db" "select state, count(*) from trial group by state order by state")
+ens_before=$(sql "$db" "select group_concat(value) from (select value from proxy_score where proxy = 'ensemble' order by trial_id)")
+run nas-proxy --db "$db" --proxies snip --no-select --format json
+expect_rc 0 "--no-select with one proxy"
+expect_has "$out" "\"scored\": 12" "scores all 12 trials, trained and pruned ones too"
+expect_eq "$(sql "$db" "select count(*) from proxy_score where proxy = 'snip'")" "12" "snip for every trial"
+expect_eq "$(sql "$db" "select group_concat(value) from (select value from proxy_score where proxy = 'ensemble' order by trial_id)")" \
+  "$ens_before" "one proxy: the stored ensemble is kept"
+run nas-proxy --db "$db" --proxies snip,params --no-select --format json
+expect_rc 0 "--no-select with two proxies"
+expect_has "$out" "\"scored\": 0" "every trial has both scores already"
+expect_eq "$(sql "$db" "select state, count(*) from trial group by state order by state")" "$states" "no trial changed state"
+# the ensemble of snip and params: the sum of log(rank / 12), ranks ascending, ties averaged
+expect_eq "$(sql "$db" "with r as (select trial_id, proxy, (select count(*) from proxy_score o where o.proxy = p.proxy and o.value < p.value)
+                                      + ((select count(*) from proxy_score o where o.proxy = p.proxy and o.value = p.value) + 1) / 2.0 as rk
+                                  from proxy_score p where proxy in ('snip', 'params'))
+                          select count(*) from proxy_score e where e.proxy = 'ensemble' and
+                            abs(e.value - (select sum(ln(rk / 12.0)) from r where r.trial_id = e.trial_id)) > 1e-9")" \
+  "0" "the stored ensemble is that of snip and params for all 12"
+run nas-proxy --db "$db" --report --format tsv
+expect_has "$out" "$(printf 'snip\t0\t4\t')" "the report ranks the 4 trained by snip"
+
 # degenerate: an NB201 cell of 'none' edges has no path from input to output
 cat > "$tmp/nb.toml" <<'EOT'
 [study]

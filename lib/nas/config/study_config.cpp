@@ -653,6 +653,12 @@ void parse_budget(Section& s, BudgetConfig& b, const TrainConfig& t) {
                                                             " (expected one of " + quoted_list(modes) + ")");
     b.promotion = *v;
   }
+  if (b.anneal && t.schedule != "cosine")
+    s.fail_at(*s.raw().get("anneal"), "anneal", "anneals each rung's cosine: [train] schedule is '" + t.schedule + "'");
+  if (b.anneal && b.proxy_start && b.early_stop)
+    s.fail_at(*s.raw().get("anneal"), "anneal",
+              "cannot go with proxy_start and early_stop: a trial started at a later rung anneals over another span, "
+              "so early stopping would compare different schedules at the same epoch");
   if (b.max_epochs == 0) b.max_epochs = double(t.epochs);
   if (b.max_epochs > double(t.epochs))
     s.fail_here("max_epochs", "max_epochs " + format_number(b.max_epochs) + " exceeds [train] epochs " +

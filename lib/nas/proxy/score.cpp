@@ -256,7 +256,8 @@ ScoreSummary score_study(const ScoreOptions& o) {
   // sampled until a later run scores it. Without selection the ensemble is stored for every
   // trial with all chosen scores, whatever its state (for --report on a trained study).
   sum.rank_by = rank_by;
-  if (!o.select && rank_by != "ensemble") {
+  const bool ensemble = o.select ? rank_by == "ensemble" : proxies.size() > 1 && cfg.proxy.ensemble != "none";
+  if (!o.select && !ensemble) {
     sum.wall_s = since(start);
     return sum;
   }
@@ -271,8 +272,12 @@ ScoreSummary score_study(const ScoreOptions& o) {
   std::set<int64_t> errored;
   db.read([&] {
     errored.clear();
-    store::Statement q = db.prepare("SELECT DISTINCT trial_id FROM proxy_score WHERE flag = 'error'");
-    while (q.step()) errored.insert(q.int64(0));
+    store::Statement q = db.prepare("SELECT DISTINCT trial_id FROM proxy_score WHERE flag = 'error' AND proxy = ?1");
+    for (const auto& p : proxies) {   // an error of a proxy not chosen now does not count
+      q.reset();
+      q.bind(1, p);
+      while (q.step()) errored.insert(q.int64(0));
+    }
   });
   cands.erase(std::remove_if(cands.begin(), cands.end(),
                              [&](int64_t id) {
@@ -293,7 +298,7 @@ ScoreSummary score_study(const ScoreOptions& o) {
   for (const auto& p : proxies)
     for (int64_t id : cands) by_proxy[p].push_back(values.at(p).at(id));
   std::vector<double> rank_score;
-  if (rank_by == "ensemble") {
+  if (ensemble) {
     rank_score = cfg.proxy.ensemble == "vote" ? ensemble_vote(by_proxy, cfg.proxy.weights)
                                               : ensemble_sum(by_proxy, cfg.proxy.weights);
     std::vector<store::ProxyRow> rows;

@@ -188,7 +188,8 @@ static const std::string kPromotable = std::string(
       "SELECT t.id, t.rung, t.attempts, t.genome FROM ranked k JOIN trial t ON t.id = k.trial_id AND t.rung = k.rung "
       "WHERE t.state = 'paused' AND t.rung < ?1 AND k.pos <= CAST(k.n / ?2 AS INTEGER) ";
 
-// Inside the claim transaction: the paused trial to promote, if any (see claim_next).
+// Synchronous promotion: the trial's rung is complete -- no trial queued or running at it or
+// below (a failed trial, or one stopped early, is finished; a released one is queued again).
 static const std::string kRungComplete =
     "AND NOT EXISTS (SELECT 1 FROM trial w WHERE w.state IN ('queued', 'running') AND w.rung <= t.rung) ";
 
@@ -196,9 +197,13 @@ static std::string promotable_sql(const QueuePolicy& policy) {
   return kPromotable + (policy.synchronous ? kRungComplete : std::string());
 }
 
+// Inside the claim transaction: the paused trial to promote, if any (see claim_next).
+// Asynchronous: the highest rung first (the trial closest to done); synchronous: the lowest,
+// so a rung is filled completely before any of it is promoted.
 static std::optional<Claim> promotable(Db& db, const QueuePolicy& policy) {
-  Statement q = db.prepare(promotable_sql(policy) + (policy.synchronous ? "ORDER BY t.rung, k.value DESC, t.id LIMIT 1"
-                                                                         : "ORDER BY t.rung DESC, k.value DESC, t.id LIMIT 1"));
+  const char* order = policy.synchronous ? "ORDER BY t.rung, k.value DESC, t.id LIMIT 1"
+                                         : "ORDER BY t.rung DESC, k.value DESC, t.id LIMIT 1";
+  Statement q = db.prepare(promotable_sql(policy) + order);
   q.bind(1, policy.last_rung()).bind(2, policy.eta);
   if (!q.step()) return std::nullopt;
   Claim c;
@@ -219,6 +224,13 @@ int64_t count_claimable(Db& db, const QueuePolicy& policy) {
       Statement p = db.prepare("SELECT count(*) FROM (" + promotable_sql(policy) + ")");
       p.bind(1, policy.last_rung()).bind(2, policy.eta);
       if (p.step()) n += p.int64(0);
+      // Synchronous: a rung still running will promote once it completes -- work for a job
+      // that ends now (released trials are queued and counted above).
+      if (policy.synchronous) {
+        Statement r = db.prepare("SELECT count(*) FROM trial WHERE state = 'running' AND rung < ?1");
+        r.bind(1, policy.last_rung());
+        if (r.step()) n += r.int64(0);
+      }
     }
   });
   return n;

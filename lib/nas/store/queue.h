@@ -48,8 +48,9 @@ inline constexpr const char* kStoppedEarly = "(t.state = 'done' AND coalesce(t.r
 // Where a trial's val_acc at `epoch` stands among the val_acc every trial recorded at that
 // epoch (epoch_metric): its position (1 = best; ties broken by id, as promotions rank) of n,
 // how many a promotion at that point would keep (floor(n / eta)), and the value of the last
-// kept one. The learning-rate schedule spans [train] epochs in every rung, so the same epoch
-// compares like with like.
+// kept one. Every trial at an epoch of the same rung follows the same learning-rate schedule
+// there, so the same epoch compares like with like (the config refuses anneal together with
+// proxy_start and early_stop, which would break that).
 struct EpochStanding {
   int64_t position = 0, n = 0, keep = 0;
   std::optional<double> value, cutoff;
@@ -101,7 +102,8 @@ bool enqueue_in_tx(Db& db, int64_t id, int rung, std::optional<double> budget, d
 std::optional<Claim> claim_next(Db& db, int64_t worker_id, const QueuePolicy& policy);
 
 // Trials a claim could take now: queued ones, plus (promotion on) paused ones a claim would
-// promote. What job scripts ask before requeueing themselves.
+// promote, plus (synchronous promotion) trials running below the last rung, whose rung
+// promotes once they finish. What job scripts ask before requeueing themselves.
 int64_t count_claimable(Db& db, const QueuePolicy& policy);
 
 // Claims the trial `trial_id` itself for the worker, as claim_next does: a queued trial, or a

@@ -208,7 +208,7 @@ void Trainer::run() {
   int64_t wid = 0;
   int64_t trained = 0;
   bool first = true;
-  bool waiting = false;
+  bool waiting = false, rechecked = false;
   try {
     db.emplace(store::Db::open(s_.opts.db, store::OpenMode::existing));
     wid = store::register_worker(*db, store::this_worker(s_.dev.name));
@@ -230,16 +230,23 @@ void Trainer::run() {
         claim = store::claim_next(*db, wid, s_.policy);
       }
       first = false;
-      if (!claim && !s_.opts.trial && s_.policy.synchronous && store::count_running(*db) > 0) {
+      if (!claim && !s_.opts.trial && s_.policy.synchronous) {
         // Synchronous successive halving: a rung promotes once every trial of it has finished.
-        // Wait for the ones still running (another worker's or another trainer's of this pack).
-        if (!waiting) log::info("trainer " + std::to_string(slot_) + ": waiting for the running trials to complete their rung");
-        waiting = true;
-        for (int i = 0; i < 20 && !stop_requested() && !s_.deadline_near(); ++i)
-          std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        continue;
+        // Wait for the ones still running (another worker's or another trainer's of this pack);
+        // when none is, look once more (the last may have finished since the claim) and stop.
+        if (store::count_running(*db) > 0) {
+          if (!waiting) log::info("trainer " + std::to_string(slot_) + ": waiting for the running trials to complete their rung");
+          waiting = true;
+          for (int i = 0; i < 20 && !stop_requested() && !s_.deadline_near(); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          continue;
+        }
+        if (!rechecked) {
+          rechecked = true;
+          continue;
+        }
       }
-      waiting = false;
+      waiting = rechecked = false;
       if (!claim) break;
       s_.current_trial[size_t(slot_)] = claim->trial_id;
       try {

@@ -21,6 +21,7 @@
 #include <set>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 using namespace nas::store;
@@ -376,7 +377,7 @@ TEST_CASE("synchronous promotion waits until the rung is complete, then keeps it
   CHECK(held->trial_id == late);   // a queued trial at the rung: nothing is promoted before it
   // asynchronous: floor(4 / 2) = 2 promotable now; synchronous: the rung is not complete
   CHECK(count_claimable(db, async) == 2);
-  CHECK(count_claimable(db, policy) == 0);
+  CHECK(count_claimable(db, policy) == 1);   // nothing promotable yet; the running one will unlock its rung
   CHECK_FALSE(claim_next(db, w, policy).has_value());
   CHECK(count_running(db) == 1);
   // the late trial finishes with the best val_acc: n = 5, floor(5 / 2) = 2 promoted, by rank
@@ -407,6 +408,46 @@ TEST_CASE("synchronous promotion waits until the rung is complete, then keeps it
   CHECK(third->rung == 2);
   CHECK(third->budget == doctest::Approx(4.0));
   CHECK(events_of(db, "promote") == 3);
+}
+
+TEST_CASE("synchronous promotion goes lowest rung first; a failed trial does not hold its rung back") {
+  TempDir dir;
+  QueuePolicy policy;
+  policy.eta = 2;
+  policy.min_epochs = 1;
+  policy.max_epochs = 4;
+  // rung 0: a .9, b .8, and c failed; rung 1 (started there by proxy rank): x .95, y .5. The same
+  // trials in two files: one promotes asynchronously, the other synchronously.
+  struct Ids { int64_t a, b, c, x, y; };
+  auto setup = [](Db& db) {
+    Ids i{add_trial(db, "paused"), add_trial(db, "paused"), add_trial(db, "failed"), add_trial(db, "paused"),
+          add_trial(db, "paused")};
+    db.write([&] {
+      db.exec("UPDATE trial SET rung = 1 WHERE id IN (" + std::to_string(i.x) + ", " + std::to_string(i.y) + ")");
+      Statement s = db.prepare("INSERT INTO result (trial_id, rung, metric, value, created_at) VALUES (?1, ?2, 'val_acc', ?3, 0)");
+      for (auto [id, rung, v] : std::vector<std::tuple<int64_t, int, double>>{{i.a, 0, 0.9}, {i.b, 0, 0.8}, {i.x, 1, 0.95}, {i.y, 1, 0.5}}) {
+        s.reset();
+        s.bind(1, id).bind(2, rung).bind(3, v).run();
+      }
+    });
+    return i;
+  };
+  Db adb = Db::open(dir.file("async.db"), OpenMode::create);
+  const Ids ai = setup(adb);
+  auto afirst = claim_next(adb, register_worker(adb, worker_named("a")), policy);
+  REQUIRE(afirst);
+  CHECK(afirst->trial_id == ai.x);   // asynchronous: the highest rung first
+  policy.synchronous = true;
+  Db db = Db::open(dir.file("sync.db"), OpenMode::create);
+  const Ids i = setup(db);
+  int64_t w = register_worker(db, worker_named("a"));
+  auto first = claim_next(db, w, policy);
+  REQUIRE(first);
+  CHECK(first->trial_id == i.a);     // synchronous: rung 0 first (c failed: it is finished)
+  CHECK(first->rung == 1);
+  CHECK_FALSE(claim_next(db, w, policy).has_value());   // rung 1 waits for a
+  CHECK(state_of(db, i.x) == "paused");
+  CHECK(state_of(db, i.c) == "failed");
 }
 
 TEST_CASE("rung_start_epoch is the last epoch a trial recorded below its rung") {

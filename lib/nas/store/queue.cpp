@@ -28,6 +28,13 @@
 // network inside -- is what lets 64 processes share one file. Every state change appends one
 // row to `event` in the same transaction, so the log and the trial table never disagree.
 //
+// Successive halving ([budget]) adds promotion to the claim: inside the same transaction, a
+// paused trial in the top floor(n / eta) of its rung goes to the next rung before any queued
+// trial is taken. Asynchronous (ASHA) promotes as soon as a trial is in the top of the results
+// so far, highest rung first; synchronous only from a rung with no trial queued or running at
+// it or below, lowest rung first, so each rung keeps exactly its top 1/eta (the worker waits
+// while trials run instead of stopping).
+//
 // Leases compare the wall clocks of different hosts: lease_s must be much longer than the
 // clock skew of the cluster (seconds with NTP; leases are minutes).
 #include "nas/store/queue.h"

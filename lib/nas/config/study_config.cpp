@@ -57,6 +57,14 @@ public:
     if (!n->is_string()) fail_at(*n, k, "expected a string, got " + type_name(*n));
     return n->value<std::string>();
   }
+  // A string that must be one of `known`; an unknown one names the key and suggests the nearest.
+  std::optional<std::string> one_of(const std::string& k, const std::vector<std::string>& known) {
+    auto v = str(k);
+    if (v && std::find(known.begin(), known.end(), *v) == known.end())
+      fail_at(*t_.get(k), k, "unknown value '" + *v + "'" + suggestion_suffix(*v, known) + " (expected one of " +
+                                 quoted_list(known) + ")");
+    return v;
+  }
   std::optional<int64_t> integer(const std::string& k, int64_t min = INT64_MIN) {
     const toml::node* n = get(k);
     if (!n) return std::nullopt;
@@ -494,16 +502,8 @@ void parse_train(Section* s, TrainConfig& t) {
     if (*v < 0) s->fail_at(*s->raw().get("grad_clip"), "grad_clip", "must be at least 0 (0 turns clipping off)");
     t.grad_clip = *v;
   }
-  auto one_of = [&](const std::string& k, const std::vector<std::string>& known, std::string& out) {
-    auto v = s->str(k);
-    if (!v) return;
-    if (std::find(known.begin(), known.end(), *v) == known.end())
-      s->fail_at(*s->raw().get(k), k, "unknown value '" + *v + "'" + suggestion_suffix(*v, known) +
-                                          " (expected one of " + quoted_list(known) + ")");
-    out = *v;
-  };
-  one_of("schedule", {"cosine", "constant"}, t.schedule);
-  one_of("precision", {"fp32", "bf16", "fp16", "auto"}, t.precision);
+  t.schedule = s->one_of("schedule", {"cosine", "constant"}).value_or(t.schedule);
+  t.precision = s->one_of("precision", {"fp32", "bf16", "fp16", "auto"}).value_or(t.precision);
   t.max_attempts = int(s->integer("max_attempts", 1).value_or(t.max_attempts));
   if (auto v = s->number("lease_s")) {
     if (*v < 5) s->fail_at(*s->raw().get("lease_s"), "lease_s", "must be at least 5 seconds");
@@ -519,13 +519,7 @@ void parse_slurm(Section& s, SlurmConfig& c) {
   c.qos = s.str("qos").value_or("");
   c.gpus = int(s.integer("gpus", 1).value_or(c.gpus));
   c.gpus_per_task = int(s.integer("gpus_per_task", 1).value_or(c.gpus_per_task));
-  if (auto v = s.str("gpu_option")) {
-    const std::vector<std::string> known = {"gres", "gpus-per-task", "none"};
-    if (std::find(known.begin(), known.end(), *v) == known.end())
-      s.fail_at(*s.raw().get("gpu_option"), "gpu_option", "unknown value '" + *v + "'" + suggestion_suffix(*v, known) +
-                                                             " (expected one of " + quoted_list(known) + ")");
-    c.gpu_option = *v;
-  }
+  c.gpu_option = s.one_of("gpu_option", {"gres", "gpus-per-task", "none"}).value_or(c.gpu_option);
   c.cpus_per_task = int(s.integer("cpus_per_task", 1).value_or(c.cpus_per_task));
   c.memory = s.str("memory").value_or(c.memory);
   if (auto v = s.str("time")) {
@@ -599,13 +593,7 @@ void parse_proxy(Section& s, ProxyConfig& c) {
       c.weights[name] = v;
     }
   }
-  if (auto v = s.str("ensemble")) {
-    const std::vector<std::string> modes = {"sum", "vote", "none"};
-    if (std::find(modes.begin(), modes.end(), *v) == modes.end())
-      s.fail_at(*s.raw().get("ensemble"), "ensemble", "unknown value '" + *v + "'" + suggestion_suffix(*v, modes) +
-                                                          " (expected one of " + quoted_list(modes) + ")");
-    c.ensemble = *v;
-  }
+  c.ensemble = s.one_of("ensemble", {"sum", "vote", "none"}).value_or(c.ensemble);
   if (auto v = s.str("rank_by")) {
     if (*v != "ensemble" && std::find(c.proxies.begin(), c.proxies.end(), *v) == c.proxies.end())
       s.fail_at(*s.raw().get("rank_by"), "rank_by", "'" + *v + "' is neither 'ensemble' nor one of the chosen proxies " +
@@ -646,13 +634,7 @@ void parse_budget(Section& s, BudgetConfig& b, const TrainConfig& t) {
   b.proxy_start = s.boolean("proxy_start").value_or(false);
   b.early_stop = s.boolean("early_stop").value_or(false);
   b.anneal = s.boolean("anneal").value_or(false);
-  if (auto v = s.str("promotion")) {
-    const std::vector<std::string> modes = {"asynchronous", "synchronous"};
-    if (std::find(modes.begin(), modes.end(), *v) == modes.end())
-      s.fail_at(*s.raw().get("promotion"), "promotion", "unknown value '" + *v + "'" + suggestion_suffix(*v, modes) +
-                                                            " (expected one of " + quoted_list(modes) + ")");
-    b.promotion = *v;
-  }
+  b.promotion = s.one_of("promotion", {"asynchronous", "synchronous"}).value_or(b.promotion);
   if (b.anneal && t.schedule != "cosine")
     s.fail_at(*s.raw().get("anneal"), "anneal", "anneals each rung's cosine: [train] schedule is '" + t.schedule + "'");
   if (b.anneal && b.proxy_start && b.early_stop)

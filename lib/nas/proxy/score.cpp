@@ -256,11 +256,12 @@ ScoreSummary score_study(const ScoreOptions& o) {
   // sampled until a later run scores it. Without selection the ensemble is stored for every
   // trial with all chosen scores, whatever its state (for --report on a trained study).
   sum.rank_by = rank_by;
-  const bool ensemble = o.select ? rank_by == "ensemble" : proxies.size() > 1 && cfg.proxy.ensemble != "none";
-  if (!o.select && !ensemble) {
+  auto finished = [&] {
     sum.wall_s = since(start);
     return sum;
-  }
+  };
+  const bool ensemble = o.select ? rank_by == "ensemble" : proxies.size() > 1 && cfg.proxy.ensemble != "none";
+  if (!o.select && !ensemble) return finished();
   const auto values = store::proxy_values(db);
   std::vector<int64_t> cands;
   db.read([&] {
@@ -290,10 +291,7 @@ ScoreSummary score_study(const ScoreOptions& o) {
                              }),
               cands.end());
   sum.candidates = int64_t(cands.size());
-  if (cands.empty()) {
-    sum.wall_s = since(start);
-    return sum;
-  }
+  if (cands.empty()) return finished();
   std::map<std::string, std::vector<double>> by_proxy;
   for (const auto& p : proxies)
     for (int64_t id : cands) by_proxy[p].push_back(values.at(p).at(id));
@@ -310,10 +308,7 @@ ScoreSummary score_study(const ScoreOptions& o) {
       rows.push_back(r);
     }
     store::record_proxy_scores(db, rows);
-    if (!o.select) {
-      sum.wall_s = since(start);
-      return sum;
-    }
+    if (!o.select) return finished();
   } else {
     rank_score = by_proxy.at(rank_by);
   }
@@ -351,8 +346,7 @@ ScoreSummary score_study(const ScoreOptions& o) {
   auto [q, p] = store::select_trials(db, queue, prune);
   sum.queued = q;
   sum.pruned = p;
-  sum.wall_s = since(start);
-  return sum;
+  return finished();
 }
 
 } // namespace nas::proxy

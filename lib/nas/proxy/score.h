@@ -30,8 +30,9 @@ struct ScoreSummary {
 };
 
 // Scores every 'sampled' trial (without select: every trial, whatever its state) that lacks a
-// score of a chosen proxy (parallel threads, one network each, rows written in batches), and
-// without select stores the ensemble of every trial with all chosen scores; with select it ranks all sampled trials that
+// score of a chosen proxy (parallel threads, one network each, rows written in batches).
+// Without select it stores the ensemble (two or more proxies, ensemble not none) of every trial
+// with all chosen scores and stops. With select it ranks all sampled trials that
 // have every chosen score by [proxy] rank_by (the ensemble's value is stored as proxy
 // 'ensemble'), queues the best [budget] keep at rung 0 with budget min_epochs (priority by
 // rank) and prunes the rest (reason "proxy: rank R of N"). Degenerate scores (NaN, inf, zero)

@@ -222,6 +222,16 @@ static std::optional<Claim> promotable(Db& db, const QueuePolicy& policy) {
   return c;
 }
 
+int64_t count_running_below(Db& db, int rung) {
+  int64_t n = 0;
+  db.read([&] {
+    Statement q = db.prepare("SELECT count(*) FROM trial WHERE state = 'running' AND rung < ?1");
+    q.bind(1, rung);
+    n = q.step() ? q.int64(0) : 0;
+  });
+  return n;
+}
+
 int64_t count_claimable(Db& db, const QueuePolicy& policy) {
   int64_t n = 0;
   db.read([&] {
@@ -231,15 +241,11 @@ int64_t count_claimable(Db& db, const QueuePolicy& policy) {
       Statement p = db.prepare("SELECT count(*) FROM (" + promotable_sql(policy) + ")");
       p.bind(1, policy.last_rung()).bind(2, policy.eta);
       if (p.step()) n += p.int64(0);
-      // Synchronous: a rung still running will promote once it completes -- work for a job
-      // that ends now (released trials are queued and counted above).
-      if (policy.synchronous) {
-        Statement r = db.prepare("SELECT count(*) FROM trial WHERE state = 'running' AND rung < ?1");
-        r.bind(1, policy.last_rung());
-        if (r.step()) n += r.int64(0);
-      }
     }
   });
+  // Synchronous: a rung still running will promote once it completes -- work for a job that
+  // ends now (released trials are queued and counted above).
+  if (policy.eta > 0 && policy.synchronous) n += count_running_below(db, policy.last_rung());
   return n;
 }
 
@@ -388,14 +394,6 @@ int rung_start_epoch(Db& db, int64_t trial_id, int rung) {
   return epoch;
 }
 
-int64_t count_running(Db& db) {
-  int64_t n = 0;
-  db.read([&] {
-    Statement q = db.prepare("SELECT count(*) FROM trial WHERE state = 'running'");
-    n = q.step() ? q.int64(0) : 0;
-  });
-  return n;
-}
 
 void fail(Db& db, int64_t trial_id, int64_t worker_id, const std::string& reason,
           const std::string& error, bool retry, const QueuePolicy& policy) {

@@ -63,9 +63,10 @@ EpochStanding standing_at_epoch(Db& db, int64_t trial_id, int epoch, double eta)
 // anneals the learning rate from there to the rung's budget.
 int rung_start_epoch(Db& db, int64_t trial_id, int rung);
 
-// Trials running now (any worker). A worker of a synchronous study waits while there are some:
-// when they finish, their rung may complete and promote.
-int64_t count_running(Db& db);
+// Trials running now (any worker) below `rung`. A worker of a synchronous study waits while
+// some run below the last rung: when they finish, their rung may complete and promote (trials
+// at the last rung promote nothing).
+int64_t count_running_below(Db& db, int rung);
 
 // What a claim hands to a worker.
 struct Claim {

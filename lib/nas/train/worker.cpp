@@ -232,9 +232,10 @@ void Trainer::run() {
       first = false;
       if (!claim && !s_.opts.trial && s_.policy.synchronous) {
         // Synchronous successive halving: a rung promotes once every trial of it has finished.
-        // Wait for the ones still running (another worker's or another trainer's of this pack);
-        // when none is, look once more (the last may have finished since the claim) and stop.
-        if (store::count_running(*db) > 0) {
+        // Wait for the ones still running below the last rung (another worker's or another
+        // trainer's of this pack); when none is, look once more (the last may have finished
+        // since the claim) and stop.
+        if (store::count_running_below(*db, s_.policy.last_rung()) > 0) {
           if (!waiting) log::info("trainer " + std::to_string(slot_) + ": waiting for the running trials to complete their rung");
           waiting = true;
           for (int i = 0; i < 20 && !stop_requested() && !s_.deadline_near(); ++i)
@@ -323,7 +324,7 @@ void Trainer::train(store::Db& db, int64_t wid, const store::Claim& claim) {
   plan.hp = hp;
   plan.schedule_epochs = tc.epochs;
   plan.budget_epochs = int64_t(std::ceil(budget));
-  if (s_.cfg.budget.given && s_.cfg.budget.anneal)
+  if (s_.cfg.budget.anneal)
     plan.anneal_from_epoch = store::rung_start_epoch(db, id, claim.rung);
   plan.precision = s_.precision;
   plan.channels_last = true;

@@ -379,11 +379,12 @@ TEST_CASE("synchronous promotion waits until the rung is complete, then keeps it
   CHECK(count_claimable(db, async) == 2);
   CHECK(count_claimable(db, policy) == 1);   // nothing promotable yet; the running one will unlock its rung
   CHECK_FALSE(claim_next(db, w, policy).has_value());
-  CHECK(count_running(db) == 1);
+  CHECK(count_running_below(db, policy.last_rung()) == 1);
+  CHECK(count_running_below(db, 0) == 0);   // none below rung 0
   // the late trial finishes with the best val_acc: n = 5, floor(5 / 2) = 2 promoted, by rank
   db.exec("UPDATE trial SET state = 'paused', lease_owner = NULL WHERE id = " + std::to_string(late));
   result(late, 0, 0.95);
-  CHECK(count_running(db) == 0);
+  CHECK(count_running_below(db, policy.last_rung()) == 0);
   CHECK(count_claimable(db, policy) == 2);
   auto first = claim_next(db, w, policy);
   REQUIRE(first);

@@ -101,7 +101,7 @@ std::string read_all(int fd) {
   char c;
   while (::read(go_fd, &c, 1) < 0 && errno == EINTR) {
   }
-  QueuePolicy policy;
+  LeasePolicy policy;
   policy.lease_s = o.lease_s;
   int consecutive = 0;
   while (db && consecutive < 100) {

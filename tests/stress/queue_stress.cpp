@@ -81,7 +81,7 @@ int run_work(const std::string& path, double lease_s, const std::string& finish_
     sleep_ms(2);
   }
   Db db = Db::open(path, OpenMode::existing);
-  QueuePolicy policy;
+  LeasePolicy policy;
   policy.lease_s = lease_s;
   const int64_t me = register_worker(db, this_worker("cpu"));
   std::mt19937 rng(std::random_device{}());
@@ -129,7 +129,7 @@ int run_work(const std::string& path, double lease_s, const std::string& finish_
 // hold: claim one trial, say which, and keep it until killed.
 int run_hold(const std::string& path, double lease_s) {
   Db db = Db::open(path, OpenMode::existing);
-  QueuePolicy policy;
+  LeasePolicy policy;
   policy.lease_s = lease_s;
   const int64_t me = register_worker(db, this_worker("cpu"));
   auto c = claim_next(db, me, policy);
@@ -144,7 +144,7 @@ int run_hold(const std::string& path, double lease_s) {
 // claim: claim one trial, print "ID ATTEMPTS" (or "none"), and finish it as done.
 int run_claim(const std::string& path, double lease_s) {
   Db db = Db::open(path, OpenMode::existing);
-  QueuePolicy policy;
+  LeasePolicy policy;
   policy.lease_s = lease_s;
   const int64_t me = register_worker(db, this_worker("cpu"));
   auto c = claim_next(db, me, policy);

@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
                "nas-db"};
   nas::CommonOptions common;
   nas::app::DbOptions o;
+  std::vector<std::string> states;
   nas::add_common_options(app, common, true, true);
   app.require_subcommand(1);
   auto* status = app.add_subcommand("status", "counts by state and rung, active workers, last events");
@@ -19,7 +20,7 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check", "integrity, foreign keys, schema version, orphaned leases");
   check->add_flag("--repair", o.repair, "reclaim expired leases (back to queued, or failed after max attempts)");
   auto* count = app.add_subcommand("count", "the number of trials in the given states (for job scripts)");
-  count->add_option("--state", o.states, "count trials in this state (repeat, or comma-separated) [all]")
+  count->add_option("--state", states, "count trials in this state (repeat, or comma-separated) [all]")
       ->delimiter(',')->option_text("STATE");
   count->add_flag("--claimable", o.claimable, "the trials a worker could claim now: queued, and paused ones due for promotion");
   for (auto* sub : {status, exp, check, count}) {
@@ -28,9 +29,10 @@ int main(int argc, char** argv) {
   }
   return nas::run_tool(app, common, argc, argv, [&] {
     o.db = nas::require_db(common);
-    o.format = common.format;
+    o.format = common.parsed_format();
+    o.states = nas::app::parse_states(states);
     if (exp->parsed()) {
-      if (exp->count("--format") == 0 && app.count("--format") == 0) o.format = "csv";
+      if (exp->count("--format") == 0 && app.count("--format") == 0) o.format = nas::Format::csv;
       return nas::app::run_db_export(o, std::cout);
     }
     if (check->parsed()) return nas::app::run_db_check(o, std::cout);

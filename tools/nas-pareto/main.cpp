@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
   app.add_flag("--all", o.all, "list every trial with its front rank, not only the front");
   return nas::run_tool(app, common, argc, argv, [&] {
     o.db = nas::require_db(common);
-    o.format = common.format;
+    o.format = common.parsed_format();
     return nas::app::run_pareto(o, std::cout);
   });
 }

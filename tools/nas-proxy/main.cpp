@@ -25,7 +25,7 @@ int main(int argc, char** argv) {
   app.add_option("--rung", o.rung, "--report: only this rung [every rung with results]")->option_text("N");
   return nas::run_tool(app, common, argc, argv, [&] {
     o.db = nas::require_db(common);
-    o.format = common.format;
+    o.format = common.parsed_format();
     o.select = !no_select;
     return o.report ? nas::app::run_proxy_report(o, std::cout) : nas::app::run_proxy_score(o, std::cout);
   });

@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
                "nas-sample"};
   nas::CommonOptions common;
   nas::app::SampleOptions o;
+  std::string format;
   nas::add_common_options(app, common, true, false);
   app.add_option("--config", o.config, "study TOML; creates the study if the file has none")->option_text("FILE");
   app.add_flag("--replace-config", o.replace_config, "replace a different stored configuration");
@@ -20,10 +21,11 @@ int main(int argc, char** argv) {
   app.add_option("--budget", o.budget, "with --queue: train them this many epochs [train.epochs]")
       ->option_text("EPOCHS")
       ->check(CLI::PositiveNumber);
-  app.add_option("--format", o.format, "output: ids, table, tsv, csv or json [ids when sampling, table when adding]")
+  app.add_option("--format", format, "output: ids, table, tsv, csv or json [ids when sampling, table when adding]")
       ->option_text("FMT");
   return nas::run_tool(app, common, argc, argv, [&] {
     o.db = nas::require_db(common);
+    if (!format.empty()) o.format = nas::app::parse_sample_format(format);
     return nas::app::run_sample(o, std::cout);
   });
 }

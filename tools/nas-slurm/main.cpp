@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
   }
   return nas::run_tool(app, common, argc, argv, [&] {
     o.db = nas::require_db(common);
-    o.format = common.format;
+    o.format = common.parsed_format();
     std::error_code ec;
     auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
     o.bin_dir = ec ? std::filesystem::absolute(argv[0]).parent_path().string() : exe.parent_path().string();

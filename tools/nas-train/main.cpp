@@ -3,7 +3,7 @@
 #include "nas/core/deadline.h"
 #include "nas/core/error.h"
 #include "nas/core/text.h"
-#include "nas/train/worker.h"
+#include "nas/train/run.h"
 
 #include <iostream>
 
@@ -15,25 +15,27 @@ int main(int argc, char** argv) {
   nas::CommonOptions common;
   nas::train::TrainOptions o;
   int64_t trial = 0;
-  std::string until;
+  std::string until, precision;
   nas::add_common_options(app, common, true, true);
   auto* t = app.add_option("--trial", trial, "train this trial (queued or sampled) and exit")->option_text("ID");
   auto* w = app.add_flag("--worker", o.worker, "claim and train queued trials until none is left");
   t->excludes(w);
   app.add_option("--pack", o.pack, "trainings in this process, each in its own thread, or auto [1]")->option_text("K|auto");
   app.add_option("--device", o.device, "cpu, cuda, cuda:N or auto [auto]")->option_text("DEV");
-  app.add_option("--precision", o.precision, "fp32, bf16, fp16 or auto [the study's train.precision]")->option_text("P");
+  app.add_option("--precision", precision, "fp32, bf16, fp16 or auto [the study's train.precision]")->option_text("P");
   app.add_option("--until", until, "deadline: 90m, +2h, 2026-11-23T18:00:00Z or @UNIX [SLURM_JOB_END_TIME]")->option_text("TIME");
   app.add_option("--grace", o.grace_s, "stop claiming, checkpoint and release this long before the deadline [60]")->option_text("SECONDS");
   app.add_option("--max-trials", o.max_trials, "train at most N trials per trainer")->option_text("N");
   app.add_option("--threads", o.threads, "CPU threads per trainer [cores / K]")->option_text("N");
   return nas::run_tool(app, common, argc, argv, [&] {
     o.db = nas::require_db(common);
-    o.format = common.format;
+    o.format = common.parsed_format();
     if (*t) o.trial = trial;
     if (!until.empty()) o.until = nas::parse_deadline(until, "--until", nas::now_unix());
-    if (o.precision != "" && o.precision != "fp32" && o.precision != "bf16" && o.precision != "fp16" && o.precision != "auto")
-      throw nas::UsageError("--precision: expected fp32, bf16, fp16 or auto, got '" + o.precision + "'");
+    if (!precision.empty()) {
+      o.precision = nas::config::parse_precision(precision);
+      if (!o.precision) throw nas::UsageError("--precision: expected fp32, bf16, fp16 or auto, got '" + precision + "'");
+    }
     return nas::train::run_train(o, std::cout);
   });
 }

@@ -7,39 +7,23 @@
 #include "nas/core/text.h"
 #include "nas/store/db.h"
 #include "nas/store/inspect.h"
+#include "nas/store/open.h"
 #include "nas/store/queue.h"
 #include "nas/store/study.h"
-#include "nas/train/policy.h"
+#include "nas/store/trials.h"
+#include "nas/search/policy.h"
+#include "nas/search/promotion.h"
 
 #include <algorithm>
 #include <filesystem>
 
 namespace nas::app {
 
-store::Db open_study_file(const std::string& path, bool write) {
-  if (!std::filesystem::exists(path)) throw UsageError("cannot open '" + path + "': no such file");
-  return store::Db::open(path, write ? store::OpenMode::existing : store::OpenMode::read_only);
-}
-
-namespace {
-
-nlohmann::json table_json(const Table& t) {
-  nlohmann::json arr = nlohmann::json::array();
-  for (const auto& r : t.rows()) {
-    nlohmann::json o;
-    for (size_t i = 0; i < t.columns().size(); ++i) o[t.columns()[i]] = r[i];
-    arr.push_back(o);
-  }
-  return arr;
-}
-
-} // namespace
-
 int run_db_status(const DbOptions& o, std::ostream& out) {
-  Format f = parse_format(o.format);
-  store::Db db = open_study_file(o.db, false);
-  auto study = store::load_study(db);
-  if (!study) throw Error("'" + o.db + "' holds no study");
+  const Format f = o.format;
+  store::OpenStudy opened = store::open_study(o.db, store::Access::read_only);
+  store::Db& db = opened.db;
+  const store::StudyRecord* study = &opened.study;
   Table states = store::state_counts(db);
   Table workers = store::workers(db, o.all_workers);
   Table events = store::recent_events(db, o.events);
@@ -48,8 +32,8 @@ int run_db_status(const DbOptions& o, std::ostream& out) {
   if (f == Format::json) {
     nlohmann::json j = {{"study", study->name}, {"family", study->family}, {"seed", study->seed},
                         {"created", iso_time(study->created_at)}, {"trials", total},
-                        {"journal_mode", db.journal_mode()}, {"states", table_json(states)},
-                        {"workers", table_json(workers)}, {"events", table_json(events)}};
+                        {"journal_mode", db.journal_mode()}, {"states", states.to_json()},
+                        {"workers", workers.to_json()}, {"events", events.to_json()}};
     out << j.dump(2) << "\n";
     return 0;
   }
@@ -69,54 +53,45 @@ int run_db_status(const DbOptions& o, std::ostream& out) {
   return 0;
 }
 
-int run_db_count(const DbOptions& o, std::ostream& out) {
-  static const std::vector<std::string> known = {"sampled", "queued", "running", "paused", "done", "failed", "pruned"};
-  for (const auto& st : o.states)
-    if (std::find(known.begin(), known.end(), st) == known.end())
+std::vector<store::TrialState> parse_states(const std::vector<std::string>& names) {
+  const auto& known = store::trial_state_names();
+  std::vector<store::TrialState> out;
+  for (const auto& st : names) {
+    const auto s = store::parse_trial_state(st);
+    if (!s)
       throw UsageError("--state: unknown state '" + st + "'" + suggestion_suffix(st, known) + " (expected one of " +
                        quoted_list(known) + ")");
-  store::Db db = open_study_file(o.db, false);
-  int64_t n = 0;
+    out.push_back(*s);
+  }
+  return out;
+}
+
+int run_db_count(const DbOptions& o, std::ostream& out) {
   if (o.claimable) {
-    auto study = store::load_study(db);
-    if (!study) throw Error("'" + o.db + "' holds no study");
-    const auto cfg = config::parse_study_config(study->config_toml, study->config_path);
-    out << store::count_claimable(db, train::queue_policy(cfg)) << "\n";
+    store::OpenStudy opened = store::open_study(o.db, store::Access::read_only);
+    out << search::count_claimable(opened.db, search::policy_of(opened.cfg)) << "\n";
     return 0;
   }
-  db.read([&] {
-    n = 0;
-    if (o.states.empty()) {
-      store::Statement q = db.prepare("SELECT count(*) FROM trial");
-      if (q.step()) n = q.int64(0);
-      return;
-    }
-    store::Statement q = db.prepare("SELECT count(*) FROM trial WHERE state = ?");
-    for (const auto& st : o.states) {
-      q.reset();
-      q.bind(1, st);
-      if (q.step()) n += q.int64(0);
-    }
-  });
-  out << n << "\n";
+  store::Db db = store::open_study_file(o.db, store::Access::read_only);
+  out << store::count_trials(db, o.states) << "\n";
   return 0;
 }
 
 int run_db_export(const DbOptions& o, std::ostream& out) {
-  Format f = parse_format(o.format);
-  store::Db db = open_study_file(o.db, false);
+  const Format f = o.format;
+  store::Db db = store::open_study_file(o.db, store::Access::read_only);
   store::export_trials(db).write(out, f);
   return 0;
 }
 
 int run_db_check(const DbOptions& o, std::ostream& out) {
-  Format f = parse_format(o.format);
-  store::Db db = open_study_file(o.db, o.repair);
+  const Format f = o.format;
+  store::Db db = store::open_study_file(o.db, o.repair ? store::Access::read_write : store::Access::read_only);
   if (o.repair) {
-    store::QueuePolicy policy;   // the study's [train] max_attempts when its config reads
+    search::Policy policy;   // the study's [train] max_attempts when its config reads
     if (auto study = store::load_study(db)) {
       try {
-        policy = train::queue_policy(config::parse_study_config(study->config_toml, study->config_path));
+        policy = search::policy_of(config::parse_study_config(study->config_toml, study->config_path));
       } catch (const std::exception& e) {
         log::warning("the study's config does not read (" + std::string(e.what()) + "): default max_attempts");
       }

@@ -4,23 +4,26 @@
 #include <string>
 #include <vector>
 
+#include "nas/core/table.h"
+#include "nas/store/trial_state.h"
+
 namespace nas::store { class Db; }
 
 namespace nas::app {
 
-// Opens an existing study file (read-only unless write); UsageError (exit 2) naming the file
-// when it does not exist. What every tool that reads a study uses.
-store::Db open_study_file(const std::string& path, bool write);
-
 struct DbOptions {
   std::string db;
-  std::string format = "table";
+  Format format = Format::table;
   int events = 10;          // status: how many recent events
   bool all_workers = false; // status: stopped workers too
   bool repair = false;      // check: reclaim orphaned leases
-  std::vector<std::string> states;  // count: the states counted
+  std::vector<store::TrialState> states;  // count: the states counted
   bool claimable = false;           // count: the trials a worker could claim now (queued + promotable)
 };
+
+// --state values -> states. Throws UsageError (exit 2) naming an unknown one, with the nearest
+// state's name as a suggestion.
+std::vector<store::TrialState> parse_states(const std::vector<std::string>& names);
 
 // Each returns the exit code: status/export 0; check 0 when every check passes, else 1.
 int run_db_status(const DbOptions& o, std::ostream& out);
@@ -28,7 +31,7 @@ int run_db_export(const DbOptions& o, std::ostream& out);
 int run_db_check(const DbOptions& o, std::ostream& out);
 // count: prints the number of trials in any of o.states (all trials when empty), or with
 // claimable the trials a worker could claim now (queued, and paused ones that successive halving
-// would promote under the study's [budget]); 0. UsageError for an unknown state. For job
+// would promote under the study's [budget]); 0. For job
 // scripts: `nas-db count --claimable`.
 int run_db_count(const DbOptions& o, std::ostream& out);
 

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "nas/core/table.h"
+
 namespace nas::app {
 
 struct ParetoOptions {
@@ -17,7 +19,7 @@ struct ParetoOptions {
   std::string plot;                      // SVG file to write ("" = none)
   bool history = false;                  // hypervolume after each finished trial instead of the front
   bool all = false;                      // every considered trial with its front rank
-  std::string format = "table";
+  Format format = Format::table;
 };
 
 // Runs nas-pareto; writes data to out. Throws UsageError for bad objectives, conditions,

@@ -8,6 +8,7 @@
 #include "nas/proxy/rank.h"
 #include "nas/proxy/score.h"
 #include "nas/store/db.h"
+#include "nas/store/open.h"
 #include "nas/store/metrics.h"
 #include "nas/store/proxies.h"
 
@@ -16,12 +17,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <set>
-#include <sstream>
 
 namespace nas::app {
 
 int run_proxy_score(const ProxyOptions& o, std::ostream& out) {
-  Format f = parse_format(o.format);
+  const Format f = o.format;
   proxy::ScoreOptions so;
   so.db = o.db;
   so.proxies = o.proxies;
@@ -36,11 +36,9 @@ int run_proxy_score(const ProxyOptions& o, std::ostream& out) {
     t.add({p, secs, it == s.degenerate.end() ? int64_t(0) : it->second});
   }
   if (f == Format::json) {
-    std::stringstream ts;
-    t.write(ts, Format::json);
     nlohmann::json j = {{"scored", s.scored}, {"failed", s.failed}, {"candidates", s.candidates},
                         {"queued", s.queued}, {"pruned", s.pruned}, {"budget", s.budget},
-                        {"rank_by", s.rank_by}, {"wall_s", s.wall_s}, {"proxies", nlohmann::json::parse(ts.str())}};
+                        {"rank_by", s.rank_by}, {"wall_s", s.wall_s}, {"proxies", t.to_json()}};
     out << j.dump(2) << "\n";
     return 0;
   }
@@ -56,8 +54,9 @@ int run_proxy_score(const ProxyOptions& o, std::ostream& out) {
 }
 
 int run_proxy_report(const ProxyOptions& o, std::ostream& out) {
-  Format f = parse_format(o.format);
-  store::Db db = open_study_file(o.db, false);
+  const Format f = o.format;
+  store::OpenStudy opened = store::open_study(o.db, store::Access::read_only);
+  store::Db& db = opened.db;
   const auto scores = store::proxy_values(db);
   if (scores.empty()) throw UsageError("'" + o.db + "' has no proxy scores (run nas-proxy --db first)");
   const auto metrics = store::available_metrics(db);

@@ -5,11 +5,13 @@
 #include <string>
 #include <vector>
 
+#include "nas/core/table.h"
+
 namespace nas::app {
 
 struct ProxyOptions {
   std::string db;
-  std::string format = "table";
+  Format format = Format::table;
   std::vector<std::string> proxies;   // --proxies (empty: the study's)
   int threads = 0;
   std::string device = "cpu";

@@ -8,14 +8,18 @@
 #include "nas/core/table.h"
 #include "nas/core/text.h"
 #include "nas/core/version.h"
+#include "nas/data/probe.h"
 #include "nas/space/hparams.h"
+#include "nas/search/strategy.h"
 #include "nas/space/sampler.h"
 #include "nas/store/db.h"
+#include "nas/store/open.h"
 #include "nas/store/study.h"
 
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <set>
 
 namespace nas::app {
@@ -23,7 +27,7 @@ namespace {
 
 store::NewTrial make_trial(const space::Genome& g, const space::Sampler& sampler, const config::StudyConfig& cfg,
                            const std::string& origin, bool queue, int64_t budget) {
-  model::Cost c = sampler.cost(g);
+  space::Cost c = sampler.cost(g);
   store::NewTrial t;
   t.genome = space::canonical(g);
   t.hash = space::genome_hash(g);
@@ -36,28 +40,26 @@ store::NewTrial make_trial(const space::Genome& g, const space::Sampler& sampler
   t.hparams = space::hparams_json(space::draw_hparams(cfg.train, cfg.seed, t.hash));
   auto v = space::violations(c, cfg.constraints);
   if (!v.empty()) {
-    t.state = "pruned";
+    t.state = store::TrialState::pruned;
     t.reason = "constraint: " + join(v, ", ");
   } else if (queue) {
-    t.state = "queued";   // rung 0; without a budget workers train to [train] epochs
+    t.state = store::TrialState::queued;   // rung 0; without a budget workers train to [train] epochs
     if (budget > 0) t.budget = double(budget);
   }
   return t;
 }
 
-// The study's configuration: the given file (creating the study or checking it matches), or
-// the stored one.
-config::StudyConfig open_study(store::Db& db, const SampleOptions& o, const config::StudyConfig& given) {
+// The given configuration, creating the study with it (and what probing its data found) or
+// checking that it matches the study in the file.
+config::StudyConfig create_or_check(store::Db& db, const SampleOptions& o, const config::StudyConfig& given,
+                                    const config::DataProbe& probe) {
   auto existing = store::load_study(db);
-  if (o.config.empty()) {
-    if (!existing) throw UsageError("'" + o.db + "' holds no study yet: give --config FILE to create it");
-    return config::parse_study_config(existing->config_toml, existing->config_path);
-  }
   const config::StudyConfig& cfg = given;
   store::StudyRecord rec{cfg.name, cfg.text, cfg.path, cfg.canonical_hash, cfg.seed, cfg.space.family, 0, NAS_VERSION};
   if (!existing) {
     store::StudyRecord now = store::create_study(db, rec);
     if (now.config_hash == cfg.canonical_hash) {
+      if (!store::load_data_probe(db)) store::save_data_probe(db, probe);
       log::verbose("study '" + cfg.name + "' in '" + o.db + "'");
       return cfg;
     }
@@ -71,6 +73,7 @@ config::StudyConfig open_study(store::Db& db, const SampleOptions& o, const conf
       throw UsageError("cannot replace the configuration of '" + o.db + "': its family '" + existing->family +
                        "' differs from '" + cfg.space.family + "'");
     store::replace_config(db, rec);
+    store::save_data_probe(db, probe);
     log::warning("replaced the configuration of study '" + existing->name + "'");
   }
   return cfg;
@@ -112,9 +115,9 @@ std::vector<space::Genome> read_given(const SampleOptions& o) {
   return out;
 }
 
-void print(std::ostream& out, const std::string& format, const std::vector<store::NewTrial>& trials,
+void print(std::ostream& out, const SampleFormat& format, const std::vector<store::NewTrial>& trials,
            const std::vector<store::Inserted>& ins, bool show_status) {
-  if (format == "ids") {
+  if (format.ids) {
     for (size_t i = 0; i < ins.size(); ++i)
       if (!ins[i].duplicate) out << ins[i].id << "\n";
     return;
@@ -125,10 +128,10 @@ void print(std::ostream& out, const std::string& format, const std::vector<store
   for (size_t i = 0; i < ins.size(); ++i) {
     const auto& tr = trials[i];
     std::vector<nlohmann::json> row = {ins[i].id, tr.arch, tr.params, tr.macs, tr.peak_act_bytes, tr.weight_bytes};
-    if (show_status) row.push_back(ins[i].duplicate ? "duplicate" : tr.state == "pruned" ? "pruned" : "added");
+    if (show_status) row.push_back(ins[i].duplicate ? "duplicate" : tr.state == store::TrialState::pruned ? "pruned" : "added");
     t.add(row);
   }
-  t.write(out, parse_format(format));
+  t.write(out, format.table);
 }
 
 void check_budget(const SampleOptions& o, const config::StudyConfig& cfg) {
@@ -137,58 +140,34 @@ void check_budget(const SampleOptions& o, const config::StudyConfig& cfg) {
                      std::to_string(cfg.train.epochs) + ")");
 }
 
-} // namespace
-
-int run_sample(const SampleOptions& o, std::ostream& out) {
-  bool given = !o.archs.empty() || !o.genome_file.empty();
-  if (given && o.count > 0) throw UsageError("-n samples new candidates; --arch and --genome add given ones: use one or the other");
-  if (!given && o.count <= 0) throw UsageError("nothing to do: give -n N, --arch STRING or --genome FILE");
-  if (o.budget != 0 && !o.queue) throw UsageError("--budget: give --queue too (the budget is the queued trials' epochs)");
-  if (o.budget < 0) throw UsageError("--budget: " + std::to_string(o.budget) + " epochs: expected at least 1");
-  std::string format = o.format.empty() ? (given ? "table" : "ids") : o.format;
-  if (format != "ids") parse_format(format);   // validates before anything is written
-
-  // Everything that can be checked without the file is checked before it is created.
-  std::vector<space::Genome> given_genomes = read_given(o);
-  config::StudyConfig pre;
-  if (!o.config.empty()) {
-    pre = config::load_study_config(o.config);
-    if (!given) {  // constraints no candidate can satisfy are a configuration error, found before writing
-      Rng probe(pre.seed, ~uint64_t(0));
-      space::Sampler(pre).draw_feasible(probe);
-    }
+// --arch/--genome: adds the given genomes (pruned when they break a constraint) and prints them.
+void add_given(store::Db& db, const SampleOptions& o, const config::StudyConfig& cfg, const space::Sampler& sampler,
+               const std::vector<space::Genome>& given_genomes, const SampleFormat& format, std::ostream& out) {
+  std::vector<store::NewTrial> trials;
+  for (const auto& g : given_genomes) {
+    if (g.family != cfg.space.family)
+      throw UsageError("'" + space::summary(g) + "' is a " + g.family + " genome; study '" + cfg.name + "' searches the " +
+                       cfg.space.family + " family");
+    std::string outside = space::outside_space(g, cfg.space);
+    if (!outside.empty()) log::warning("'" + space::summary(g) + "' is outside the search space: " + outside);
+    trials.push_back(make_trial(g, sampler, cfg, "given", o.queue, o.budget));
+    if (trials.back().state == store::TrialState::pruned) log::warning("'" + trials.back().arch + "' added as pruned: " + trials.back().reason);
   }
+  auto ins = store::insert_trials(db, trials, "add");
+  for (size_t i = 0; i < ins.size(); ++i)
+    if (ins[i].duplicate) log::info("'" + trials[i].arch + "' is already trial " + std::to_string(ins[i].id));
+  print(out, format, trials, ins, true);
+}
 
-  if (!o.config.empty()) check_budget(o, pre);
-  if (o.config.empty() && !std::filesystem::exists(o.db))
-    throw UsageError("cannot open '" + o.db + "': no such file (give --config FILE to create the study)");
-  store::Db db = store::Db::open(o.db, o.config.empty() ? store::OpenMode::existing : store::OpenMode::create);
-  config::StudyConfig cfg = open_study(db, o, pre);
-  check_budget(o, cfg);   // the stored configuration (a given one was checked before writing)
-  space::Sampler sampler(cfg);
-
-  if (given) {
-    std::vector<store::NewTrial> trials;
-    for (const auto& g : given_genomes) {
-      if (g.family != cfg.space.family)
-        throw UsageError("'" + space::summary(g) + "' is a " + g.family + " genome; study '" + cfg.name + "' searches the " +
-                         cfg.space.family + " family");
-      std::string outside = space::outside_space(g, cfg.space);
-      if (!outside.empty()) log::warning("'" + space::summary(g) + "' is outside the search space: " + outside);
-      trials.push_back(make_trial(g, sampler, cfg, "given", o.queue, o.budget));
-      if (trials.back().state == "pruned") log::warning("'" + trials.back().arch + "' added as pruned: " + trials.back().reason);
-    }
-    auto ins = store::insert_trials(db, trials, "add");
-    for (size_t i = 0; i < ins.size(); ++i)
-      if (ins[i].duplicate) log::info("'" + trials[i].arch + "' is already trial " + std::to_string(ins[i].id));
-    print(out, format, trials, ins, true);
-    return 0;
-  }
-
+// -n: samples o.count new unique candidates and prints them. Throws Error when the space runs
+// out of unique candidates first (those found are added and printed).
+void sample_new(store::Db& db, const SampleOptions& o, const config::StudyConfig& cfg, const space::Sampler& sampler,
+                const SampleFormat& format, std::ostream& out) {
   int64_t batch = store::next_sample_batch(db);
   Rng rng(cfg.seed, uint64_t(batch));
   log::verbose("sampling " + std::to_string(o.count) + " candidates (seed " + std::to_string(cfg.seed) + ", batch " +
                std::to_string(batch) + ")");
+  const auto strategy = search::make_strategy(cfg, sampler);
   std::vector<store::NewTrial> added;
   std::vector<store::Inserted> added_ids;
   int64_t fruitless = 0;                       // draws in a row that gave no new candidate
@@ -198,7 +177,7 @@ int run_sample(const SampleOptions& o, std::ostream& out) {
     std::set<std::string> hashes;
     int64_t want = std::min<int64_t>(o.count - int64_t(added.size()), 512);
     while (int64_t(chunk.size()) < want && fruitless < fruitless_limit) {
-      space::Genome g = sampler.draw_feasible(rng);
+      space::Genome g = strategy->propose(rng);
       store::NewTrial t = make_trial(g, sampler, cfg, "sample", o.queue, o.budget);
       if (!hashes.insert(t.hash).second) { ++fruitless; continue; }
       chunk.push_back(std::move(t));
@@ -219,6 +198,48 @@ int run_sample(const SampleOptions& o, std::ostream& out) {
                 " of " + std::to_string(o.count) + " after " + std::to_string(fruitless) + " draws in a row gave only duplicates");
   log::info("added " + std::to_string(added.size()) + " candidates to '" + o.db + "'" +
             (o.queue ? ", queued for training (" + std::to_string(o.budget ? o.budget : cfg.train.epochs) + " epochs)" : ""));
+}
+
+} // namespace
+
+SampleFormat parse_sample_format(const std::string& s) {
+  if (s == "ids") return {true, Format::table};
+  return {false, parse_format(s)};
+}
+
+int run_sample(const SampleOptions& o, std::ostream& out) {
+  bool given = !o.archs.empty() || !o.genome_file.empty();
+  if (given && o.count > 0) throw UsageError("-n samples new candidates; --arch and --genome add given ones: use one or the other");
+  if (!given && o.count <= 0) throw UsageError("nothing to do: give -n N, --arch STRING or --genome FILE");
+  if (o.budget != 0 && !o.queue) throw UsageError("--budget: give --queue too (the budget is the queued trials' epochs)");
+  if (o.budget < 0) throw UsageError("--budget: " + std::to_string(o.budget) + " epochs: expected at least 1");
+  const SampleFormat format = o.format.value_or(SampleFormat{!given, Format::table});
+
+  // Everything that can be checked without the file is checked before it is created.
+  std::vector<space::Genome> given_genomes = read_given(o);
+  config::StudyConfig pre;
+  config::DataProbe probe;
+  if (!o.config.empty()) {
+    pre = config::load_study_config(o.config);
+    probe = data::probe_study_data(pre);   // the one probe of the data files, kept in the study file
+    if (!given) {  // constraints no candidate can satisfy are a configuration error, found before writing
+      Rng probe(pre.seed, ~uint64_t(0));
+      space::Sampler(pre).draw_feasible(probe);
+    }
+  }
+
+  if (!o.config.empty()) check_budget(o, pre);
+  if (o.config.empty() && !std::filesystem::exists(o.db))
+    throw UsageError("cannot open '" + o.db + "': no such file (give --config FILE to create the study)");
+  std::optional<store::OpenStudy> stored;
+  if (o.config.empty()) stored.emplace(store::open_study(o.db, store::Access::read_write));
+  store::Db db = stored ? std::move(stored->db) : store::Db::open(o.db, store::OpenMode::create);
+  config::StudyConfig cfg = stored ? std::move(stored->cfg) : create_or_check(db, o, pre, probe);
+  check_budget(o, cfg);   // the stored configuration (a given one was checked before writing)
+  space::Sampler sampler(cfg);
+
+  if (given) add_given(db, o, cfg, sampler, given_genomes, format, out);
+  else sample_new(db, o, cfg, sampler, format, out);
   return 0;
 }
 

@@ -2,9 +2,21 @@
 #pragma once
 #include <ostream>
 #include <string>
+#include <optional>
 #include <vector>
 
+#include "nas/core/table.h"
+
 namespace nas::app {
+
+// What nas-sample prints: the new trials' ids, one a line, or a table of them.
+struct SampleFormat {
+  bool ids = false;                  // ids, one a line (then `table` is unused)
+  Format table = Format::table;
+};
+
+// --format's value: "ids" or a table format's name. Throws UsageError (exit 2) for any other.
+SampleFormat parse_sample_format(const std::string& s);
 
 struct SampleOptions {
   std::string db;                    // study file
@@ -15,7 +27,7 @@ struct SampleOptions {
   std::string genome_file;           // --genome FILE or "-" (stdin): canonical JSON per line
   bool queue = false;                // --queue: new candidates go straight to the training queue
   int64_t budget = 0;                // --budget: epochs the queued candidates train (0: [train] epochs)
-  std::string format;                // "" (ids when sampling, table when adding), ids, table, tsv, csv, json
+  std::optional<SampleFormat> format;  // none: ids when sampling, a table when adding
 };
 
 // Runs nas-sample; writes data to out. Returns the exit code (0 also when every given

@@ -3,10 +3,12 @@
 #include "nas/app/db.h"
 #include "nas/config/study_config.h"
 #include "nas/core/error.h"
+#include "nas/core/file.h"
 #include "nas/core/log.h"
 #include "nas/core/table.h"
 #include "nas/core/text.h"
-#include "nas/model/cost.h"
+#include "nas/space/cost.h"
+#include "nas/search/policy.h"
 #include "nas/slurm/command.h"
 #include "nas/slurm/pipeline.h"
 #include "nas/slurm/plan.h"
@@ -14,10 +16,12 @@
 #include "nas/space/hparams.h"
 #include "nas/space/sampler.h"
 #include "nas/store/db.h"
+#include "nas/store/open.h"
 #include "nas/store/inspect.h"
 #include "nas/store/jobs.h"
 #include "nas/store/results.h"
 #include "nas/store/study.h"
+#include "nas/store/trials.h"
 #include "nas/train/pack.h"
 
 #include <algorithm>
@@ -25,7 +29,6 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 #include <iostream>
 #include <thread>
@@ -35,12 +38,6 @@ namespace fs = std::filesystem;
 
 namespace nas::app {
 namespace {
-
-config::StudyConfig study_config(store::Db& db, const std::string& path) {
-  auto study = store::load_study(db);
-  if (!study) throw Error("'" + path + "' holds no study");
-  return config::parse_study_config(study->config_toml, study->config_path);
-}
 
 // GPUs of this machine, from nvidia-smi (0 without it).
 int local_gpu_count() {
@@ -102,19 +99,70 @@ struct Prepared {
   int local_gpus = 0;
 };
 
+// The stages when none are given: the proxies first while candidates wait to be scored.
+std::vector<std::string> default_stages(store::Db& db) {
+  if (store::count_trials(db, {store::TrialState::sampled}) > 0) return {"proxy", "train", "pareto"};
+  return {"train", "pareto"};
+}
+
+// A trial as the planner sees it: MACs, batch and the bytes one training of it holds.
+slurm::PlanTrial plan_trial(const Prepared& p, const space::CostContext& ctx, int64_t id, const std::string& genome,
+                            const std::optional<std::string>& hparams, int64_t macs) {
+  const auto g = space::genome_from_json(genome);
+  const auto h = space::trial_hparams(p.cfg, g, hparams);
+  slurm::PlanTrial t;
+  t.id = id;
+  t.macs = macs;
+  t.bytes = train::training_bytes(space::estimate_cost(g, ctx), h.batch_size, h.optimizer);
+  t.batch = h.batch_size;
+  return t;
+}
+
+// The queued trials, each with the epochs left of its budget.
+void add_queued(Prepared& p, store::Db& db, const space::CostContext& ctx) {
+  for (const auto& w : store::trials_in_state(db, store::TrialState::queued)) {
+    slurm::PlanTrial t = plan_trial(p, ctx, w.id, w.genome, w.hparams, w.macs);
+    const double budget = w.budget.value_or(double(p.cfg.train.epochs));
+    t.epochs = std::max(0.0, budget - double(w.epochs_done));
+    p.input.trials.push_back(t);
+  }
+}
+
+// With a proxy stage first, the sampled candidates it will queue count too: its `keep` of them
+// (the first by id stand in for the best, which are not known yet) at its first budget.
+void add_from_proxy(Prepared& p, store::Db& db, const space::CostContext& ctx) {
+  std::vector<slurm::PlanTrial> sampled;
+  for (const auto& w : store::trials_in_state(db, store::TrialState::sampled)) {
+    slurm::PlanTrial t = plan_trial(p, ctx, w.id, w.genome, w.hparams, w.macs);
+    t.epochs = search::first_budget(p.cfg);
+    sampled.push_back(t);
+  }
+  const size_t keep = search::keep_count(p.cfg.budget, sampled.size());
+  p.sampled = int64_t(sampled.size());
+  p.from_proxy = int64_t(keep);
+  p.input.trials.insert(p.input.trials.end(), sampled.begin(), sampled.begin() + long(keep));
+}
+
+// Calibration: the study's measured epochs against the cost model's prediction of them.
+void add_measured(Prepared& p, store::Db& db) {
+  p.input.measured_s = p.input.predicted_s = 0;
+  p.input.measured_epochs = 0;
+  for (const auto& m : store::measured_trials(db)) {
+    slurm::PlanTrial t;
+    t.macs = m.macs;
+    t.batch = space::trial_hparams(p.cfg, space::genome_from_json(m.genome), m.hparams).batch_size;
+    p.input.measured_epochs += m.epochs;
+    p.input.measured_s += m.wall_s;
+    p.input.predicted_s += double(m.epochs) * slurm::predicted_epoch_s(t, p.input.train_samples, p.input.slurm, p.input.gpu);
+  }
+}
+
 Prepared prepare(SlurmOptions& o) {
   Prepared p;
-  store::Db db = open_study_file(o.db, false);
-  if (o.stages.empty()) {
-    int64_t sampled = 0;
-    db.read([&] {
-      store::Statement q = db.prepare("SELECT count(*) FROM trial WHERE state = 'sampled'");
-      sampled = q.step() ? q.int64(0) : 0;
-    });
-    o.stages = sampled > 0 ? std::vector<std::string>{"proxy", "train", "pareto"}
-                           : std::vector<std::string>{"train", "pareto"};
-  }
-  p.cfg = study_config(db, o.db);
+  store::OpenStudy opened = store::open_study(o.db, store::Access::read_only);
+  store::Db& db = opened.db;
+  if (o.stages.empty()) o.stages = default_stages(db);
+  p.cfg = std::move(opened.cfg);
   p.input.slurm = effective_slurm(p.cfg, o);
   if (o.local) {
     p.local_gpus = local_gpu_count();
@@ -122,75 +170,19 @@ Prepared prepare(SlurmOptions& o) {
     p.input.slurm.gpus = std::max(1, p.local_gpus);
     p.input.cores = int(std::max(1u, std::thread::hardware_concurrency()));
   } else {
-    p.input.gpu = p.input.slurm.gpu_option != "none";
+    p.input.gpu = p.input.slurm.gpu_option != config::GpuOption::none;
     p.input.cores = p.input.slurm.cpus_per_task;
   }
   const auto& d = p.cfg.data;
   const int64_t used = d.subset ? std::min(d.subset, d.train_samples) : d.train_samples;
   p.input.train_samples = used - int64_t(double(used) * d.validation);
   const auto ctx = space::cost_context(p.cfg);
-  db.read([&] {
+  db.read([&] {   // one snapshot of the queue
     p.input.trials.clear();
-    store::Statement q = db.prepare(
-        "SELECT t.id, t.genome, t.hparams, t.budget, t.macs, "
-        "       (SELECT max(e.epoch) FROM epoch_metric e WHERE e.trial_id = t.id AND e.rung = t.rung) "
-        "FROM trial t WHERE t.state = 'queued' ORDER BY t.id");
-    // A trial's genome and its hyperparameters (drawn from the seed when the row has none).
-    auto trial_of = [&](store::Statement& st, int genome_col) {
-      const auto g = space::genome_from_json(st.text(genome_col));
-      const auto h = st.is_null(genome_col + 1) ? space::draw_hparams(p.cfg.train, p.cfg.seed, space::genome_hash(g))
-                                                : space::parse_hparams(st.text(genome_col + 1), space::HParams{});
-      return std::make_pair(g, h);
-    };
-    while (q.step()) {
-      const auto [g, h] = trial_of(q, 1);
-      slurm::PlanTrial t;
-      t.id = q.int64(0);
-      const double budget = q.is_null(3) ? double(p.cfg.train.epochs) : q.real(3);
-      t.epochs = std::max(0.0, budget - (q.is_null(5) ? 0.0 : double(q.int64(5))));
-      t.macs = q.int64(4);
-      t.bytes = train::training_bytes(model::estimate_cost(g, ctx), h.batch_size, h.optimizer);
-      t.batch = h.batch_size;
-      p.input.trials.push_back(t);
-    }
-    // With a proxy stage first, the sampled candidates it will queue count too: its `keep` of
-    // them (the first by id stand in for the best, which are not known yet) at its first budget.
     p.from_proxy = 0;
-    if (std::find(o.stages.begin(), o.stages.end(), "proxy") != o.stages.end()) {
-      store::Statement c = db.prepare("SELECT id, genome, hparams, macs FROM trial WHERE state = 'sampled' ORDER BY id");
-      std::vector<slurm::PlanTrial> sampled;
-      while (c.step()) {
-        const auto [g, h] = trial_of(c, 1);
-        slurm::PlanTrial t;
-        t.id = c.int64(0);
-        t.epochs = p.cfg.budget.given ? p.cfg.budget.min_epochs : double(p.cfg.train.epochs);
-        t.macs = c.int64(3);
-        t.bytes = train::training_bytes(model::estimate_cost(g, ctx), h.batch_size, h.optimizer);
-        t.batch = h.batch_size;
-        sampled.push_back(t);
-      }
-      const auto& b = p.cfg.budget;
-      size_t keep = b.keep_is_count ? size_t(b.keep) : size_t(std::ceil(b.keep * double(sampled.size())));
-      keep = std::min(keep, sampled.size());
-      p.sampled = int64_t(sampled.size());
-      p.from_proxy = int64_t(keep);
-      p.input.trials.insert(p.input.trials.end(), sampled.begin(), sampled.begin() + long(keep));
-    }
-    // Calibration: the study's measured epochs against the cost model's prediction of them.
-    p.input.measured_s = p.input.predicted_s = 0;
-    p.input.measured_epochs = 0;
-    store::Statement m = db.prepare(
-        "SELECT t.genome, t.hparams, t.macs, count(*), sum(e.value) FROM epoch_metric e JOIN trial t ON t.id = e.trial_id "
-        "WHERE e.metric = 'wall_s' AND e.value > 0 GROUP BY t.id");
-    while (m.step()) {
-      const auto h = trial_of(m, 0).second;
-      slurm::PlanTrial t;
-      t.macs = m.int64(2);
-      t.batch = h.batch_size;
-      p.input.measured_epochs += m.int64(3);
-      p.input.measured_s += m.real(4);
-      p.input.predicted_s += double(m.int64(3)) * slurm::predicted_epoch_s(t, p.input.train_samples, p.input.slurm, p.input.gpu);
-    }
+    add_queued(p, db, ctx);
+    if (std::find(o.stages.begin(), o.stages.end(), "proxy") != o.stages.end()) add_from_proxy(p, db, ctx);
+    add_measured(p, db);
   });
   p.plan = slurm::make_plan(p.input);
   return p;
@@ -272,17 +264,10 @@ void print_plan(const Prepared& p, const SlurmOptions& o, std::ostream& out) {
   for (const auto& n : pl.notes) out << "note        " << n << "\n";
 }
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 } // namespace
 
 int run_slurm_plan(const SlurmOptions& options, std::ostream& out) {
-  Format f = parse_format(options.format);
+  const Format f = options.format;
   SlurmOptions o = options;
   Prepared p = prepare(o);
   const std::string dir = o.dry_run ? store::artifact_dir(fs::absolute(o.db).string()) + "/slurm/plan"
@@ -292,7 +277,7 @@ int run_slurm_plan(const SlurmOptions& options, std::ostream& out) {
   std::vector<std::string> commands;
   std::string previous;
   for (const auto& st : pipe.stages) {
-    scripts.push_back({st.path, read_text(st.path)});
+    scripts.push_back({st.path, read_file(st.path)});
     commands.push_back(slurm::shell_quote(slurm::sbatch_command(st, previous.empty() ? "" : "<" + previous + ">")));
     previous = st.stage + " job id";
   }
@@ -327,12 +312,12 @@ int run_slurm_plan(const SlurmOptions& options, std::ostream& out) {
 }
 
 int run_slurm_submit(const SlurmOptions& options, std::ostream& out) {
-  Format f = parse_format(options.format);
+  const Format f = options.format;
   SlurmOptions o = options;
   Prepared p = prepare(o);
   if (!o.local && !slurm::on_path("sbatch"))
     throw UsageError("'sbatch' is not on PATH: is this a Slurm login node? (use --local to run the plan here)");
-  store::Db db = open_study_file(o.db, true);
+  store::Db db = store::open_study_file(o.db, store::Access::read_write);
   // The submission's number and folder: creating the folder reserves the number, so two
   // submissions started at once never share one.
   int64_t submission = store::next_submission(db);
@@ -363,10 +348,10 @@ int run_slurm_submit(const SlurmOptions& options, std::ostream& out) {
 }
 
 int run_slurm_status(const SlurmOptions& o, std::ostream& out) {
-  Format f = parse_format(o.format);
-  store::Db db = open_study_file(o.db, false);
-  auto study = store::load_study(db);
-  if (!study) throw Error("'" + o.db + "' holds no study");
+  const Format f = o.format;
+  store::OpenStudy opened = store::open_study(o.db, store::Access::read_only);
+  store::Db& db = opened.db;
+  const store::StudyRecord* study = &opened.study;
   Table states = store::state_counts(db);
   auto jobs = store::load_jobs(db, o.all);
   Table jt({"submission", "stage", "backend", "job_id", "array", "state", "submitted"});
@@ -374,11 +359,8 @@ int run_slurm_status(const SlurmOptions& o, std::ostream& out) {
     jt.add({j.submission, j.stage, j.backend, j.job_id, j.array, slurm::job_state(j), iso_time(j.submitted_at)});
   if (f == Format::json) {
     nlohmann::json j = {{"study", study->name}};
-    std::stringstream a, b;
-    states.write(a, Format::json);
-    jt.write(b, Format::json);
-    j["states"] = nlohmann::json::parse(a.str());
-    j["jobs"] = nlohmann::json::parse(b.str());
+    j["states"] = states.to_json();
+    j["jobs"] = jt.to_json();
     out << j.dump(2) << "\n";
     return 0;
   }
@@ -394,8 +376,8 @@ int run_slurm_status(const SlurmOptions& o, std::ostream& out) {
 }
 
 int run_slurm_cancel(const SlurmOptions& o, std::ostream& out) {
-  store::Db db = open_study_file(o.db, false);
-  auto jobs = store::load_jobs(db, o.all);
+  store::OpenStudy opened = store::open_study(o.db, store::Access::read_only);
+  auto jobs = store::load_jobs(opened.db, o.all);
   if (jobs.empty()) throw UsageError("'" + o.db + "' has no submitted jobs");
   for (const auto& line : slurm::cancel_jobs(jobs)) out << line << "\n";
   return 0;

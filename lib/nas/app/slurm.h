@@ -5,11 +5,13 @@
 #include <string>
 #include <vector>
 
+#include "nas/core/table.h"
+
 namespace nas::app {
 
 struct SlurmOptions {
   std::string db;
-  std::string format = "table";
+  Format format = Format::table;
   std::string bin_dir;                              // folder of the nas-* tools (nas-slurm's own)
   std::string templates;                            // --templates DIR ("" : [slurm] templates or installed)
   std::vector<std::string> stages;                  // empty: proxy,train,pareto when the study has sampled candidates, else train,pareto

@@ -2,9 +2,9 @@
 // dotted key; unknown keys get a suggestion; nothing is written before this succeeds.
 #include "nas/config/study_config.h"
 #include "nas/core/error.h"
+#include "nas/core/file.h"
 #include "nas/core/sha256.h"
 #include "nas/core/text.h"
-#include "nas/data/probe.h"
 
 #include <nlohmann/json.hpp>
 #include <toml++/toml.h>
@@ -13,7 +13,6 @@
 #include <cctype>
 #include <stdexcept>
 #include <filesystem>
-#include <fstream>
 #include <set>
 #include <sstream>
 
@@ -26,6 +25,35 @@ const std::vector<std::string> kBlocks = {"conv", "dwsep", "mbconv", "residual"}
 const std::vector<std::string> kActivations = {"relu", "relu6", "hswish", "silu"};
 const std::vector<std::string> kNb201Ops = {"none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"};
 const std::vector<std::string> kReserved = {"distill", "measure", "pareto", "search"};
+
+// The spellings of each enumerated value, in the order messages list them.
+template <class E> using Spellings = std::vector<std::pair<E, std::string>>;
+const Spellings<Precision> kPrecisions = {
+    {Precision::fp32, "fp32"}, {Precision::bf16, "bf16"}, {Precision::fp16, "fp16"}, {Precision::automatic, "auto"}};
+const Spellings<WeightPrecision> kWeightPrecisions = {
+    {WeightPrecision::int8, "int8"}, {WeightPrecision::fp16, "fp16"}, {WeightPrecision::fp32, "fp32"}};
+const Spellings<Schedule> kSchedules = {{Schedule::cosine, "cosine"}, {Schedule::constant, "constant"}};
+const Spellings<Optimizer> kOptimizers = {{Optimizer::sgd, "sgd"}, {Optimizer::adamw, "adamw"}};
+const Spellings<Ensemble> kEnsembles = {{Ensemble::sum, "sum"}, {Ensemble::vote, "vote"}, {Ensemble::none, "none"}};
+const Spellings<Promotion> kPromotions = {{Promotion::asynchronous, "asynchronous"}, {Promotion::synchronous, "synchronous"}};
+const Spellings<GpuOption> kGpuOptions = {
+    {GpuOption::gres, "gres"}, {GpuOption::gpus_per_task, "gpus-per-task"}, {GpuOption::none, "none"}};
+
+template <class E> std::string spelling(const Spellings<E>& table, E e) {
+  for (const auto& [v, name] : table)
+    if (v == e) return name;
+  return "?";
+}
+template <class E> std::optional<E> lookup(const Spellings<E>& table, const std::string& s) {
+  for (const auto& [v, name] : table)
+    if (name == s) return v;
+  return std::nullopt;
+}
+template <class E> std::vector<std::string> names_of(const Spellings<E>& table) {
+  std::vector<std::string> out;
+  for (const auto& [v, name] : table) out.push_back(name);
+  return out;
+}
 
 // A TOML table being read: remembers which keys were consumed so that the rest can be
 // reported as unknown, and turns type problems into ConfigErrors with their place.
@@ -57,13 +85,15 @@ public:
     if (!n->is_string()) fail_at(*n, k, "expected a string, got " + type_name(*n));
     return n->value<std::string>();
   }
-  // A string that must be one of `known`; an unknown one names the key and suggests the nearest.
-  std::optional<std::string> one_of(const std::string& k, const std::vector<std::string>& known) {
+  // A string that must spell one of `table`'s values; an unknown one names the key and
+  // suggests the nearest.
+  template <class E> std::optional<E> one_of(const std::string& k, const Spellings<E>& table) {
     auto v = str(k);
-    if (v && std::find(known.begin(), known.end(), *v) == known.end())
-      fail_at(*t_.get(k), k, "unknown value '" + *v + "'" + suggestion_suffix(*v, known) + " (expected one of " +
-                                 quoted_list(known) + ")");
-    return v;
+    if (!v) return std::nullopt;
+    if (auto e = lookup(table, *v)) return e;
+    const auto known = names_of(table);
+    fail_at(*t_.get(k), k, "unknown value '" + *v + "'" + suggestion_suffix(*v, known) + " (expected one of " +
+                               quoted_list(known) + ")");
   }
   std::optional<int64_t> integer(const std::string& k, int64_t min = INT64_MIN) {
     const toml::node* n = get(k);
@@ -279,7 +309,11 @@ std::string resolve(const std::string& base_dir, const std::string& p) {
   return (fs::path(base_dir) / path).lexically_normal().string();
 }
 
-void parse_data(Section& s, DataConfig& d, const std::string& base_dir) {
+// [data], without I/O: the data files are kept as paths (resolved against the config's folder)
+// and probed when the study is created; synthetic data is "probed" here from its declaration.
+void parse_data(Section& s, StudyConfig& cfg, const std::string& base_dir) {
+  DataConfig& d = cfg.data;
+  d.places[""] = s.place(s.raw());
   auto fmt = s.str("format");
   if (!fmt) s.fail_here("format", "missing: give format = \"idx\", \"cifar10\", \"npy\" or \"synthetic\"");
   d.format = *fmt;
@@ -287,96 +321,54 @@ void parse_data(Section& s, DataConfig& d, const std::string& base_dir) {
   if (std::find(formats.begin(), formats.end(), d.format) == formats.end())
     s.fail_at(*s.raw().get("format"), "format",
               "unknown format '" + d.format + "'" + suggestion_suffix(d.format, formats) + " (expected idx, cifar10, npy or synthetic)");
-  auto shape = s.int_list("shape");
-  auto classes = s.integer("classes", 2);
+  d.declared_shape = s.int_list("shape");
+  d.declared_classes = s.integer("classes", 2);
+  const auto& shape = d.declared_shape;
   if (shape && (shape->size() != 3 || std::any_of(shape->begin(), shape->end(), [](int64_t v) { return v <= 0; })))
     s.fail_at(*s.raw().get("shape"), "shape", "expected [channels, height, width] with positive values");
+  for (const char* k : {"shape", "classes"})
+    if (const toml::node* n = s.raw().get(k)) d.places[k] = s.place(*n);
 
-  // A data-file key: must be a string naming an existing file; probe errors are reported at it.
-  auto file_key = [&](const std::string& k) -> std::string {
+  // A data-file key: a string naming a file, kept with its place for the probe's messages.
+  auto file_key = [&](const std::string& k) {
     auto v = s.str(k);
     if (!v) s.fail_here(k, "missing: format '" + d.format + "' needs this file");
-    std::string p = resolve(base_dir, *v);
-    if (!fs::exists(p)) s.fail_at(*s.raw().get(k), k, "file '" + p + "' does not exist");
-    d.files[k] = p;
-    return p;
+    d.files[k] = resolve(base_dir, *v);
+    d.places[k] = s.place(*s.raw().get(k));
   };
-  auto probe_at = [&](const std::string& k, auto&& fn) {
-    try {
-      return fn();
-    } catch (const UsageError& e) {
-      s.fail_at(*s.raw().get(k), k, e.what());
-    }
-  };
-
-  data::Probe train, test;
+  DataProbe synthetic;
   if (d.format == "synthetic") {
     if (!shape) s.fail_here("shape", "missing: synthetic data needs shape = [channels, height, width]");
-    if (!classes) s.fail_here("classes", "missing: synthetic data needs the number of classes");
-    train.shape = test.shape = *shape;
-    train.classes = test.classes = *classes;
-    train.samples = s.integer("samples", 1).value_or(1024);
-    test.samples = s.integer("test_samples", 1).value_or(256);
+    if (!d.declared_classes) s.fail_here("classes", "missing: synthetic data needs the number of classes");
+    synthetic.train.shape = synthetic.test.shape = *shape;
+    synthetic.train.classes = synthetic.test.classes = *d.declared_classes;
+    synthetic.train.samples = s.integer("samples", 1).value_or(1024);
+    synthetic.test.samples = s.integer("test_samples", 1).value_or(256);
   } else if (d.format == "idx" || d.format == "npy") {
-    std::string tri = file_key("train_images"), trl = file_key("train_labels");
-    std::string tei = file_key("test_images"), tel = file_key("test_labels");
-    std::string& layout = d.layout;
+    for (const char* k : {"train_images", "train_labels", "test_images", "test_labels"}) file_key(k);
     if (d.format == "npy") {
-      layout = s.str("layout").value_or("auto");
-      if (layout != "auto" && layout != "nchw" && layout != "nhwc")
-        s.fail_at(*s.raw().get("layout"), "layout", "expected 'auto', 'nchw' or 'nhwc', got '" + layout + "'");
+      d.layout = s.str("layout").value_or("auto");
+      if (d.layout != "auto" && d.layout != "nchw" && d.layout != "nhwc")
+        s.fail_at(*s.raw().get("layout"), "layout", "expected 'auto', 'nchw' or 'nhwc', got '" + d.layout + "'");
     }
-    auto probe = [&](const std::string& i, const std::string& l) {
-      return d.format == "idx" ? data::probe_idx(i, l) : data::probe_npy(i, l, layout);
-    };
-    train = probe_at("train_images", [&] { return probe(tri, trl); });
-    test = probe_at("test_images", [&] { return probe(tei, tel); });
   } else { // cifar10
-    auto list = [&](const std::string& k) {
+    for (const char* k : {"train", "test"}) {
       auto v = s.str_list(k);
       if (!v || v->empty()) s.fail_here(k, "missing: format 'cifar10' needs a list of batch files");
       std::vector<std::string> out;
-      for (const auto& f : *v) {
-        std::string p = resolve(base_dir, f);
-        if (!fs::exists(p)) s.fail_at(*s.raw().get(k), k, "file '" + p + "' does not exist");
-        out.push_back(p);
-      }
+      for (const auto& f : *v) out.push_back(resolve(base_dir, f));
       d.files[k] = join(out, ":");
-      return out;
-    };
-    auto tr = list("train"), te = list("test");
-    train = probe_at("train", [&] { return data::probe_cifar10(tr); });
-    test = probe_at("test", [&] { return data::probe_cifar10(te); });
+      d.places[k] = s.place(*s.raw().get(k));
+    }
   }
-  if (train.shape != test.shape)
-    s.fail_here("test_images", "test samples have another shape than the training samples");
-  d.shape = train.shape;
-  d.classes = std::max(train.classes, test.classes);
-  d.train_samples = train.samples;
-  d.test_samples = test.samples;
-  if (shape && *shape != d.shape)
-    s.fail_at(*s.raw().get("shape"), "shape", "the files hold samples of shape [" + std::to_string(d.shape[0]) + ", " +
-                                                 std::to_string(d.shape[1]) + ", " + std::to_string(d.shape[2]) + "]");
-  if (classes) {
-    if (*classes < d.classes)
-      s.fail_at(*s.raw().get("classes"), "classes", "the labels go up to " + std::to_string(d.classes - 1) +
-                                                      ", more than " + std::to_string(*classes) + " classes");
-    d.classes = *classes;
-  }
-  if (d.classes < 2) s.fail_here("classes", "the data must have at least 2 classes");
-
   if (auto v = s.number("validation")) {
     if (!(*v > 0 && *v < 1)) s.fail_at(*s.raw().get("validation"), "validation", "must be a fraction between 0 and 1, got " + std::to_string(*v));
     d.validation = *v;
   }
   if (auto n = s.integer("subset", 0)) {
-    if (*n > d.train_samples)
-      s.fail_at(*s.raw().get("subset"), "subset", std::to_string(*n) + " samples asked, the training data has " + std::to_string(d.train_samples));
     d.subset = *n;
+    d.places["subset"] = s.place(*s.raw().get("subset"));
   }
-  int64_t used = d.subset ? d.subset : d.train_samples;
-  if (int64_t(used * d.validation) < 1 || used - int64_t(used * d.validation) < 1)
-    s.fail_here("validation", "the split leaves no sample for training or validation (" + std::to_string(used) + " samples)");
   if (auto aug = s.str_list("augment")) {
     for (const auto& a : *aug) {
       if (a == "crop") d.crop = true;
@@ -386,6 +378,7 @@ void parse_data(Section& s, DataConfig& d, const std::string& base_dir) {
   }
   if (auto p = s.integer("crop_padding", 0)) d.crop_padding = *p;
   s.finish();
+  if (d.format == "synthetic") apply_data_probe(cfg, synthetic);
 }
 
 void read_stage_choices(Section& s, CnnStageChoices& c, const CnnStageChoices* defaults) {
@@ -461,10 +454,11 @@ void parse_constraints(Section& s, Constraints& c) {
   c.max_peak_activation_bytes = s.integer("max_peak_activation_bytes", 1);
   c.max_weight_bytes = s.integer("max_weight_bytes", 1);
   if (auto p = s.str("precision")) {
-    static const std::vector<std::string> known = {"int8", "fp16", "fp32"};
-    if (std::find(known.begin(), known.end(), *p) == known.end())
-      s.fail_at(*s.raw().get("precision"), "precision", "unknown precision '" + *p + "'" + suggestion_suffix(*p, known) + " (expected int8, fp16 or fp32)");
-    c.precision = *p;
+    const auto e = lookup(kWeightPrecisions, *p);
+    if (!e)
+      s.fail_at(*s.raw().get("precision"), "precision", "unknown precision '" + *p + "'" +
+                                                            suggestion_suffix(*p, names_of(kWeightPrecisions)) + " (expected int8, fp16 or fp32)");
+    c.precision = *e;
   }
   s.finish();
 }
@@ -480,7 +474,7 @@ RealChoice fixed(double v, const std::string& key) {
 void parse_train(Section* s, TrainConfig& t) {
   t.batch_size.values = {128};
   t.batch_size.key = "train.batch_size";
-  t.optimizer.values = {"sgd"};
+  t.optimizer.values = {Optimizer::sgd};
   t.optimizer.key = "train.optimizer";
   t.lr = fixed(0.05, "train.lr");
   t.momentum = fixed(0.9, "train.momentum");
@@ -491,7 +485,11 @@ void parse_train(Section* s, TrainConfig& t) {
   t.epochs = s->integer("epochs", 1).value_or(t.epochs);
   if (auto v = s->int_choice("batch_size", 1, 1 << 20)) t.batch_size = *v;
   t.eval_batch_size = s->integer("eval_batch_size", 1).value_or(t.eval_batch_size);
-  if (auto v = s->name_choice("optimizer", {"sgd", "adamw"})) t.optimizer = *v;
+  if (auto v = s->name_choice("optimizer", names_of(kOptimizers))) {
+    t.optimizer.values.clear();
+    for (const auto& name : v->values) t.optimizer.values.push_back(*lookup(kOptimizers, name));
+    t.optimizer.place = v->place;
+  }
   if (auto v = s->real_choice("lr", 0, 1e300)) t.lr = *v;
   if (auto v = s->real_choice("momentum", 0, 1)) t.momentum = *v;
   t.nesterov = s->boolean("nesterov").value_or(t.nesterov);
@@ -502,8 +500,8 @@ void parse_train(Section* s, TrainConfig& t) {
     if (*v < 0) s->fail_at(*s->raw().get("grad_clip"), "grad_clip", "must be at least 0 (0 turns clipping off)");
     t.grad_clip = *v;
   }
-  t.schedule = s->one_of("schedule", {"cosine", "constant"}).value_or(t.schedule);
-  t.precision = s->one_of("precision", {"fp32", "bf16", "fp16", "auto"}).value_or(t.precision);
+  t.schedule = s->one_of("schedule", kSchedules).value_or(t.schedule);
+  t.precision = s->one_of("precision", kPrecisions).value_or(t.precision);
   t.max_attempts = int(s->integer("max_attempts", 1).value_or(t.max_attempts));
   if (auto v = s->number("lease_s")) {
     if (*v < 5) s->fail_at(*s->raw().get("lease_s"), "lease_s", "must be at least 5 seconds");
@@ -519,7 +517,7 @@ void parse_slurm(Section& s, SlurmConfig& c) {
   c.qos = s.str("qos").value_or("");
   c.gpus = int(s.integer("gpus", 1).value_or(c.gpus));
   c.gpus_per_task = int(s.integer("gpus_per_task", 1).value_or(c.gpus_per_task));
-  c.gpu_option = s.one_of("gpu_option", {"gres", "gpus-per-task", "none"}).value_or(c.gpu_option);
+  c.gpu_option = s.one_of("gpu_option", kGpuOptions).value_or(c.gpu_option);
   c.cpus_per_task = int(s.integer("cpus_per_task", 1).value_or(c.cpus_per_task));
   c.memory = s.str("memory").value_or(c.memory);
   if (auto v = s.str("time")) {
@@ -593,12 +591,12 @@ void parse_proxy(Section& s, ProxyConfig& c) {
       c.weights[name] = v;
     }
   }
-  c.ensemble = s.one_of("ensemble", {"sum", "vote", "none"}).value_or(c.ensemble);
+  c.ensemble = s.one_of("ensemble", kEnsembles).value_or(c.ensemble);
   if (auto v = s.str("rank_by")) {
     if (*v != "ensemble" && std::find(c.proxies.begin(), c.proxies.end(), *v) == c.proxies.end())
       s.fail_at(*s.raw().get("rank_by"), "rank_by", "'" + *v + "' is neither 'ensemble' nor one of the chosen proxies " +
                                                         quoted_list(c.proxies));
-    if (*v == "ensemble" && c.ensemble == "none")
+    if (*v == "ensemble" && c.ensemble == Ensemble::none)
       s.fail_at(*s.raw().get("rank_by"), "rank_by", "ranking by the ensemble needs ensemble = \"sum\" or \"vote\"");
     c.rank_by = *v;
   }
@@ -634,9 +632,9 @@ void parse_budget(Section& s, BudgetConfig& b, const TrainConfig& t) {
   b.proxy_start = s.boolean("proxy_start").value_or(false);
   b.early_stop = s.boolean("early_stop").value_or(false);
   b.anneal = s.boolean("anneal").value_or(false);
-  b.promotion = s.one_of("promotion", {"asynchronous", "synchronous"}).value_or(b.promotion);
-  if (b.anneal && t.schedule != "cosine")
-    s.fail_at(*s.raw().get("anneal"), "anneal", "anneals each rung's cosine: [train] schedule is '" + t.schedule + "'");
+  b.promotion = s.one_of("promotion", kPromotions).value_or(b.promotion);
+  if (b.anneal && t.schedule != Schedule::cosine)
+    s.fail_at(*s.raw().get("anneal"), "anneal", "anneals each rung's cosine: [train] schedule is '" + to_string(t.schedule) + "'");
   if (b.anneal && b.proxy_start && b.early_stop)
     s.fail_at(*s.raw().get("anneal"), "anneal",
               "cannot go with proxy_start and early_stop: a trial started at a later rung anneals over another span, "
@@ -709,11 +707,67 @@ int64_t parse_bytes(const std::string& s) {
   throw std::invalid_argument("'" + s + "' has an unknown unit '" + unit + "' (use B, KiB, MiB, GiB or TiB)");
 }
 
-int precision_bytes(const std::string& precision) {
-  if (precision == "fp32") return 4;
-  if (precision == "fp16") return 2;
+ConfigError data_error(const DataConfig& d, const std::string& key, const std::string& msg, bool at_table) {
+  auto it = at_table ? d.places.end() : d.places.find(key);
+  if (it == d.places.end()) it = d.places.find("");
+  Place p = it == d.places.end() ? Place{} : it->second;
+  return ConfigError(p.file, p.line, p.col, "data." + key, msg);
+}
+
+void apply_data_probe(StudyConfig& cfg, const DataProbe& probe) {
+  DataConfig& d = cfg.data;
+  const SplitProbe& train = probe.train;
+  const SplitProbe& test = probe.test;
+  if (train.shape != test.shape)
+    throw data_error(d, "test_images", "test samples have another shape than the training samples", true);
+  if (train.shape.size() != 3) throw data_error(d, "", "the data's samples have no [channels, height, width] shape", true);
+  d.shape = train.shape;
+  d.classes = std::max(train.classes, test.classes);
+  d.train_samples = train.samples;
+  d.test_samples = test.samples;
+  if (d.declared_shape && *d.declared_shape != d.shape)
+    throw data_error(d, "shape", "the files hold samples of shape [" + std::to_string(d.shape[0]) + ", " +
+                                     std::to_string(d.shape[1]) + ", " + std::to_string(d.shape[2]) + "]");
+  if (d.declared_classes) {
+    if (*d.declared_classes < d.classes)
+      throw data_error(d, "classes", "the labels go up to " + std::to_string(d.classes - 1) + ", more than " +
+                                         std::to_string(*d.declared_classes) + " classes");
+    d.classes = *d.declared_classes;
+  }
+  if (d.classes < 2) throw data_error(d, "classes", "the data must have at least 2 classes", true);
+  if (d.subset > d.train_samples)
+    throw data_error(d, "subset", std::to_string(d.subset) + " samples asked, the training data has " +
+                                      std::to_string(d.train_samples));
+  int64_t used = d.subset ? d.subset : d.train_samples;
+  if (int64_t(used * d.validation) < 1 || used - int64_t(used * d.validation) < 1)
+    throw data_error(d, "validation", "the split leaves no sample for training or validation (" +
+                                          std::to_string(used) + " samples)", true);
+  d.probed = true;
+}
+
+int precision_bytes(WeightPrecision precision) {
+  switch (precision) {
+  case WeightPrecision::fp32: return 4;
+  case WeightPrecision::fp16: return 2;
+  case WeightPrecision::int8: return 1;
+  }
   return 1;
 }
+
+std::string to_string(Precision p) { return spelling(kPrecisions, p); }
+std::string to_string(WeightPrecision p) { return spelling(kWeightPrecisions, p); }
+std::string to_string(Schedule s) { return spelling(kSchedules, s); }
+std::string to_string(Optimizer o) { return spelling(kOptimizers, o); }
+std::string to_string(Ensemble e) { return spelling(kEnsembles, e); }
+std::string to_string(Promotion p) { return spelling(kPromotions, p); }
+std::string to_string(GpuOption g) { return spelling(kGpuOptions, g); }
+std::optional<Precision> parse_precision(const std::string& s) { return lookup(kPrecisions, s); }
+std::optional<WeightPrecision> parse_weight_precision(const std::string& s) { return lookup(kWeightPrecisions, s); }
+std::optional<Schedule> parse_schedule(const std::string& s) { return lookup(kSchedules, s); }
+std::optional<Optimizer> parse_optimizer(const std::string& s) { return lookup(kOptimizers, s); }
+std::optional<Ensemble> parse_ensemble(const std::string& s) { return lookup(kEnsembles, s); }
+std::optional<Promotion> parse_promotion(const std::string& s) { return lookup(kPromotions, s); }
+std::optional<GpuOption> parse_gpu_option(const std::string& s) { return lookup(kGpuOptions, s); }
 
 StudyConfig parse_study_config(const std::string& text, const std::string& path) {
   StudyConfig cfg;
@@ -746,7 +800,7 @@ StudyConfig parse_study_config(const std::string& text, const std::string& path)
   if (!data) throw ConfigError(file, 1, 1, "data", "missing section [data]");
   {
     Section s(*data, "data", file);
-    parse_data(s, cfg.data, base_dir);
+    parse_data(s, cfg, base_dir);
   }
   const toml::table* space = top.table("space");
   if (!space) throw ConfigError(file, 1, 1, "space", "missing section [space]");
@@ -785,12 +839,13 @@ StudyConfig parse_study_config(const std::string& text, const std::string& path)
 }
 
 StudyConfig load_study_config(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!fs::exists(path)) throw UsageError("cannot open '" + path + "': no such file");
-  if (!in) throw UsageError("cannot open '" + path + "': permission denied");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_study_config(ss.str(), path);
+  std::string text;
+  try {
+    text = read_file(path);
+  } catch (const FileError& e) {
+    throw UsageError(e.what());   // the user named the file
+  }
+  return parse_study_config(text, path);
 }
 
 } // namespace nas::config

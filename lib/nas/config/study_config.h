@@ -6,7 +6,35 @@
 #include <string>
 #include <vector>
 
+#include "nas/core/error.h"
+
 namespace nas::config {
+
+// The enumerated values of a study's configuration: parsed once, when the TOML is read. Each
+// to_string gives the spelling of the TOML and the study file back; each parse_* returns the
+// value a spelling names, or nullopt for any other string.
+enum class Precision { fp32, bf16, fp16, automatic };   // [train] precision; automatic is "auto"
+enum class WeightPrecision { int8, fp16, fp32 };        // [constraints] precision: bytes of a stored weight
+enum class Schedule { cosine, constant };               // [train] schedule after the warm-up
+enum class Optimizer { sgd, adamw };                    // [train] optimizer
+enum class Ensemble { sum, vote, none };                // [proxy] ensemble
+enum class Promotion { asynchronous, synchronous };     // [budget] promotion
+enum class GpuOption { gres, gpus_per_task, none };     // [slurm] gpu_option: "gres", "gpus-per-task", "none"
+
+std::string to_string(Precision p);
+std::string to_string(WeightPrecision p);
+std::string to_string(Schedule s);
+std::string to_string(Optimizer o);
+std::string to_string(Ensemble e);
+std::string to_string(Promotion p);
+std::string to_string(GpuOption g);
+std::optional<Precision> parse_precision(const std::string& s);
+std::optional<WeightPrecision> parse_weight_precision(const std::string& s);
+std::optional<Schedule> parse_schedule(const std::string& s);
+std::optional<Optimizer> parse_optimizer(const std::string& s);
+std::optional<Ensemble> parse_ensemble(const std::string& s);
+std::optional<Promotion> parse_promotion(const std::string& s);
+std::optional<GpuOption> parse_gpu_option(const std::string& s);
 
 // Where a value came from, for messages.
 struct Place {
@@ -29,13 +57,42 @@ struct NameChoice {
   Place place;
 };
 
+// A choice of optimizers: a list or one name.
+struct OptimizerChoice {
+  std::vector<Optimizer> values;  // never empty after validation
+  std::string key;
+  Place place;
+};
+
+// What probing one split's data files found. The probe (data/probe.h) runs once, when the
+// study is created; the study file keeps what it found (store/study.h).
+struct SplitProbe {
+  std::vector<std::string> files;             // the files probed (absolute paths)
+  std::vector<int64_t> shape;                 // C, H, W of one sample
+  int64_t classes = 0;                        // max label + 1 (CIFAR-10: 10)
+  int64_t samples = 0;
+  bool operator==(const SplitProbe& o) const {
+    return files == o.files && shape == o.shape && classes == o.classes && samples == o.samples;
+  }
+};
+
+struct DataProbe {
+  SplitProbe train, test;
+};
+
 struct DataConfig {
   std::string format;                         // idx | cifar10 | npy | synthetic
-  std::map<std::string, std::string> files;   // role (train_images, ...) -> absolute path
+  std::map<std::string, std::string> files;   // role (train_images, ...) -> absolute path (cifar10: joined with ':')
+  // Filled from the probe (apply_data_probe): at parse time for synthetic data, else when the
+  // study is created (data::probe_study_data) or opened (from the stored probe).
   std::vector<int64_t> shape;                 // C, H, W of one sample
   int64_t classes = 0;
   int64_t train_samples = 0;                  // from the files (synthetic: `samples`)
   int64_t test_samples = 0;
+  bool probed = false;                        // shape, classes and counts are filled
+  std::optional<std::vector<int64_t>> declared_shape; // `shape` as the file gives it
+  std::optional<int64_t> declared_classes;    // `classes` as the file gives it
+  std::map<std::string, Place> places;        // key -> where the file writes it ("": the [data] table)
   std::string layout = "auto";                // npy image layout: auto | nchw | nhwc
   double validation = 0.1;                    // fraction of the training files held out for validation
   int64_t subset = 0;                         // use this many training samples (0: all), drawn from the seed
@@ -75,7 +132,7 @@ struct Constraints {
   std::optional<int64_t> max_macs;
   std::optional<int64_t> max_peak_activation_bytes;
   std::optional<int64_t> max_weight_bytes;
-  std::string precision = "int8";             // element size for bytes: int8 | fp16 | fp32
+  WeightPrecision precision = WeightPrecision::int8;  // element size for bytes
 };
 
 // A real-valued hyperparameter: one value, a list to choose from, or a {min, max, log} range.
@@ -95,7 +152,7 @@ struct TrainConfig {
   int64_t epochs = 5;                         // budget (cumulative epochs) of a trial's training
   IntChoice batch_size;                       // default 128
   int64_t eval_batch_size = 1024;             // validation and test batches (no gradients)
-  NameChoice optimizer;                       // sgd | adamw (default sgd)
+  OptimizerChoice optimizer;                  // default sgd
   RealChoice lr;                              // peak learning rate (default 0.05)
   RealChoice momentum;                        // SGD momentum, AdamW beta1 (default 0.9)
   bool nesterov = true;                       // SGD only
@@ -103,8 +160,8 @@ struct TrainConfig {
   RealChoice label_smoothing;                 // default 0
   RealChoice warmup_epochs;                   // linear warm-up, in epochs (may be fractional; default 0)
   double grad_clip = 0;                       // max global gradient norm; 0: off
-  std::string schedule = "cosine";            // cosine | constant (after the warm-up)
-  std::string precision = "auto";             // fp32 | bf16 | fp16 | auto
+  Schedule schedule = Schedule::cosine;       // after the warm-up
+  Precision precision = Precision::automatic;
   int max_attempts = 3;                       // claims per trial before it fails
   double lease_s = 300;                       // lease length; workers renew every lease_s/4
 };
@@ -113,7 +170,7 @@ struct TrainConfig {
 struct ProxyConfig {
   std::vector<std::string> proxies = {"synflow", "jacob_cov", "nwot", "zico", "params"};
   std::map<std::string, double> weights;      // a proxy's weight in the ensemble (default 1)
-  std::string ensemble = "sum";               // sum (normalised log-ranks) | vote (pairwise majority) | none
+  Ensemble ensemble = Ensemble::sum;          // sum (normalised log-ranks) | vote (pairwise majority) | none
   std::string rank_by;                        // the score that ranks candidates: "ensemble" or a proxy ("" : ensemble, or the one proxy)
   int64_t batch_size = 64;                    // the shared batch of the data-dependent proxies (nwot and zico: 128)
   int threads = 0;                            // candidates scored at once (0: the cores)
@@ -129,7 +186,7 @@ struct BudgetConfig {
   bool proxy_start = false;                   // the proxies' top keep/eta^k start at rung k
   bool early_stop = false;                    // stop a trial whose val_acc falls out of the top 1/eta at an epoch
   bool anneal = false;                        // each rung's learning rate anneals to zero at its budget
-  std::string promotion = "asynchronous";     // asynchronous (ASHA) | synchronous (a rung promotes once it is complete)
+  Promotion promotion = Promotion::asynchronous;  // ASHA | synchronous (a rung promotes once it is complete)
   bool given = false;                         // the file has a [budget] section
 };
 
@@ -139,7 +196,7 @@ struct SlurmConfig {
   std::string partition, account, qos;        // "" : the site's default (no #SBATCH line)
   int gpus = 1;                               // GPUs the training array holds at a time
   int gpus_per_task = 1;                      // GPUs one array task asks for
-  std::string gpu_option = "gres";            // gres (--gres=gpu:N) | gpus-per-task | none
+  GpuOption gpu_option = GpuOption::gres;     // gres (--gres=gpu:N) | gpus-per-task | none
   int cpus_per_task = 4;
   std::string memory = "16G";                 // --mem of a task; "" : the site's default
   std::string time = "04:00:00";              // --time of an array task (Slurm's formats)
@@ -183,17 +240,27 @@ struct StudyConfig {
 
 // Reads and validates a study TOML file. Relative paths inside resolve against the file's
 // folder. Throws ConfigError (exit 2) naming FILE:LINE:COL and the key for: syntax errors,
-// unknown keys (with a suggestion), wrong types, empty or invalid ranges, missing or malformed
-// data files, sections reserved for later versions.
+// unknown keys (with a suggestion), wrong types, empty or invalid ranges, sections reserved for
+// later versions. Reads no other file: the data files are probed when the study is created
+// (data::probe_study_data), and until then cfg.data.probed is false (synthetic data: true).
 StudyConfig load_study_config(const std::string& path);
 
-// The same from text; `path` names the file in messages and anchors relative paths.
+// The same from text, without any I/O; `path` names the file in messages and anchors relative paths.
 StudyConfig parse_study_config(const std::string& text, const std::string& path);
+
+// Fills cfg.data's shape, classes and sample counts from what the probe found and checks them
+// against what the file declares (shape, classes, subset, validation). Does no I/O. Throws
+// ConfigError at the key concerned (FILE:LINE:COL as parsing does) when they disagree.
+void apply_data_probe(StudyConfig& cfg, const DataProbe& probe);
+
+// A ConfigError at the [data] key `key` of the file (at the [data] table when `at_table` or
+// when the file does not write the key): how probe errors name their place.
+ConfigError data_error(const DataConfig& d, const std::string& key, const std::string& msg, bool at_table = false);
 
 // The proxies nas-proxy knows, in the order of its man page.
 const std::vector<std::string>& proxy_names();
 
-// Bytes per element of a precision name ("int8" 1, "fp16" 2, "fp32" 4).
-int precision_bytes(const std::string& precision);
+// Bytes per element of a weight precision (int8 1, fp16 2, fp32 4).
+int precision_bytes(WeightPrecision precision);
 
 } // namespace nas::config

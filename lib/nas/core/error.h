@@ -44,6 +44,20 @@ public:
   explicit DbError(const std::string& msg) : Error(msg, Exit::failure) {}
 };
 
+// A file that cannot be read or written, with its path and the reason ("no such file",
+// "permission denied", ...). Exit 1; a tool that was handed the path by its user rethrows it as
+// a UsageError.
+class FileError : public Error {
+public:
+  FileError(const std::string& verb, const std::string& path, const std::string& reason)
+      : Error("cannot " + verb + " '" + path + "': " + reason), path_(path), reason_(reason) {}
+  const std::string& path() const { return path_; }
+  const std::string& reason() const { return reason_; }
+private:
+  std::string path_;
+  std::string reason_;
+};
+
 // A trial's lease was lost (expired and taken by another worker). Exit 1.
 class LeaseLost : public DbError {
 public:

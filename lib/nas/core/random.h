@@ -6,6 +6,16 @@
 
 namespace nas {
 
+// A 63-bit seed derived from two values (a trial seed and an epoch, a step, an id): a
+// splitmix64 finaliser of a hash-combine, masked to 63 bits because generators take the seed as
+// int64 in places. Different (a, b) give unrelated seeds; the same (a, b) always the same one.
+inline uint64_t mix_seed(uint64_t a, uint64_t b) {
+  uint64_t z = a ^ (b + 0x9e3779b97f4a7c15ULL + (a << 6) + (a >> 2));
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return (z ^ (z >> 31)) & 0x7fffffffffffffffULL;
+}
+
 class Rng {
 public:
   // Seeds the state from (seed, stream) with splitmix64; distinct streams never share state.

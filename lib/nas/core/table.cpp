@@ -54,18 +54,21 @@ static std::string tsv_clean(std::string s) {
   return s;
 }
 
+nlohmann::json Table::to_json() const {
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& r : rows_) {
+    nlohmann::json o = nlohmann::json::object();
+    for (size_t i = 0; i < columns_.size(); ++i) o[columns_[i]] = r[i];
+    arr.push_back(std::move(o));
+  }
+  return arr;
+}
+
 void Table::write(std::ostream& out, Format f) const {
   switch (f) {
-  case Format::json: {
-    nlohmann::json arr = nlohmann::json::array();
-    for (const auto& r : rows_) {
-      nlohmann::json o = nlohmann::json::object();
-      for (size_t i = 0; i < columns_.size(); ++i) o[columns_[i]] = r[i];
-      arr.push_back(std::move(o));
-    }
-    out << arr.dump(2) << "\n";
+  case Format::json:
+    out << to_json().dump(2) << "\n";
     return;
-  }
   case Format::tsv:
   case Format::csv: {
     const char* sep = f == Format::tsv ? "\t" : ",";

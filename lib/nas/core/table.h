@@ -23,6 +23,8 @@ public:
   // Writes the rows in the format. table: aligned columns with a header; tsv/csv: header line
   // then rows (CSV quoted per RFC 4180); json: an array of objects.
   void write(std::ostream& out, Format f) const;
+  // The rows as a JSON array of objects keyed by column name (what write prints for json).
+  nlohmann::json to_json() const;
 private:
   std::vector<std::string> columns_;
   std::vector<std::vector<nlohmann::json>> rows_;

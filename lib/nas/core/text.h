@@ -26,6 +26,9 @@ std::string format_number(double v);
 // Seconds since the Unix epoch, with sub-second precision.
 double now_unix();
 
+// `s` with ASCII letters in lower case (other bytes unchanged; no locale).
+std::string lower(std::string s);
+
 // `s` without leading and trailing white space.
 std::string trim(const std::string& s);
 

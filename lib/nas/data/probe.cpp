@@ -211,4 +211,88 @@ Probe probe_npy(const std::string& images, const std::string& labels, const std:
   return p;
 }
 
+namespace {
+
+// One split's probe: a missing file is reported at its own key (`keys`, parallel to `files`),
+// what the probe refuses at the split's first key.
+config::SplitProbe probe_split(const config::DataConfig& d, const std::vector<std::string>& keys,
+                               const std::vector<std::string>& files) {
+  for (size_t i = 0; i < files.size(); ++i) {
+    struct stat st{};
+    if (::stat(files[i].c_str(), &st) != 0)
+      throw config::data_error(d, keys[i], "file '" + files[i] + "' does not exist");
+  }
+  Probe p;
+  try {
+    if (d.format == "idx") p = probe_idx(files[0], files[1]);
+    else if (d.format == "npy") p = probe_npy(files[0], files[1], d.layout);
+    else p = probe_cifar10(files);
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const UsageError& e) {
+    throw config::data_error(d, keys[0], e.what());
+  }
+  return {files, p.shape, p.classes, p.samples};
+}
+
+// The files of a CIFAR-10 split, as DataConfig::files joins them.
+std::vector<std::string> split_paths(const std::string& joined) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t colon; (colon = joined.find(':', start)) != std::string::npos; start = colon + 1)
+    out.push_back(joined.substr(start, colon - start));
+  out.push_back(joined.substr(start));
+  return out;
+}
+
+} // namespace
+
+config::DataProbe probe_data_files(const config::DataConfig& d) {
+  config::DataProbe p;
+  if (d.format == "synthetic") {
+    p.train = {{}, d.shape, d.classes, d.train_samples};
+    p.test = {{}, d.shape, d.classes, d.test_samples};
+  } else if (d.format == "cifar10") {
+    for (auto [split, key] : {std::pair{&p.train, "train"}, std::pair{&p.test, "test"}}) {
+      auto files = split_paths(d.files.at(key));
+      *split = probe_split(d, std::vector<std::string>(files.size(), key), files);
+    }
+  } else {
+    for (auto [split, name] : {std::pair{&p.train, "train"}, std::pair{&p.test, "test"}}) {
+      std::vector<std::string> keys = {std::string(name) + "_images", std::string(name) + "_labels"};
+      *split = probe_split(d, keys, {d.files.at(keys[0]), d.files.at(keys[1])});
+    }
+  }
+  return p;
+}
+
+config::DataProbe probe_study_data(config::StudyConfig& cfg) {
+  config::DataProbe p = probe_data_files(cfg.data);
+  if (cfg.data.format != "synthetic") config::apply_data_probe(cfg, p);
+  return p;
+}
+
+namespace {
+
+std::string describe(const config::DataProbe& p) {
+  std::string shape;
+  for (int64_t d : p.train.shape) shape += (shape.empty() ? "" : "x") + std::to_string(d);
+  return std::to_string(std::max(p.train.classes, p.test.classes)) + " classes of " + shape + " samples (" +
+         std::to_string(p.train.samples) + " training, " + std::to_string(p.test.samples) + " test)";
+}
+
+} // namespace
+
+void check_data_unchanged(const config::StudyConfig& cfg, const config::DataProbe& recorded) {
+  if (cfg.data.format == "synthetic") return;
+  const config::DataProbe now = probe_data_files(cfg.data);
+  auto same = [](const config::SplitProbe& a, const config::SplitProbe& b) {
+    return a.shape == b.shape && a.classes == b.classes && a.samples == b.samples;
+  };
+  if (same(now.train, recorded.train) && same(now.test, recorded.test)) return;
+  throw UsageError("the data files of study '" + cfg.name + "' no longer match its trials: they now hold " +
+                   describe(now) + ", the study was created with " + describe(recorded) +
+                   "; restore the files or create a new study");
+}
+
 } // namespace nas::data

@@ -5,7 +5,26 @@
 #include <string>
 #include <vector>
 
+#include "nas/config/study_config.h"
+
 namespace nas::data {
+
+// The creation-time check of a study's data (parsing a config does no I/O): probes the files the
+// configuration names (nothing for synthetic data), applies what it found to cfg.data
+// (config::apply_data_probe) and returns it, for the study file to keep. Throws ConfigError at
+// the config's key (FILE:LINE:COL) for a missing file, one the probe refuses (bad magic,
+// truncated, wrong type) or data that contradict what the file declares.
+config::DataProbe probe_study_data(config::StudyConfig& cfg);
+
+// What the data files hold now, without applying it to a configuration: the same probe and the
+// same ConfigErrors as probe_study_data. Synthetic data: its declaration.
+config::DataProbe probe_data_files(const config::DataConfig& d);
+
+// A worker's check before it loads the data: probes the files again and compares with what the
+// study recorded when it was created. Throws UsageError (exit 2) saying the files no longer match
+// the study's trials when shape, classes or sample counts differ; ConfigError as the probe does
+// for a file now missing or refused.
+void check_data_unchanged(const config::StudyConfig& cfg, const config::DataProbe& recorded);
 
 struct Probe {
   std::vector<int64_t> shape;     // C, H, W of one sample

@@ -159,7 +159,7 @@ private:
 
 } // namespace
 
-NetworkImpl::NetworkImpl(const space::Genome& g, const CostContext& ctx) : genome_(g), ctx_(ctx) {
+NetworkImpl::NetworkImpl(const space::Genome& g, const space::CostContext& ctx) : genome_(g), ctx_(ctx) {
   if (ctx.input.size() != 3) throw UsageError("the network needs an input shape [C, H, W]");
   const int64_t in_c = ctx.input[0];
   auto add_block = [&](std::shared_ptr<Block> b) {

@@ -1,5 +1,5 @@
 // network: a genome of either family as a torch::nn module, built to the same conventions as the
-// analytic cost model (cost.h), with an observer that sees every layer during forward -- what the
+// analytic cost model (space/cost.h), with an observer that sees every layer during forward -- what the
 // MACs check, and later the proxies, need, since C++ modules have no forward hooks
 #pragma once
 #include <torch/torch.h>
@@ -7,7 +7,7 @@
 #include <functional>
 #include <string>
 
-#include "nas/model/cost.h"
+#include "nas/space/cost.h"
 #include "nas/space/genome.h"
 
 namespace nas::model {
@@ -43,7 +43,7 @@ torch::Tensor to_channels_last(const torch::Tensor& t);
 // The network of a genome: input N x C x H x W (the context's shape), output N x classes logits.
 class NetworkImpl : public torch::nn::Module {
 public:
-  NetworkImpl(const space::Genome& g, const CostContext& ctx);
+  NetworkImpl(const space::Genome& g, const space::CostContext& ctx);
   torch::Tensor forward(const torch::Tensor& x);
   // Called for every layer during forward while set; nullptr turns it off.
   void set_observer(LayerObserver obs) { observer_ = std::move(obs); }
@@ -65,7 +65,7 @@ public:
 
 private:
   space::Genome genome_;
-  CostContext ctx_;
+  space::CostContext ctx_;
   LayerObserver observer_;
   bool plain_ = false;
   ConvBn stem_{nullptr};

@@ -1,6 +1,7 @@
 // pipeline: rendering, submission and state of the study's jobs
 #include "nas/slurm/pipeline.h"
 #include "nas/core/error.h"
+#include "nas/core/file.h"
 #include "nas/core/text.h"
 #include "nas/core/version.h"
 #include "nas/slurm/command.h"
@@ -16,7 +17,6 @@
 #include <fstream>
 #include <map>
 #include <sstream>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,25 +26,16 @@ namespace nas::slurm {
 
 namespace {
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw UsageError("cannot read template '" + path + "'");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+std::string read_template(const std::string& path) {
+  try {
+    return read_file(path);
+  } catch (const FileError& e) {
+    throw UsageError("cannot read template '" + path + "': " + e.reason());
+  }
 }
 
-// Writes through a temporary name and a rename, executable.
-void write_script(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    if (!out) throw Error("cannot write '" + tmp + "'");
-  }
-  ::chmod(tmp.c_str(), 0755);
-  fs::rename(tmp, path);
-}
+// Written atomically, executable.
+void write_script(const std::string& path, const std::string& text) { write_file_atomic(path, text, 0755); }
 
 // Study names become job names: letters, digits, '-', '_' and '.'.
 std::string job_name(const std::string& study) {
@@ -126,8 +117,8 @@ Pipeline write_pipeline(const config::StudyConfig& cfg, const Plan& plan, const 
   if (!s.qos.empty()) site.push_back("--qos=" + s.qos);
   std::vector<std::string> cpu_stage = site, train_stage = site;
   if (!s.memory.empty()) train_stage.push_back("--mem=" + s.memory);
-  if (s.gpu_option == "gres") train_stage.push_back("--gres=gpu:" + std::to_string(s.gpus_per_task));
-  else if (s.gpu_option == "gpus-per-task") train_stage.push_back("--gpus-per-task=" + std::to_string(s.gpus_per_task));
+  if (s.gpu_option == config::GpuOption::gres) train_stage.push_back("--gres=gpu:" + std::to_string(s.gpus_per_task));
+  else if (s.gpu_option == config::GpuOption::gpus_per_task) train_stage.push_back("--gpus-per-task=" + std::to_string(s.gpus_per_task));
   for (const auto& extra : s.sbatch) {
     cpu_stage.push_back(extra);
     train_stage.push_back(extra);
@@ -172,7 +163,7 @@ Pipeline write_pipeline(const config::StudyConfig& cfg, const Plan& plan, const 
     if (st == "train") sc.array = plan.array();
     if (!previous.empty()) sc.dependency = st == "pareto" ? "afterany" : "afterok";
     const std::string tmpl = o.templates_dir + "/" + st + ".sbatch.in";
-    write_script(sc.path, render(read_file(tmpl), vars, tmpl));
+    write_script(sc.path, render(read_template(tmpl), vars, tmpl));
     vars[st == "proxy" ? "PROXY_SCRIPT" : st == "train" ? "TRAIN_SCRIPT" : "PARETO_SCRIPT"] = dq(sc.path);
     p.stages.push_back(sc);
     previous = st;
@@ -181,7 +172,7 @@ Pipeline write_pipeline(const config::StudyConfig& cfg, const Plan& plan, const 
   vars["RC_FILE"] = dq(p.dir + "/local.rc");
   const std::string tmpl = o.templates_dir + "/local.sh.in";
   p.local_runner = p.dir + "/local.sh";
-  write_script(p.local_runner, render(read_file(tmpl), vars, tmpl));
+  write_script(p.local_runner, render(read_template(tmpl), vars, tmpl));
   return p;
 }
 

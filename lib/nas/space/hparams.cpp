@@ -42,16 +42,21 @@ HParams draw_hparams(const config::TrainConfig& t, uint64_t seed, const std::str
   return h;
 }
 
+HParams trial_hparams(const config::StudyConfig& cfg, const Genome& g, const std::optional<std::string>& stored) {
+  return stored ? parse_hparams(*stored, HParams{}) : draw_hparams(cfg.train, cfg.seed, genome_hash(g));
+}
+
 std::string hparams_json(const HParams& h) {
-  nlohmann::json j{{"optimizer", h.optimizer}, {"lr", h.lr}, {"momentum", h.momentum},
+  nlohmann::json j{{"optimizer", config::to_string(h.optimizer)}, {"lr", h.lr}, {"momentum", h.momentum},
                    {"nesterov", h.nesterov}, {"weight_decay", h.weight_decay},
                    {"label_smoothing", h.label_smoothing}, {"warmup_epochs", h.warmup_epochs},
-                   {"grad_clip", h.grad_clip}, {"schedule", h.schedule}, {"batch_size", h.batch_size}};
+                   {"grad_clip", h.grad_clip}, {"schedule", config::to_string(h.schedule)}, {"batch_size", h.batch_size}};
   return j.dump();   // nlohmann's object keeps keys sorted
 }
 
 HParams parse_hparams(const std::string& text, const HParams& defaults) {
   HParams h = defaults;
+  std::string optimizer = config::to_string(h.optimizer), schedule = config::to_string(h.schedule);
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(text);
@@ -59,7 +64,7 @@ HParams parse_hparams(const std::string& text, const HParams& defaults) {
     auto get = [&](const char* k, auto& out) {
       if (j.contains(k)) out = j.at(k).get<std::decay_t<decltype(out)>>();
     };
-    get("optimizer", h.optimizer);
+    get("optimizer", optimizer);
     get("lr", h.lr);
     get("momentum", h.momentum);
     get("nesterov", h.nesterov);
@@ -67,13 +72,15 @@ HParams parse_hparams(const std::string& text, const HParams& defaults) {
     get("label_smoothing", h.label_smoothing);
     get("warmup_epochs", h.warmup_epochs);
     get("grad_clip", h.grad_clip);
-    get("schedule", h.schedule);
+    get("schedule", schedule);
     get("batch_size", h.batch_size);
   } catch (const nlohmann::json::exception& e) {
     throw UsageError("trial hyperparameters '" + text + "': " + e.what());
   }
-  if (h.optimizer != "sgd" && h.optimizer != "adamw")
-    throw UsageError("trial hyperparameters: unknown optimizer '" + h.optimizer + "'");
+  if (auto o = config::parse_optimizer(optimizer)) h.optimizer = *o;
+  else throw UsageError("trial hyperparameters: unknown optimizer '" + optimizer + "'");
+  if (auto s = config::parse_schedule(schedule)) h.schedule = *s;
+  else throw UsageError("trial hyperparameters: unknown schedule '" + schedule + "'");
   if (h.batch_size < 1) throw UsageError("trial hyperparameters: batch_size must be at least 1");
   return h;
 }

@@ -7,8 +7,8 @@
 
 namespace nas::space {
 
-model::CostContext cost_context(const config::StudyConfig& cfg) {
-  model::CostContext ctx;
+space::CostContext cost_context(const config::StudyConfig& cfg) {
+  space::CostContext ctx;
   ctx.input = cfg.data.shape;
   ctx.classes = cfg.data.classes;
   ctx.nb201_channels = cfg.space.nb201.channels;
@@ -17,7 +17,7 @@ model::CostContext cost_context(const config::StudyConfig& cfg) {
   return ctx;
 }
 
-std::vector<std::string> violations(const model::Cost& cost, const config::Constraints& c) {
+std::vector<std::string> violations(const space::Cost& cost, const config::Constraints& c) {
   std::vector<std::string> out;
   auto check = [&](const char* name, int64_t v, const std::optional<int64_t>& max) {
     if (max && v > *max) out.push_back(std::string(name) + " (" + std::to_string(v) + " > " + std::to_string(*max) + ")");

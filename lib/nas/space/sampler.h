@@ -7,16 +7,16 @@
 
 #include "nas/config/study_config.h"
 #include "nas/core/random.h"
-#include "nas/model/cost.h"
+#include "nas/space/cost.h"
 #include "nas/space/genome.h"
 
 namespace nas::space {
 
 // The cost-model context of a study (input shape, classes, NB201 skeleton, precision).
-model::CostContext cost_context(const config::StudyConfig& cfg);
+space::CostContext cost_context(const config::StudyConfig& cfg);
 
 // The constraints a cost violates, as "max_params (1531546 > 1000000)"; empty when none.
-std::vector<std::string> violations(const model::Cost& cost, const config::Constraints& c);
+std::vector<std::string> violations(const space::Cost& cost, const config::Constraints& c);
 
 // Is every decision of `g` a value the space offers? Empty when yes, else the first
 // decision that is not ("stages[1].width: 20 is not in space.width").
@@ -43,13 +43,13 @@ public:
   // constraints hold, falling back to a copy of the fitter-looking parent `a`.
   Genome crossover(const Genome& a, const Genome& b, Rng& rng, int max_rejections = 200) const;
 
-  model::Cost cost(const Genome& g) const { return model::estimate_cost(g, ctx_); }
+  space::Cost cost(const Genome& g) const { return space::estimate_cost(g, ctx_); }
   bool feasible(const Genome& g) const { return violations(cost(g), cfg_.constraints).empty(); }
 
 private:
   CnnStage draw_stage(size_t index, Rng& rng) const;
   const config::StudyConfig& cfg_;
-  model::CostContext ctx_;
+  space::CostContext ctx_;
 };
 
 } // namespace nas::space

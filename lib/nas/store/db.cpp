@@ -12,6 +12,7 @@
 #include "nas/store/db.h"
 #include "nas/core/log.h"
 #include "nas/core/random.h"
+#include "nas/core/text.h"
 #include "nas/store/journal.h"
 #include "nas/store/schema.h"
 
@@ -19,7 +20,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -55,11 +55,6 @@ std::string file_of(sqlite3* db) {
                     (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
   if (is_busy(code)) throw DbBusy(msg, code);
   throw SqliteError(msg, code);
-}
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
-  return s;
 }
 
 std::string seconds_text(double s) {
@@ -264,7 +259,11 @@ Db::~Db() {
   if (db_) sqlite3_close_v2(db_);
 }
 
-Db Db::open(const std::string& path, OpenMode mode) {
+namespace {
+
+// Opens the SQLite handle of `path` in `mode`; DbError naming the file (and the system's
+// reason) when SQLite cannot.
+sqlite3* open_handle(const std::string& path, OpenMode mode) {
   // A connection is never shared between threads, so SQLite's per-connection mutex is not
   // needed.
   int flags = SQLITE_OPEN_NOMUTEX;
@@ -273,10 +272,6 @@ Db Db::open(const std::string& path, OpenMode mode) {
     case OpenMode::existing: flags |= SQLITE_OPEN_READWRITE; break;
     case OpenMode::read_only: flags |= SQLITE_OPEN_READONLY; break;
   }
-  // Before anything touches the disk: an invalid NAS_DB_JOURNAL must not leave an empty file.
-  // The mode comes from a fixed list (journal.cpp), never from the user's text as such, since
-  // pragmas take no bound parameters.
-  const std::string want = mode == OpenMode::read_only ? "" : choose_journal_mode(path);
   sqlite3* handle = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &handle, flags, nullptr);
   if (rc != SQLITE_OK) {
@@ -286,11 +281,12 @@ Db Db::open(const std::string& path, OpenMode mode) {
     if (sys) msg += " (" + lower(std::strerror(sys)) + ")";
     throw DbError("cannot open '" + path + "': " + msg);
   }
-  Db db(handle, path);   // closes the handle if anything below throws
-  sqlite3_extended_result_codes(handle, 1);
-  sqlite3_busy_timeout(handle, kBusyTimeoutMs);
+  return handle;
+}
 
-  // Is it ours? Look before changing anything, so that a foreign file is left as it was.
+// The file's schema version (0: an empty file), read without changing anything, so that a
+// foreign file is left as it was. Throws DbError when the file is not a study file.
+int study_file_version(Db& db, const std::string& path) {
   int version = 0;
   int tables = 0;
   bool has_trial = false;
@@ -313,6 +309,21 @@ Db Db::open(const std::string& path, OpenMode mode) {
   }
   if (version < 0 || (version == 0 && tables > 0) || (version > 0 && !has_trial))
     throw not_a_study_file(path);
+  return version;
+}
+
+} // namespace
+
+Db Db::open(const std::string& path, OpenMode mode) {
+  // Before anything touches the disk: an invalid NAS_DB_JOURNAL must not leave an empty file.
+  // The mode comes from a fixed list (journal.cpp), never from the user's text as such, since
+  // pragmas take no bound parameters.
+  const std::string want = mode == OpenMode::read_only ? "" : choose_journal_mode(path);
+  sqlite3* handle = open_handle(path, mode);
+  Db db(handle, path);   // closes the handle if anything below throws
+  sqlite3_extended_result_codes(handle, 1);
+  sqlite3_busy_timeout(handle, kBusyTimeoutMs);
+  const int version = study_file_version(db, path);
 
   // A newer file is refused before anything (the journal mode included) is changed in it.
   const int current = current_schema_version();

@@ -13,11 +13,10 @@
 // with statfs(2). NAS_DB_JOURNAL overrides it, for file systems this list gets wrong.
 #include "nas/store/journal.h"
 #include "nas/core/error.h"
+#include "nas/core/text.h"
 
 #include <sys/vfs.h>
 
-#include <algorithm>
-#include <cctype>
 #include <cstdlib>
 
 namespace nas::store {
@@ -42,12 +41,6 @@ std::string folder_of(const std::string& path) {
   if (slash == std::string::npos) return ".";
   if (slash == 0) return "/";
   return path.substr(0, slash);
-}
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return char(std::tolower(c)); });
-  return s;
 }
 
 } // namespace

@@ -63,7 +63,7 @@ std::optional<int> last_result_rung(Db& db) {
 }
 
 std::map<int64_t, double> metric_values(Db& db, const MetricInfo& m, std::optional<int> rung,
-                                        const std::vector<std::string>& exclude_states) {
+                                        const std::vector<TrialState>& exclude_states) {
   std::string sql;
   if (m.source == "cost")
     sql = "SELECT t.id, t." + std::string(m.name == "params" ? "params" : m.name == "macs" ? "macs"
@@ -88,7 +88,9 @@ std::map<int64_t, double> metric_values(Db& db, const MetricInfo& m, std::option
   } else if (m.source == "measurement") {
     q.bind(1, m.metric).bind(3, m.backend).bind(4, m.device);
   }
-  q.bind(5, nlohmann::json(exclude_states).dump());
+  nlohmann::json excluded = nlohmann::json::array();
+  for (TrialState s : exclude_states) excluded.push_back(to_string(s));
+  q.bind(5, excluded.dump());
   std::map<int64_t, double> out;
   while (q.step())
     if (auto v = q.opt_real(1)) out[q.int64(0)] = *v;

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "nas/store/trial_state.h"
+
 namespace nas::store {
 
 class Db;
@@ -34,7 +36,7 @@ std::optional<int> last_result_rung(Db& db);
 // the trials stopped early inside that rung (kStoppedEarly).
 // Trials in the states listed in `exclude_states` are left out; NULL values are left out.
 std::map<int64_t, double> metric_values(Db& db, const MetricInfo& m, std::optional<int> rung,
-                                        const std::vector<std::string>& exclude_states);
+                                        const std::vector<TrialState>& exclude_states);
 
 // trial id -> arch summary for the given trials.
 std::map<int64_t, std::string> trial_archs(Db& db);

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <limits>
+#include <set>
 #include <nlohmann/json.hpp>
 
 namespace nas::store {
@@ -85,6 +86,45 @@ std::pair<int, int> select_trials(Db& db, const std::vector<Keep>& keep,
     }
   });
   return {queued, pruned};
+}
+
+std::vector<Candidate> load_candidates(Db& db, const std::vector<int64_t>& ids) {
+  std::vector<Candidate> out;
+  db.read([&] {
+    out.clear();
+    Statement q = db.prepare("SELECT genome, params, macs FROM trial WHERE id = ?1");
+    for (int64_t id : ids) {
+      q.reset();
+      q.bind(1, id);
+      if (q.step()) out.push_back({id, q.text(0), q.int64(1), q.int64(2)});
+    }
+  });
+  return out;
+}
+
+std::vector<int64_t> trial_ids(Db& db, bool every_state) {
+  std::vector<int64_t> ids;
+  db.read([&] {
+    ids.clear();
+    Statement q = db.prepare(every_state ? "SELECT id FROM trial ORDER BY id"
+                                         : "SELECT id FROM trial WHERE state = 'sampled' ORDER BY id");
+    while (q.step()) ids.push_back(q.int64(0));
+  });
+  return ids;
+}
+
+std::vector<int64_t> trials_with_proxy_error(Db& db, const std::vector<std::string>& proxies) {
+  std::set<int64_t> ids;
+  db.read([&] {
+    ids.clear();
+    Statement q = db.prepare("SELECT DISTINCT trial_id FROM proxy_score WHERE flag = 'error' AND proxy = ?1");
+    for (const auto& p : proxies) {
+      q.reset();
+      q.bind(1, p);
+      while (q.step()) ids.insert(q.int64(0));
+    }
+  });
+  return {ids.begin(), ids.end()};
 }
 
 } // namespace nas::store

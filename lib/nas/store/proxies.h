@@ -31,6 +31,22 @@ void record_proxy_scores(Db& db, const std::vector<ProxyRow>& rows);
 // Every trial's value of each proxy: proxy -> trial -> value (NaN where degenerate).
 std::map<std::string, std::map<int64_t, double>> proxy_values(Db& db);
 
+// What scoring needs of a candidate: its genome and the cost model's counts.
+struct Candidate {
+  int64_t id = 0;
+  std::string genome;           // canonical JSON
+  int64_t params = 0, macs = 0;
+};
+
+// The candidates with these ids, in the order given; ids the study lacks are skipped.
+std::vector<Candidate> load_candidates(Db& db, const std::vector<int64_t>& ids);
+
+// The ids of the trials in state 'sampled' (every trial with every_state), ascending.
+std::vector<int64_t> trial_ids(Db& db, bool every_state);
+
+// Trials with a score of any of `proxies` flagged 'error' (the proxy threw on them).
+std::vector<int64_t> trials_with_proxy_error(Db& db, const std::vector<std::string>& proxies);
+
 struct Keep {
   int64_t trial_id = 0;
   double priority = 0;          // claimed best first

@@ -28,12 +28,9 @@
 // network inside -- is what lets 64 processes share one file. Every state change appends one
 // row to `event` in the same transaction, so the log and the trial table never disagree.
 //
-// Successive halving ([budget]) adds promotion to the claim: inside the same transaction, a
-// paused trial in the top floor(n / eta) of its rung goes to the next rung before any queued
-// trial is taken. Asynchronous (ASHA) promotes as soon as a trial is in the top of the results
-// so far, highest rung first; synchronous only from a rung with no trial queued or running at
-// it or below, lowest rung first, so each rung keeps exactly its top 1/eta (the worker waits
-// while trials run instead of stopping).
+// Successive halving ([budget]) adds promotion to the claim: lib/nas/search/promotion.cpp runs
+// the same transaction with the primitives here (rung_results, promote_in_tx, claim_in_tx), so
+// a promotion and the claim of the promoted trial are one atomic step.
 //
 // Leases compare the wall clocks of different hosts: lease_s must be much longer than the
 // clock skew of the cluster (seconds with NTP; leases are minutes).
@@ -161,65 +158,66 @@ int enqueue(Db& db, const std::vector<int64_t>& ids, int rung, std::optional<dou
   return queued;
 }
 
-// Inside a write transaction: the queued trial c.trial_id goes to `running` under the worker's
-// lease, with its claim event.
-static void take_in_tx(Db& db, int64_t worker_id, const Claim& c, const QueuePolicy& policy, double now) {
+Claim claim_in_tx(Db& db, int64_t worker_id, int64_t trial_id, const LeasePolicy& policy, double now) {
+  Statement pick = db.prepare("SELECT rung, budget, attempts, genome FROM trial WHERE id = ?1 AND state = 'queued'");
+  pick.bind(1, trial_id);
+  if (!pick.step())   // cannot happen under the write lock; refuse to log a lie
+    throw DbError("'" + db.path() + "': trial " + std::to_string(trial_id) + " is not queued while being claimed");
+  Claim c;
+  c.trial_id = trial_id;
+  c.rung = int(pick.int64(0));
+  c.budget = pick.opt_real(1);
+  c.attempts = int(pick.int64(2)) + 1;
+  c.genome = pick.text(3);
   Statement up = db.prepare(
       "UPDATE trial SET state = 'running', lease_owner = ?1, lease_expires = ?2, "
       "attempts = attempts + 1, updated_at = ?3 WHERE id = ?4 AND state = 'queued'");
-  up.bind(1, worker_id).bind(2, now + policy.lease_s).bind(3, now).bind(4, c.trial_id).run();
-  if (db.changes() != 1)   // cannot happen under the write lock; refuse to log a lie
-    throw DbError("'" + db.path() + "': trial " + std::to_string(c.trial_id) + " changed while being claimed");
-  log_event(db, "claim", c.trial_id, worker_id, "queued", "running", nlohmann::json{{"attempt", c.attempts}}.dump());
-}
-
-double QueuePolicy::rung_budget(int rung) const {
-  return std::min(min_epochs * std::pow(eta, rung), max_epochs);
-}
-
-int QueuePolicy::last_rung() const {
-  int r = 0;
-  while (rung_budget(r) < max_epochs && r < 64) ++r;
-  return r;
-}
-
-// The paused trials in the top floor(n / eta) of their rung, below the last rung. A trial
-// stopped early inside the rung counts among the n but ranks below every one that finished it.
-static const std::string kPromotable = std::string(
-      "WITH ranked AS ("
-      "  SELECT r.trial_id, r.rung, r.value,"
-      "         row_number() OVER (PARTITION BY r.rung ORDER BY (") + kStoppedEarly + " AND t.rung = r.rung), "
-      "                            r.value DESC, r.trial_id) AS pos,"
-      "         count(*) OVER (PARTITION BY r.rung) AS n"
-      "  FROM result r JOIN trial t ON t.id = r.trial_id WHERE r.metric = 'val_acc' AND r.value IS NOT NULL) "
-      "SELECT t.id, t.rung, t.attempts, t.genome FROM ranked k JOIN trial t ON t.id = k.trial_id AND t.rung = k.rung "
-      "WHERE t.state = 'paused' AND t.rung < ?1 AND k.pos <= CAST(k.n / ?2 AS INTEGER) ";
-
-// Synchronous promotion: the trial's rung is complete -- no trial queued or running at it or
-// below (a failed trial, or one stopped early, is finished; a released one is queued again).
-static const std::string kRungComplete =
-    "AND NOT EXISTS (SELECT 1 FROM trial w WHERE w.state IN ('queued', 'running') AND w.rung <= t.rung) ";
-
-static std::string promotable_sql(const QueuePolicy& policy) {
-  return kPromotable + (policy.synchronous ? kRungComplete : std::string());
-}
-
-// Inside the claim transaction: the paused trial to promote, if any (see claim_next).
-// Asynchronous: the highest rung first (the trial closest to done); synchronous: the lowest,
-// so a rung is filled completely before any of it is promoted.
-static std::optional<Claim> promotable(Db& db, const QueuePolicy& policy) {
-  const char* order = policy.synchronous ? "ORDER BY t.rung, k.value DESC, t.id LIMIT 1"
-                                         : "ORDER BY t.rung DESC, k.value DESC, t.id LIMIT 1";
-  Statement q = db.prepare(promotable_sql(policy) + order);
-  q.bind(1, policy.last_rung()).bind(2, policy.eta);
-  if (!q.step()) return std::nullopt;
-  Claim c;
-  c.trial_id = q.int64(0);
-  c.rung = int(q.int64(1)) + 1;
-  c.budget = policy.rung_budget(c.rung);
-  c.attempts = 1;   // a new rung is a new piece of work: max_attempts counts per rung
-  c.genome = q.text(3);
+  up.bind(1, worker_id).bind(2, now + policy.lease_s).bind(3, now).bind(4, trial_id).run();
+  log_event(db, "claim", trial_id, worker_id, "queued", "running", nlohmann::json{{"attempt", c.attempts}}.dump());
   return c;
+}
+
+void promote_in_tx(Db& db, int64_t trial_id, int rung, double budget, int64_t worker_id, double now) {
+  Statement up = db.prepare(
+      "UPDATE trial SET state = 'queued', rung = ?1, budget = ?2, attempts = 0, updated_at = ?3 "
+      "WHERE id = ?4 AND state = 'paused'");
+  up.bind(1, rung).bind(2, budget).bind(3, now).bind(4, trial_id).run();
+  if (db.changes() != 1)
+    throw DbError("'" + db.path() + "': trial " + std::to_string(trial_id) + " is not paused while being promoted");
+  log_event(db, "promote", trial_id, worker_id, "paused", "queued",
+            nlohmann::json{{"rung", rung}, {"budget", budget}}.dump());
+}
+
+std::optional<int64_t> next_queued_in_tx(Db& db) {
+  Statement pick = db.prepare(
+      "SELECT id FROM trial INDEXED BY trial_claim WHERE state = 'queued' ORDER BY priority DESC, id LIMIT 1");
+  if (!pick.step()) return std::nullopt;
+  return pick.int64(0);
+}
+
+std::vector<RungResult> rung_results(Db& db, const std::string& metric, int below_rung) {
+  std::vector<RungResult> rows;
+  db.read([&] {
+    rows.clear();
+    Statement q = db.prepare(std::string(
+        "SELECT r.trial_id, r.rung, r.value, t.state, t.rung, ") + kStoppedEarly +
+        " FROM result r JOIN trial t ON t.id = r.trial_id "
+        "WHERE r.metric = ?1 AND r.value IS NOT NULL AND r.rung < ?2");
+    q.bind(1, metric).bind(2, below_rung);
+    while (q.step())
+      rows.push_back({q.int64(0), int(q.int64(1)), q.real(2), q.text(3), int(q.int64(4)), q.int64(5) != 0});
+  });
+  return rows;
+}
+
+std::optional<int> lowest_active_rung(Db& db) {
+  std::optional<int> rung;
+  db.read([&] {
+    Statement q = db.prepare("SELECT min(rung) FROM trial WHERE state IN ('queued', 'running')");
+    rung.reset();
+    if (q.step() && !q.is_null(0)) rung = int(q.int64(0));
+  });
+  return rung;
 }
 
 int64_t count_running_below(Db& db, int rung) {
@@ -232,60 +230,28 @@ int64_t count_running_below(Db& db, int rung) {
   return n;
 }
 
-int64_t count_claimable(Db& db, const QueuePolicy& policy) {
+int64_t count_queued(Db& db) {
   int64_t n = 0;
   db.read([&] {
     Statement q = db.prepare("SELECT count(*) FROM trial WHERE state = 'queued'");
     n = q.step() ? q.int64(0) : 0;
-    if (policy.eta > 0) {
-      Statement p = db.prepare("SELECT count(*) FROM (" + promotable_sql(policy) + ")");
-      p.bind(1, policy.last_rung()).bind(2, policy.eta);
-      if (p.step()) n += p.int64(0);
-    }
   });
-  // Synchronous: a rung still running will promote once it completes -- work for a job that
-  // ends now (released trials are queued and counted above).
-  if (policy.eta > 0 && policy.synchronous) n += count_running_below(db, policy.last_rung());
   return n;
 }
 
-std::optional<Claim> claim_next(Db& db, int64_t worker_id, const QueuePolicy& policy) {
+std::optional<Claim> claim_next(Db& db, int64_t worker_id, const LeasePolicy& policy) {
   std::optional<Claim> claim;
   db.write([&] {
     claim.reset();
-    double now = now_unix();
+    const double now = now_unix();
     reclaim_expired_in_tx(db, policy, now);
-    if (policy.eta > 0) {
-      if (auto c = promotable(db, policy)) {
-        Statement up = db.prepare(
-            "UPDATE trial SET state = 'queued', rung = ?1, budget = ?2, attempts = 0, updated_at = ?3 "
-            "WHERE id = ?4 AND state = 'paused'");
-        up.bind(1, c->rung).bind(2, c->budget).bind(3, now).bind(4, c->trial_id).run();
-        log_event(db, "promote", c->trial_id, worker_id, "paused", "queued",
-                  nlohmann::json{{"rung", c->rung}, {"budget", *c->budget}}.dump());
-        take_in_tx(db, worker_id, *c, policy, now);
-        claim = std::move(c);
-        return;
-      }
-    }
-    Statement pick = db.prepare(
-        "SELECT id, rung, budget, attempts, genome FROM trial INDEXED BY trial_claim "
-        "WHERE state = 'queued' ORDER BY priority DESC, id LIMIT 1");
-    if (!pick.step()) return;
-    Claim c;
-    c.trial_id = pick.int64(0);
-    c.rung = int(pick.int64(1));
-    c.budget = pick.opt_real(2);
-    c.attempts = int(pick.int64(3)) + 1;
-    c.genome = pick.text(4);
-    take_in_tx(db, worker_id, c, policy, now);
-    claim = std::move(c);
+    if (auto id = next_queued_in_tx(db)) claim = claim_in_tx(db, worker_id, *id, policy, now);
   });
   return claim;
 }
 
 std::optional<Claim> claim_trial(Db& db, int64_t worker_id, int64_t trial_id, std::optional<double> budget,
-                                 const QueuePolicy& policy, std::string& state) {
+                                 const LeasePolicy& policy, std::string& state) {
   std::optional<Claim> claim;
   db.write([&] {
     claim.reset();
@@ -310,14 +276,13 @@ std::optional<Claim> claim_trial(Db& db, int64_t worker_id, int64_t trial_id, st
       c = read();
     }
     if (state != "queued") return;
-    take_in_tx(db, worker_id, c, policy, now);
+    claim = claim_in_tx(db, worker_id, trial_id, policy, now);
     state = "running";
-    claim = std::move(c);
   });
   return claim;
 }
 
-std::vector<int64_t> heartbeat(Db& db, int64_t worker_id, const QueuePolicy& policy) {
+std::vector<int64_t> heartbeat(Db& db, int64_t worker_id, const LeasePolicy& policy) {
   std::vector<int64_t> held;
   db.write([&] {
     held.clear();
@@ -341,8 +306,25 @@ void release(Db& db, int64_t trial_id, int64_t worker_id, const std::string& why
   });
 }
 
+std::optional<Claim> claim_trial(Db& db, int64_t worker_id, int64_t trial_id, std::optional<double> budget,
+                                 const LeasePolicy& policy, TrialState& state) {
+  std::string text;
+  auto claim = claim_trial(db, worker_id, trial_id, budget, policy, text);
+  state = trial_state_of_row(text);
+  return claim;
+}
+
 void finish(Db& db, int64_t trial_id, int64_t worker_id, const std::string& to_state, const std::string& reason) {
-  if (to_state != "paused" && to_state != "done")
+  const auto state = parse_trial_state(to_state);
+  if (!state)
+    throw UsageError("finish: trial " + std::to_string(trial_id) + " cannot go to state '" + to_state +
+                     "' (expected paused or done)");
+  finish(db, trial_id, worker_id, *state, reason);
+}
+
+void finish(Db& db, int64_t trial_id, int64_t worker_id, TrialState to, const std::string& reason) {
+  const std::string to_state = to_string(to);
+  if (to != TrialState::paused && to != TrialState::done)
     throw UsageError("finish: trial " + std::to_string(trial_id) + " cannot go to state '" +
                      to_state + "' (expected paused or done)");
   db.write([&] {
@@ -357,31 +339,38 @@ void finish(Db& db, int64_t trial_id, int64_t worker_id, const std::string& to_s
   });
 }
 
-EpochStanding standing_at_epoch(Db& db, int64_t trial_id, int epoch, double eta) {
-  EpochStanding s;
+EpochRank rank_at_epoch(Db& db, int64_t trial_id, int epoch) {
+  EpochRank r;
   db.read([&] {
-    s = EpochStanding{};
+    r = EpochRank{};
     Statement mine = db.prepare(
         "SELECT value FROM epoch_metric WHERE trial_id = ?1 AND epoch = ?2 AND metric = 'val_acc' AND value IS NOT NULL");
     mine.bind(1, trial_id).bind(2, epoch);
     if (!mine.step()) return;
-    s.value = mine.real(0);
+    r.value = mine.real(0);
     Statement q = db.prepare(
         "SELECT count(*), coalesce(sum(value > ?3 OR (value = ?3 AND trial_id < ?1)), 0) FROM epoch_metric "
         "WHERE metric = 'val_acc' AND epoch = ?2 AND value IS NOT NULL");
-    q.bind(1, trial_id).bind(2, epoch).bind(3, *s.value);
+    q.bind(1, trial_id).bind(2, epoch).bind(3, *r.value);
     q.step();
-    s.n = q.int64(0);
-    s.position = q.int64(1) + 1;
-    s.keep = eta > 0 ? int64_t(std::floor(double(s.n) / eta)) : 0;
-    if (s.keep < 1) return;
+    r.n = q.int64(0);
+    r.position = q.int64(1) + 1;
+  });
+  return r;
+}
+
+std::optional<double> value_at_epoch_rank(Db& db, int epoch, int64_t position) {
+  std::optional<double> v;
+  if (position < 1) return v;
+  db.read([&] {
     Statement cut = db.prepare(
         "SELECT value FROM epoch_metric WHERE metric = 'val_acc' AND epoch = ?1 AND value IS NOT NULL "
         "ORDER BY value DESC, trial_id LIMIT 1 OFFSET ?2");
-    cut.bind(1, epoch).bind(2, s.keep - 1);
-    if (cut.step()) s.cutoff = cut.real(0);
+    cut.bind(1, epoch).bind(2, position - 1);
+    v.reset();
+    if (cut.step()) v = cut.real(0);
   });
-  return s;
+  return v;
 }
 
 int rung_start_epoch(Db& db, int64_t trial_id, int rung) {
@@ -396,7 +385,7 @@ int rung_start_epoch(Db& db, int64_t trial_id, int rung) {
 
 
 void fail(Db& db, int64_t trial_id, int64_t worker_id, const std::string& reason,
-          const std::string& error, bool retry, const QueuePolicy& policy) {
+          const std::string& error, bool retry, const LeasePolicy& policy) {
   db.write([&] {
     Statement q = db.prepare(
         "SELECT attempts FROM trial WHERE id = ?1 AND state = 'running' AND lease_owner = ?2");
@@ -418,13 +407,13 @@ void fail(Db& db, int64_t trial_id, int64_t worker_id, const std::string& reason
   });
 }
 
-int reclaim_expired(Db& db, const QueuePolicy& policy) {
+int reclaim_expired(Db& db, const LeasePolicy& policy) {
   int n = 0;
   db.write([&] { n = reclaim_expired_in_tx(db, policy, now_unix()); });
   return n;
 }
 
-int reclaim_expired_in_tx(Db& db, const QueuePolicy& policy, double now) {
+int reclaim_expired_in_tx(Db& db, const LeasePolicy& policy, double now) {
   struct Expired {
     int64_t id;
     int64_t owner;

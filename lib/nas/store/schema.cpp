@@ -237,10 +237,24 @@ CREATE INDEX result_metric ON result (metric, rung, value, trial_id);
 CREATE INDEX epoch_metric_epoch ON epoch_metric (metric, epoch, value, trial_id);
 )SQL";
 
+// v5 (parse without I/O): what probing the data files found when the study was created, one
+// row a split. Tools take shape and classes from here instead of reading the data files; a
+// worker that loads the data compares it with these rows.
+static const char* kSchemaV5 = R"SQL(
+CREATE TABLE data_probe (
+  split         TEXT PRIMARY KEY CHECK (split IN ('train', 'test')),
+  files         TEXT NOT NULL,              -- JSON array of the files probed (absolute paths; [] for synthetic data)
+  shape         TEXT NOT NULL,              -- JSON [channels, height, width] of one sample
+  classes       INTEGER NOT NULL,           -- max label + 1
+  samples       INTEGER NOT NULL,
+  probed_at     REAL NOT NULL
+);
+)SQL";
+
 int current_schema_version() { return int(migrations().size()); }
 
 const std::vector<std::string>& migrations() {
-  static const std::vector<std::string> steps = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4};
+  static const std::vector<std::string> steps = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4, kSchemaV5};
   return steps;
 }
 

@@ -30,6 +30,34 @@ std::optional<StudyRecord> load_study(Db& db) {
   return read_row(q);
 }
 
+void save_data_probe(Db& db, const config::DataProbe& probe) {
+  db.write([&] {
+    for (auto [split, p] : {std::pair{"train", &probe.train}, std::pair{"test", &probe.test}}) {
+      auto ins = db.prepare(
+          "INSERT OR REPLACE INTO data_probe (split, files, shape, classes, samples, probed_at) VALUES (?, ?, ?, ?, ?, ?)");
+      ins.bind(1, split).bind(2, nlohmann::json(p->files).dump()).bind(3, nlohmann::json(p->shape).dump());
+      ins.bind(4, p->classes).bind(5, p->samples).bind(6, now_unix());
+      ins.step();
+    }
+  });
+}
+
+std::optional<config::DataProbe> load_data_probe(Db& db) {
+  config::DataProbe out;
+  int found = 0;
+  auto q = db.prepare("SELECT split, files, shape, classes, samples FROM data_probe");
+  while (q.step()) {
+    config::SplitProbe& p = q.text(0) == "train" ? out.train : out.test;
+    p.files = nlohmann::json::parse(q.text(1)).get<std::vector<std::string>>();
+    p.shape = nlohmann::json::parse(q.text(2)).get<std::vector<int64_t>>();
+    p.classes = q.int64(3);
+    p.samples = q.int64(4);
+    ++found;
+  }
+  if (found != 2) return std::nullopt;
+  return out;
+}
+
 StudyRecord create_study(Db& db, const StudyRecord& s) {
   StudyRecord out;
   db.write([&] {
@@ -84,7 +112,7 @@ std::vector<Inserted> insert_trials(Db& db, const std::vector<NewTrial>& trials,
       ins.reset();
       ins.bind(1, t.genome).bind(2, t.hash).bind(3, t.arch).bind(4, t.origin);
       if (t.parents.empty()) ins.bind_null(5); else ins.bind(5, t.parents);
-      ins.bind(6, t.state);
+      ins.bind(6, to_string(t.state));
       if (t.reason.empty()) ins.bind_null(7); else ins.bind(7, t.reason);
       ins.bind(8, t.params).bind(9, t.macs).bind(10, t.peak_act_bytes).bind(11, t.weight_bytes);
       ins.bind(12, now).bind(13, now);
@@ -96,7 +124,7 @@ std::vector<Inserted> insert_trials(Db& db, const std::vector<NewTrial>& trials,
         r.id = db.last_insert_id();
         nlohmann::json detail = {{"origin", t.origin}};
         if (!t.reason.empty()) detail["reason"] = t.reason;
-        log_event(db, event_kind, r.id, std::nullopt, "", t.state, detail.dump());
+        log_event(db, event_kind, r.id, std::nullopt, "", to_string(t.state), detail.dump());
       } else {
         find.reset();
         find.bind(1, t.hash);

@@ -5,6 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "nas/config/study_config.h"
+#include "nas/store/trial_state.h"
+
 namespace nas::store {
 
 class Db;
@@ -30,6 +33,14 @@ StudyRecord create_study(Db& db, const StudyRecord& s);
 // Replaces the stored configuration (logs a 'config' event with the old and new hashes).
 void replace_config(Db& db, const StudyRecord& s);
 
+// Records what probing the data found when the study was created (replacing an earlier
+// record), in one write transaction.
+void save_data_probe(Db& db, const config::DataProbe& probe);
+
+// What probing the data found when the study was created, or nullopt for a file whose study
+// predates the record (schema version 4 or older) or has no study. Reads only the study file.
+std::optional<config::DataProbe> load_data_probe(Db& db);
+
 // Reserves the next sampling batch number: each nas-sample run draws from its own stream.
 int64_t next_sample_batch(Db& db);
 
@@ -40,7 +51,7 @@ struct NewTrial {
   std::string arch;             // summary
   std::string origin = "sample";
   std::string parents;          // JSON array or ""
-  std::string state = "sampled"; // sampled or pruned
+  TrialState state = TrialState::sampled;  // sampled, queued or pruned
   std::string reason;           // for pruned
   std::string hparams;          // training hyperparameters (JSON) or ""
   std::optional<double> budget; // queued: epochs to train to (none: [train] epochs)

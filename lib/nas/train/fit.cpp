@@ -8,20 +8,18 @@
 // and thread count the weights agree bit for bit on the CPU (tests/unit/train).
 #include "nas/train/fit.h"
 #include "nas/core/error.h"
+#include "nas/core/file.h"
+#include "nas/core/random.h"
 
-#include <ATen/autocast_mode.h>
 #include <ATen/CPUGeneratorImpl.h>
 #ifdef NAS_WITH_CUDA
 #include <ATen/cuda/CUDAGeneratorImpl.h>
 #endif
 
 #include <chrono>
-#include <thread>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fcntl.h>
-#include <unistd.h>
 
 namespace fs = std::filesystem;
 
@@ -34,15 +32,8 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-uint64_t mix(uint64_t a, uint64_t b) {
-  uint64_t z = a ^ (b + 0x9e3779b97f4a7c15ULL + (a << 6) + (a >> 2));
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return (z ^ (z >> 31)) & 0x7fffffffffffffffULL;   // generators take the seed as int64 in places
-}
-
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(model::Network& net, const space::HParams& hp) {
-  if (hp.optimizer == "adamw")
+  if (hp.optimizer == config::Optimizer::adamw)
     return std::make_unique<torch::optim::AdamW>(
         net->parameters(), torch::optim::AdamWOptions(hp.lr).betas({hp.momentum, 0.999}).weight_decay(hp.weight_decay));
   return std::make_unique<torch::optim::SGD>(
@@ -54,34 +45,6 @@ void set_lr(torch::optim::Optimizer& opt, double lr) {
   for (auto& g : opt.param_groups()) g.options().set_lr(lr);
 }
 
-// Mixed precision on CUDA: autocast for the forward pass, thread-local like LibTorch's own
-// autocast state, so packed trainers do not affect each other.
-class AutocastScope {
-public:
-  AutocastScope(bool on, torch::ScalarType dtype) : on_(on) {
-    if (!on_) return;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    at::autocast::set_autocast_dtype(at::kCUDA, dtype);
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-#else
-    at::autocast::set_autocast_gpu_dtype(dtype);
-    at::autocast::set_enabled(true);
-#endif
-    at::autocast::increment_nesting();
-  }
-  ~AutocastScope() {
-    if (!on_) return;
-    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    at::autocast::set_autocast_enabled(at::kCUDA, false);
-#else
-    at::autocast::set_enabled(false);
-#endif
-  }
-private:
-  bool on_;
-};
-
 // What a checkpoint holds besides the model and optimizer.
 struct Progress {
   int64_t epoch = 0;          // epochs done
@@ -92,14 +55,6 @@ struct Progress {
   int64_t correct = 0, seen = 0;
   double train_s = 0;         // training time of every attempt so far
 };
-
-void fsync_path(const fs::path& p, int flags) {
-  int fd = ::open(p.c_str(), flags);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-}
 
 // Written to a temporary name, fsynced and renamed: a crash leaves the old or the new file.
 void save_checkpoint(const std::string& path, model::Network& net, torch::optim::Optimizer& opt, const Progress& p) {
@@ -119,14 +74,10 @@ void save_checkpoint(const std::string& path, model::Network& net, torch::optim:
   ar.write("seen", i64(p.seen));
   ar.write("train_s", f64(p.train_s));
   // A name of its own: two writers of one trial (a lease lost and taken over) never share a file.
-  const fs::path target(path),
-      tmp = target.string() + "." + std::to_string(::getpid()) + "-" +
-            std::to_string(std::hash<std::thread::id>{}(std::this_thread::get_id()) % 1000000007) + ".tmp";
-  fs::create_directories(target.parent_path());
-  ar.save_to(tmp.string());
-  fsync_path(tmp, O_RDONLY);
-  fs::rename(tmp, target);
-  fsync_path(target.parent_path(), O_RDONLY | O_DIRECTORY);
+  const std::string tmp = temp_path_for(path);
+  fs::create_directories(fs::path(path).parent_path());
+  ar.save_to(tmp);
+  commit_temp_file(tmp, path);
 }
 
 Progress load_checkpoint(const std::string& path, model::Network& net, torch::optim::Optimizer& opt,
@@ -160,10 +111,6 @@ bool all_finite(model::Network& net) {
   return true;
 }
 
-torch::ScalarType autocast_dtype(const std::string& precision) {
-  return precision == "fp16" ? torch::kHalf : torch::kBFloat16;
-}
-
 } // namespace
 
 torch::Generator make_generator(const torch::Device& device, uint64_t seed) {
@@ -180,7 +127,7 @@ torch::Generator make_generator(const torch::Device& device, uint64_t seed) {
 
 double lr_at(const space::HParams& hp, int64_t step, int64_t total, int64_t warmup, int64_t from, int64_t to) {
   if (warmup > 0 && step < warmup) return hp.lr * double(step + 1) / double(warmup);
-  if (hp.schedule == "constant" || total <= warmup) return hp.lr;
+  if (hp.schedule == config::Schedule::constant || total <= warmup) return hp.lr;
   if (from >= 0 && to > 0) {
     const int64_t start = std::max(from, warmup);
     if (to > start) {
@@ -201,7 +148,7 @@ Evaluation evaluate(model::Network& net, const data::StudyData& data, const data
   torch::NoGradGuard no_grad;
   net->eval();
   const auto device = split.images.device();
-  const bool autocast = device.is_cuda() && plan.precision != "fp32";
+  const bool autocast = autocasts(plan.precision, device);
   torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
   torch::Tensor correct = torch::zeros({}, torch::TensorOptions().dtype(torch::kInt64).device(device));
   auto gen = make_generator(device, 0);
@@ -225,158 +172,177 @@ Evaluation evaluate(model::Network& net, const data::StudyData& data, const data
   return e;
 }
 
-FitOutcome fit(model::Network& net, const data::StudyData& data, const FitPlan& plan, const FitHooks& hooks) {
-  const space::HParams& hp = plan.hp;
-  const auto device = data.train.images.device();
+namespace {
+
+// One fit() call: the epochs from the checkpoint's to the plan's budget.
+class Fit {
+public:
+  Fit(model::Network& net, const data::StudyData& data, const FitPlan& plan, const FitHooks& hooks);
+  FitOutcome run();
+
+private:
+  bool run_epoch(int64_t epoch);                       // false: stopped inside it (out_ says how)
+  bool stopped_at(int64_t step, Clock::time_point epoch_start);
+  void check_finite(int64_t epoch, int64_t step, double lr);
+  EpochStats end_epoch(int64_t epoch, Clock::time_point epoch_start, int64_t epoch_samples, double lr);
+
+  model::Network& net_;
+  const data::StudyData& data_;
+  const FitPlan& plan_;
+  const FitHooks& hooks_;
+  const torch::Device device_;
+  const int64_t n_, b_, steps_, total_steps_, warmup_;
+  std::unique_ptr<torch::optim::Optimizer> opt_;
+  std::unique_ptr<TrainStep> step_;
+  Progress st_;
+  FitOutcome out_;
+  torch::Generator gen_, order_gen_;
+};
+
+int64_t checked_size(const data::StudyData& data) {
   const int64_t n = data.train.size();
   if (n < 2) throw UsageError("the training split has " + std::to_string(n) + " samples: too few to train");
-  const int64_t b = std::min<int64_t>(hp.batch_size, n);
-  // A last batch of one sample would break batch norm: it is left out of the epoch.
-  const int64_t steps = n % b == 1 ? n / b : (n + b - 1) / b;
-  const int64_t total_steps = std::max<int64_t>(plan.schedule_epochs, plan.budget_epochs) * steps;
-  const int64_t warmup = int64_t(std::llround(hp.warmup_epochs * double(steps)));
-  const bool autocast = device.is_cuda() && plan.precision != "fp32";
-  const bool scaled = autocast && plan.precision == "fp16";
-  namespace F = torch::nn::functional;
-  const auto ce = F::CrossEntropyFuncOptions().label_smoothing(hp.label_smoothing);
+  return n;
+}
 
-  auto opt = make_optimizer(net, hp);
-  Progress st;
-  if (!plan.checkpoint.empty() && fs::exists(plan.checkpoint)) st = load_checkpoint(plan.checkpoint, net, *opt, device);
-  auto params = net->parameters();
+// Steps of an epoch of n samples in batches of b: a last batch of one sample would break batch
+// norm, so it is left out of the epoch.
+int64_t steps_of(int64_t n, int64_t b) { return n % b == 1 ? n / b : (n + b - 1) / b; }
 
-  FitOutcome out;
-  out.epochs_done = int(st.epoch);
-  auto gen = make_generator(device, 0);
-  auto order_gen = at::make_generator<at::CPUGeneratorImpl>(0);
-  const auto i64 = torch::TensorOptions().dtype(torch::kInt64).device(device);
-  const int64_t report_every = 25;
+Fit::Fit(model::Network& net, const data::StudyData& data, const FitPlan& plan, const FitHooks& hooks)
+    : net_(net), data_(data), plan_(plan), hooks_(hooks), device_(data.train.images.device()), n_(checked_size(data)),
+      b_(std::min<int64_t>(plan.hp.batch_size, n_)), steps_(steps_of(n_, b_)),
+      total_steps_(std::max<int64_t>(plan.schedule_epochs, plan.budget_epochs) * steps_),
+      warmup_(int64_t(std::llround(plan.hp.warmup_epochs * double(steps_)))), gen_(make_generator(device_, 0)),
+      order_gen_(at::make_generator<at::CPUGeneratorImpl>(0)) {
+  opt_ = make_optimizer(net_, plan_.hp);
+  if (!plan_.checkpoint.empty() && fs::exists(plan_.checkpoint)) st_ = load_checkpoint(plan_.checkpoint, net_, *opt_, device_);
+  step_ = std::make_unique<TrainStep>(net_, *opt_, plan_.precision, device_, plan_.hp.grad_clip,
+                                      plan_.loss ? plan_.loss : cross_entropy_loss(plan_.hp.label_smoothing));
+  step_->scale = st_.scale;
+  step_->good_steps = st_.good_steps;
+  out_.epochs_done = int(st_.epoch);
+}
 
-  for (int64_t epoch = st.epoch; epoch < plan.budget_epochs; ++epoch) {
-    const auto epoch_start = Clock::now();
-    int64_t epoch_samples = 0;
-    order_gen.set_current_seed(mix(plan.seed, uint64_t(epoch)));
-    torch::Tensor perm = torch::randperm(n, order_gen, torch::kInt64).to(device);
-    net->train();
-    torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
-    torch::Tensor correct = torch::zeros({}, i64);
-    double lr = 0;
-    for (int64_t step = st.step; step < steps; ++step) {
-      if (hooks.lease_lost && hooks.lease_lost()) {   // another worker owns the trial and its checkpoint now
-        out.stopped = out.lease_lost = true;
-        out.step = step;
-        out.steps = steps;
-        return out;
-      }
-      if (hooks.should_stop && hooks.should_stop()) {
-        st.step = step;
-        st.loss_sum += loss_sum.item<double>();
-        st.correct += correct.item<int64_t>();
-        st.train_s += seconds_since(epoch_start);
-        if (!plan.checkpoint.empty()) save_checkpoint(plan.checkpoint, net, *opt, st);
-        out.stopped = true;
-        out.step = step;
-        out.steps = steps;
-        out.train_s = st.train_s;
-        return out;
-      }
-      const auto t0 = Clock::now();
-      const int64_t at = step * b, bs = std::min(b, n - at);
-      torch::Tensor idx = perm.narrow(0, at, bs);
-      const int64_t global = epoch * steps + step;
-      gen.set_current_seed(mix(plan.seed ^ 0x6175676dULL, uint64_t(global)));
-      torch::Tensor x = data::gather_batch(data, data.train, idx, true, gen);
-      if (plan.channels_last) x = model::to_channels_last(x);
-      torch::Tensor y = data.train.labels.index_select(0, idx);
-      lr = plan.anneal_from_epoch >= 0
-               ? lr_at(hp, global, total_steps, warmup, plan.anneal_from_epoch * steps, plan.budget_epochs * steps)
-               : lr_at(hp, global, total_steps, warmup);
-      set_lr(*opt, lr);
-      opt->zero_grad();
-      torch::Tensor logits;
-      {
-        AutocastScope ac(autocast, autocast_dtype(plan.precision));
-        logits = net->forward(x);
-      }
-      logits = logits.to(torch::kFloat32);
-      torch::Tensor loss = F::cross_entropy(logits, y, ce);
-      bool take_step = true;
-      if (scaled) {
-        (loss * st.scale).backward();
-        // Unscale, and skip the step when the scaled gradients overflowed (the loss scaler).
-        torch::Tensor finite = torch::ones({}, torch::TensorOptions().dtype(torch::kBool).device(device));
-        for (auto& p : params)
-          if (p.grad().defined()) {
-            p.mutable_grad().mul_(1.0 / st.scale);
-            finite = finite.logical_and(torch::isfinite(p.grad()).all());
-          }
-        take_step = finite.item<bool>();
-        if (!take_step) {
-          st.scale /= 2;
-          st.good_steps = 0;
-        } else if (++st.good_steps % 2000 == 0) {
-          st.scale *= 2;
-        }
-      } else {
-        loss.backward();
-      }
-      if (take_step) {
-        if (hp.grad_clip > 0) torch::nn::utils::clip_grad_norm_(params, hp.grad_clip);
-        opt->step();
-      }
-      {
-        torch::NoGradGuard no_grad;
-        loss_sum += loss.detach().to(torch::kFloat64) * double(bs);
-        correct += logits.argmax(1).eq(y).sum();
-      }
-      epoch_samples += bs;
-      st.seen += bs;
-      if ((step + 1) % report_every == 0 || step + 1 == steps) {
-        const double ls = st.loss_sum + loss_sum.item<double>();   // synchronises the device
-        if (!std::isfinite(ls))
-          throw Diverged("loss became " + std::string(std::isnan(ls) ? "NaN" : "Inf") + " at epoch " +
-                         std::to_string(epoch + 1) + ", step " + std::to_string(step + 1) + " (lr " +
-                         std::to_string(lr) + ")");
-        if (hooks.on_progress)
-          hooks.on_progress(int(epoch + 1), step + 1, steps, ls / double(st.seen),
-                            double(st.correct + correct.item<int64_t>()) / double(st.seen),
-                            double(epoch_samples) / std::max(1e-9, seconds_since(epoch_start)));
-      }
-      const double busy = seconds_since(t0);
-      out.busy_s += busy;
-      if (hooks.on_busy) hooks.on_busy(busy);
-    }
-    out.samples += epoch_samples;
-    if (!all_finite(net)) throw Diverged("weights became NaN or Inf in epoch " + std::to_string(epoch + 1));
-    EpochStats es;
-    es.epoch = int(epoch + 1);
-    es.train_loss = (st.loss_sum + loss_sum.item<double>()) / double(st.seen);
-    es.train_acc = double(st.correct + correct.item<int64_t>()) / double(st.seen);
-    const auto eval_start = Clock::now();
-    Evaluation val = evaluate(net, data, data.validation, plan.eval_batch_size, plan);
-    if (hooks.on_busy) hooks.on_busy(seconds_since(eval_start));
-    out.busy_s += seconds_since(eval_start);
-    es.val_loss = val.loss;
-    es.val_acc = val.acc;
-    es.lr = lr;
-    es.wall_s = seconds_since(epoch_start);
-    es.samples_per_s = double(epoch_samples) / std::max(1e-9, es.wall_s);
-    st.train_s += es.wall_s;
-    st.epoch = epoch + 1;
-    st.step = 0;
-    st.loss_sum = 0;
-    st.correct = st.seen = 0;
-    if (!plan.checkpoint.empty()) save_checkpoint(plan.checkpoint, net, *opt, st);
-    out.epochs_done = int(st.epoch);
-    out.last = es;
-    if (hooks.on_epoch) hooks.on_epoch(es);
-    if (epoch + 1 < plan.budget_epochs && hooks.end_early && hooks.end_early()) {
-      out.ended_early = true;
+FitOutcome Fit::run() {
+  for (int64_t epoch = st_.epoch; epoch < plan_.budget_epochs; ++epoch) {
+    if (!run_epoch(epoch)) return out_;
+    if (epoch + 1 < plan_.budget_epochs && hooks_.end_early && hooks_.end_early()) {
+      out_.ended_early = true;
       break;
     }
   }
-  out.train_s = st.train_s;
-  return out;
+  out_.train_s = st_.train_s;
+  return out_;
+}
+
+// Between steps: a lost lease ends the fit without a word; a stop request checkpoints first.
+bool Fit::stopped_at(int64_t step, Clock::time_point epoch_start) {
+  if (hooks_.lease_lost && hooks_.lease_lost()) {   // another worker owns the trial and its checkpoint now
+    out_.stopped = out_.lease_lost = true;
+  } else if (hooks_.should_stop && hooks_.should_stop()) {
+    st_.step = step;
+    st_.loss_sum += step_->loss_sum().item<double>();
+    st_.correct += step_->correct().item<int64_t>();
+    st_.train_s += seconds_since(epoch_start);
+    st_.scale = step_->scale;
+    st_.good_steps = step_->good_steps;
+    if (!plan_.checkpoint.empty()) save_checkpoint(plan_.checkpoint, net_, *opt_, st_);
+    out_.stopped = true;
+    out_.train_s = st_.train_s;
+  } else {
+    return false;
+  }
+  out_.step = step;
+  out_.steps = steps_;
+  return true;
+}
+
+// Every few steps (the read synchronises the device): the NaN/Inf guard and the progress hook.
+void Fit::check_finite(int64_t epoch, int64_t step, double lr) {
+  const double ls = st_.loss_sum + step_->loss_sum().item<double>();
+  if (!std::isfinite(ls))
+    throw Diverged("loss became " + std::string(std::isnan(ls) ? "NaN" : "Inf") + " at epoch " + std::to_string(epoch + 1) +
+                   ", step " + std::to_string(step + 1) + " (lr " + std::to_string(lr) + ")");
+}
+
+bool Fit::run_epoch(int64_t epoch) {
+  const auto epoch_start = Clock::now();
+  const int64_t report_every = 25;
+  int64_t epoch_samples = 0;
+  order_gen_.set_current_seed(mix_seed(plan_.seed, uint64_t(epoch)));
+  torch::Tensor perm = torch::randperm(n_, order_gen_, torch::kInt64).to(device_);
+  net_->train();
+  step_->reset_sums();
+  double lr = 0;
+  for (int64_t step = st_.step; step < steps_; ++step) {
+    if (stopped_at(step, epoch_start)) return false;
+    const auto t0 = Clock::now();
+    const int64_t at = step * b_, bs = std::min(b_, n_ - at);
+    torch::Tensor idx = perm.narrow(0, at, bs);
+    const int64_t global = epoch * steps_ + step;
+    gen_.set_current_seed(mix_seed(plan_.seed ^ 0x6175676dULL, uint64_t(global)));
+    torch::Tensor x = data::gather_batch(data_, data_.train, idx, true, gen_);
+    if (plan_.channels_last) x = model::to_channels_last(x);
+    torch::Tensor y = data_.train.labels.index_select(0, idx);
+    lr = plan_.anneal_from_epoch >= 0
+             ? lr_at(plan_.hp, global, total_steps_, warmup_, plan_.anneal_from_epoch * steps_, plan_.budget_epochs * steps_)
+             : lr_at(plan_.hp, global, total_steps_, warmup_);
+    set_lr(*opt_, lr);
+    step_->run(x, y, idx);
+    epoch_samples += bs;
+    st_.seen += bs;
+    if ((step + 1) % report_every == 0 || step + 1 == steps_) {
+      check_finite(epoch, step, lr);
+      if (hooks_.on_progress)
+        hooks_.on_progress(int(epoch + 1), step + 1, steps_,
+                           (st_.loss_sum + step_->loss_sum().item<double>()) / double(st_.seen),
+                           double(st_.correct + step_->correct().item<int64_t>()) / double(st_.seen),
+                           double(epoch_samples) / std::max(1e-9, seconds_since(epoch_start)));
+    }
+    const double busy = seconds_since(t0);
+    out_.busy_s += busy;
+    if (hooks_.on_busy) hooks_.on_busy(busy);
+  }
+  out_.samples += epoch_samples;
+  if (!all_finite(net_)) throw Diverged("weights became NaN or Inf in epoch " + std::to_string(epoch + 1));
+  const EpochStats es = end_epoch(epoch, epoch_start, epoch_samples, lr);
+  if (hooks_.on_epoch) hooks_.on_epoch(es);
+  return true;
+}
+
+// The epoch's statistics and validation, then its checkpoint (before on_epoch records it).
+EpochStats Fit::end_epoch(int64_t epoch, Clock::time_point epoch_start, int64_t epoch_samples, double lr) {
+  EpochStats es;
+  es.epoch = int(epoch + 1);
+  es.train_loss = (st_.loss_sum + step_->loss_sum().item<double>()) / double(st_.seen);
+  es.train_acc = double(st_.correct + step_->correct().item<int64_t>()) / double(st_.seen);
+  const auto eval_start = Clock::now();
+  const Evaluation val = evaluate(net_, data_, data_.validation, plan_.eval_batch_size, plan_);
+  if (hooks_.on_busy) hooks_.on_busy(seconds_since(eval_start));
+  out_.busy_s += seconds_since(eval_start);
+  es.val_loss = val.loss;
+  es.val_acc = val.acc;
+  es.lr = lr;
+  es.wall_s = seconds_since(epoch_start);
+  es.samples_per_s = double(epoch_samples) / std::max(1e-9, es.wall_s);
+  st_.train_s += es.wall_s;
+  st_.epoch = epoch + 1;
+  st_.step = 0;
+  st_.loss_sum = 0;
+  st_.correct = st_.seen = 0;
+  st_.scale = step_->scale;
+  st_.good_steps = step_->good_steps;
+  if (!plan_.checkpoint.empty()) save_checkpoint(plan_.checkpoint, net_, *opt_, st_);
+  out_.epochs_done = int(st_.epoch);
+  out_.last = es;
+  return es;
+}
+
+} // namespace
+
+FitOutcome fit(model::Network& net, const data::StudyData& data, const FitPlan& plan, const FitHooks& hooks) {
+  return Fit(net, data, plan, hooks).run();
 }
 
 } // namespace nas::train

@@ -13,6 +13,7 @@
 #include "nas/data/dataset.h"
 #include "nas/model/network.h"
 #include "nas/space/hparams.h"
+#include "nas/train/step.h"
 
 namespace nas::train {
 
@@ -30,11 +31,12 @@ struct FitPlan {
   // budget_epochs instead of schedule_epochs: from the full schedule's rate at that epoch down
   // to zero. -1: one schedule over schedule_epochs.
   int64_t anneal_from_epoch = -1;
-  std::string precision = "fp32";  // resolved: fp32 | bf16 | fp16 (autocast on CUDA only)
+  config::Precision precision = config::Precision::fp32;  // resolved: fp32 | bf16 | fp16 (autocast on CUDA only)
   bool channels_last = false;      // inputs restrided channels-last (the network converted too)
   uint64_t seed = 0;               // the trial's: data order and augmentation
   int64_t eval_batch_size = 1024;
   std::string checkpoint;          // file path; "" for no checkpoints
+  LossFn loss;                     // the training loss; unset: cross-entropy with hp.label_smoothing
 };
 
 struct EpochStats {

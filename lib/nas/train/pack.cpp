@@ -5,8 +5,8 @@
 
 namespace nas::train {
 
-int64_t training_bytes(const model::Cost& cost, int64_t batch, const std::string& optimizer) {
-  const int64_t state = optimizer == "adamw" ? 2 : 1;
+int64_t training_bytes(const space::Cost& cost, int64_t batch, config::Optimizer optimizer) {
+  const int64_t state = optimizer == config::Optimizer::adamw ? 2 : 1;
   int64_t activations = 0;
   for (const auto& l : cost.layers) {
     int64_t elements = 1;

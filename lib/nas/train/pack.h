@@ -4,14 +4,15 @@
 #include <cstdint>
 #include <string>
 
-#include "nas/model/cost.h"
+#include "nas/config/study_config.h"
+#include "nas/space/cost.h"
 
 namespace nas::train {
 
 // Bytes one training of this network needs on the device at `batch` samples: fp32 weights,
 // gradients and optimizer state (momentum for SGD, two moments for AdamW), and the activations
 // kept for the backward pass (every layer's output, and the activation after it).
-int64_t training_bytes(const model::Cost& cost, int64_t batch, const std::string& optimizer);
+int64_t training_bytes(const space::Cost& cost, int64_t batch, config::Optimizer optimizer);
 
 struct PackPlan {
   int k = 1;

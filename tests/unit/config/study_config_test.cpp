@@ -1,4 +1,5 @@
-// study_config_test: parsing, defaults, ranges, data probes and error places
+// study_config_test: parsing (no I/O), defaults, ranges and error places; the data probe is
+// tested with it in tests/unit/data/probe_test.cpp
 #include <doctest/doctest.h>
 
 #include "nas/config/study_config.h"
@@ -43,7 +44,7 @@ TEST_CASE("cnn space: lists, ranges, per-stage overrides and defaults") {
   CHECK(c.space.cnn.choices_for(1).width.values == std::vector<int64_t>{8, 16});
   CHECK(c.space.cnn.choices_for(0).kernel.values == c.space.cnn.defaults.kernel.values);
   CHECK(c.data.shape == std::vector<int64_t>{1, 28, 28});
-  CHECK(c.constraints.precision == "int8");
+  CHECK(config::to_string(c.constraints.precision) == "int8");
 }
 
 TEST_CASE("the canonical hash ignores comments and layout but not values") {
@@ -71,55 +72,14 @@ TEST_CASE("errors name file, line, column and key") {
   CHECK(error_of("[study\n").find("study.toml:1:") == 0);
 }
 
-TEST_CASE("idx data is probed for shape, classes and counts") {
-  const char* dir = "/usr/share/datasets/fashion-mnist";
-  if (!std::filesystem::exists(std::string(dir) + "/train-labels-idx1-ubyte.gz")) {
-    MESSAGE("dataset-fashion-mnist is not installed; skipped");
-    return;
-  }
-  auto c = parse_study_config(std::string("[study]\nseed=1\n[data]\nformat='idx'\ntrain_images='") + dir +
-                                  "/train-images-idx3-ubyte.gz'\ntrain_labels='" + dir +
-                                  "/train-labels-idx1-ubyte.gz'\ntest_images='" + dir +
-                                  "/t10k-images-idx3-ubyte.gz'\ntest_labels='" + dir +
-                                  "/t10k-labels-idx1-ubyte.gz'\n[space]\nfamily='cnn'\n",
-                              "/tmp/f.toml");
-  CHECK(c.data.shape == std::vector<int64_t>{1, 28, 28});
-  CHECK(c.data.classes == 10);
-  CHECK(c.data.train_samples == 60000);
-  CHECK(c.data.test_samples == 10000);
-}
-
-TEST_CASE("a truncated idx file is refused at its key") {
-  auto dir = std::filesystem::temp_directory_path() / "nas-config-test";
-  std::filesystem::create_directories(dir);
-  auto write = [&](const std::string& name, std::vector<uint8_t> bytes) {
-    std::ofstream f(dir / name, std::ios::binary);
-    f.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
-  };
-  // 2 images of 2x2 promised, only 3 pixel bytes present
-  write("img", {0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2, 3});
-  write("lab", {0, 0, 8, 1, 0, 0, 0, 2, 0, 1});
-  std::string text = "[study]\n[data]\nformat='idx'\ntrain_images='img'\ntrain_labels='lab'\ntest_images='img'\n"
-                     "test_labels='lab'\n[space]\nfamily='cnn'\n";
-  try {
-    parse_study_config(text, (dir / "s.toml").string());
-    FAIL("expected an error");
-  } catch (const ConfigError& e) {
-    std::string m = e.what();
-    CHECK(m.find("key 'data.train_images'") != std::string::npos);
-    CHECK(m.find("truncated") != std::string::npos);
-  }
-  std::filesystem::remove_all(dir);
-}
-
 TEST_CASE("[train]: defaults, fixed and searched values") {
   auto d = parse("[space]\nfamily='nb201'\n");
   CHECK(d.train.epochs == 5);
   CHECK(d.train.batch_size.values == std::vector<int64_t>{128});
-  CHECK(d.train.optimizer.values == std::vector<std::string>{"sgd"});
+  CHECK(d.train.optimizer.values == std::vector<config::Optimizer>{config::Optimizer::sgd});
   CHECK(d.train.lr.values == std::vector<double>{0.05});
   CHECK(!d.train.lr.searched());
-  CHECK(d.train.precision == "auto");
+  CHECK(config::to_string(d.train.precision) == "auto");
   auto t = parse("[space]\nfamily='nb201'\n[train]\nepochs=3\nbatch_size=[64,256]\noptimizer=['sgd','adamw']\n"
                  "lr={min=1e-3,max=1e-1,log=true}\nweight_decay=[0.0,5e-4]\nnesterov=false\ngrad_clip=5.0\n"
                  "schedule='constant'\nprecision='bf16'\nlease_s=60\nmax_attempts=2\n");
@@ -132,8 +92,8 @@ TEST_CASE("[train]: defaults, fixed and searched values") {
   CHECK(t.train.weight_decay.values == std::vector<double>{0.0, 5e-4});
   CHECK(!t.train.nesterov);
   CHECK(t.train.grad_clip == 5.0);
-  CHECK(t.train.schedule == "constant");
-  CHECK(t.train.precision == "bf16");
+  CHECK(config::to_string(t.train.schedule) == "constant");
+  CHECK(config::to_string(t.train.precision) == "bf16");
   CHECK(t.train.lease_s == 60);
   CHECK(t.train.max_attempts == 2);
 }

@@ -7,7 +7,7 @@
 #include <doctest/doctest.h>
 
 #include "nas/config/study_config.h"
-#include "nas/model/cost.h"
+#include "nas/space/cost.h"
 #include "nas/model/network.h"
 #include "nas/space/sampler.h"
 
@@ -35,8 +35,8 @@ config::StudyConfig nb201(int64_t channels, int64_t cells) {
 }
 
 // Checks one genome; with_forward also runs it and compares the per-layer MACs.
-void check_genome(const space::Genome& g, const model::CostContext& ctx, bool with_forward) {
-  model::Cost cost = model::estimate_cost(g, ctx);
+void check_genome(const space::Genome& g, const space::CostContext& ctx, bool with_forward) {
+  space::Cost cost = space::estimate_cost(g, ctx);
   model::Network net(g, ctx);
   DOCTEST_INFO("genome ", space::summary(g));
   DOCTEST_CHECK(net->parameter_count() == cost.params);

@@ -3,7 +3,7 @@
 #include <doctest/doctest.h>
 #include <torch/torch.h>
 
-#include "nas/model/cost.h"
+#include "nas/space/cost.h"
 #include "nas/model/network.h"
 #include "nas/proxy/compute.h"
 #include "nas/proxy/rank.h"
@@ -61,8 +61,8 @@ space::Genome small_cnn() {
       R"({"family":"cnn","stem":{"width":8,"kernel":3,"stride":1,"act":"relu"},)"
       R"("stages":[{"block":"mbconv","depth":2,"width":8,"kernel":3,"stride":2,"expansion":2,"act":"relu"}],"head":{"width":0}})");
 }
-model::CostContext small_cnn_context() {
-  model::CostContext ctx;
+space::CostContext small_cnn_context() {
+  space::CostContext ctx;
   ctx.input = {1, 12, 12};
   ctx.classes = 3;
   return ctx;
@@ -222,7 +222,7 @@ TEST_CASE("ranks, correlations, top-k overlap and the ensembles") {
 
 TEST_CASE("every proxy on a small CNN and on NB201 cells: finite values, or degenerate with a flag") {
   const space::Genome g = small_cnn();
-  const model::CostContext ctx = small_cnn_context();
+  const space::CostContext ctx = small_cnn_context();
   torch::manual_seed(1);
   auto x = torch::randn({16, 1, 12, 12}), y = torch::randint(0, 3, {16}, torch::kInt64);
   model::Network net(g, ctx);
@@ -243,7 +243,7 @@ TEST_CASE("every proxy on a small CNN and on NB201 cells: finite values, or dege
   DOCTEST_CHECK(!a.degenerate());
   DOCTEST_CHECK(a.value == doctest::Approx(b.value));   // data-free and seeded: the same network scores the same
 
-  model::CostContext nb;
+  space::CostContext nb;
   nb.input = {3, 8, 8};
   nb.classes = 10;
   nb.nb201_channels = 4;
@@ -288,7 +288,7 @@ TEST_CASE("on a CUDA device every proxy gives the CPU's score (same weights, sam
   DOCTEST_CHECK(torch::equal(proxy::agreement_kernel(codes.to(cuda)).cpu(), proxy::agreement_kernel(codes)));
 
   const space::Genome g = small_cnn();
-  const model::CostContext ctx = small_cnn_context();
+  const space::CostContext ctx = small_cnn_context();
   auto x = torch::randn({16, 1, 12, 12}), y = torch::randint(0, 3, {16}, torch::kInt64);
   // two copies of one network (the same seed), one on each device
   auto make = [&](torch::Device d) {

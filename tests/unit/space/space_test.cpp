@@ -4,7 +4,7 @@
 #include "nas/config/study_config.h"
 #include "nas/core/error.h"
 #include "nas/core/sha256.h"
-#include "nas/model/cost.h"
+#include "nas/space/cost.h"
 #include "nas/space/genome.h"
 #include "nas/space/hparams.h"
 #include "nas/space/sampler.h"
@@ -43,9 +43,9 @@ TEST_CASE("nb201 architecture strings round-trip and bad ones are refused") {
 TEST_CASE("nb201 analytic costs give the published parameter counts") {
   auto cfg = nb201_config();
   auto ctx = space::cost_context(cfg);
-  auto conv = model::estimate_cost(nb201("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"), ctx);
+  auto conv = space::estimate_cost(nb201("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"), ctx);
   CHECK(conv.params == 1531546);   // NAS-Bench-201: 1.53 MB
-  auto none = model::estimate_cost(nb201("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"), ctx);
+  auto none = space::estimate_cost(nb201("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"), ctx);
   CHECK(none.params == 73306);     // 0.07 MB
   // MACs of the all-conv cell: 9 C^2 H W per edge, 6 edges, 5 cells, three stages
   int64_t cell_macs = 0;
@@ -70,7 +70,7 @@ TEST_CASE("nb201 params over all 15,625 cells follow the closed form") {
     }
     int64_t expect = 73306;
     for (int64_t c : {16, 32, 64}) expect += 5 * n3 * (9 * c * c + 2 * c) + 5 * n1 * (c * c + 2 * c);
-    if (model::estimate_cost(g, ctx).params == expect) ++count;
+    if (space::estimate_cost(g, ctx).params == expect) ++count;
     hashes.insert(space::genome_hash(g));
   }
   CHECK(count == 15625);
@@ -83,7 +83,7 @@ TEST_CASE("cnn costs of a hand-countable genome") {
   space::Genome g = space::genome_from_json(
       R"({"family":"cnn","stem":{"width":8,"kernel":3,"stride":1,"act":"relu"},
           "stages":[{"block":"conv","depth":1,"width":16,"kernel":3,"stride":2,"act":"relu"}],"head":{"width":0}})");
-  auto c = model::estimate_cost(g, ctx);
+  auto c = space::estimate_cost(g, ctx);
   // stem: 1*8*9 + 16 (BN); stage: 8*16*9 + 32; classifier: 16*10 + 10
   CHECK(c.params == 72 + 16 + 1152 + 32 + 170);
   // stem 8x28x28 outputs x 9 MACs; stage 16x14x14 outputs x 72; classifier 160
@@ -209,7 +209,7 @@ TEST_CASE("hyperparameters: fixed values as given, searched ones drawn per genom
     lo = std::min(lo, h.lr);
     hi = std::max(hi, h.lr);
     batches.insert(h.batch_size);
-    optimizers.insert(h.optimizer);
+    optimizers.insert(config::to_string(h.optimizer));
     // the same genome always gets the same values, and they survive the study file's JSON
     auto again = space::draw_hparams(cfg.train, cfg.seed, hash);
     CHECK(space::hparams_json(again) == space::hparams_json(h));

@@ -8,6 +8,7 @@
 #include "nas/store/db.h"
 #include "nas/store/queue.h"
 #include "nas/store/results.h"
+#include "queue_support.h"
 
 #include <nlohmann/json.hpp>
 #include <stdlib.h>
@@ -28,88 +29,14 @@ using namespace nas::store;
 namespace fs = std::filesystem;
 using nas::test::ScopedEnv;
 using nas::test::TempDir;
+using namespace nas::test;
 
-namespace {
-
-int64_t scalar(Db& db, const std::string& sql, std::optional<int64_t> param = std::nullopt) {
-  Statement s = db.prepare(sql);
-  if (param) s.bind(1, *param);
-  REQUIRE(s.step());
-  return s.int64(0);
-}
-
-std::string text_of(Db& db, const std::string& sql, int64_t param) {
-  Statement s = db.prepare(sql);
-  s.bind(1, param);
-  REQUIRE(s.step());
-  return s.text(0);
-}
-
-// Inserts a trial with plain SQL, as a sampler would; returns its id.
-int64_t add_trial(Db& db, const std::string& state, double priority = 0) {
-  static int serial = 0;
-  int64_t id = 0;
-  db.write([&] {
-    Statement s = db.prepare(
-        "INSERT INTO trial (genome, hash, arch, origin, state, priority, created_at, updated_at) "
-        "VALUES (?1, ?2, ?3, 'sample', ?4, ?5, 0, 0)");
-    ++serial;
-    s.bind(1, "{\"n\":" + std::to_string(serial) + "}").bind(2, "hash-" + std::to_string(serial))
-        .bind(3, "arch " + std::to_string(serial)).bind(4, state).bind(5, priority).run();
-    id = db.last_insert_id();
-  });
-  return id;
-}
-
-std::string state_of(Db& db, int64_t id) { return text_of(db, "SELECT state FROM trial WHERE id = ?1", id); }
-int64_t attempts_of(Db& db, int64_t id) { return scalar(db, "SELECT attempts FROM trial WHERE id = ?1", id); }
-int64_t events_of(Db& db, const std::string& kind) {
-  Statement s = db.prepare("SELECT count(*) FROM event WHERE kind = ?1");
-  s.bind(1, kind);
-  REQUIRE(s.step());
-  return s.int64(0);
-}
-
-WorkerInfo worker_named(const std::string& host) {
-  WorkerInfo w;
-  w.host = host;
-  w.pid = 1;
-  w.device = "cpu";
-  return w;
-}
-
-void sleep_s(double s) { std::this_thread::sleep_for(std::chrono::duration<double>(s)); }
-
-// Every trial's events form a chain: each starts where the previous ended, and the last ends in
-// the trial's current state. Returns the number of events checked.
-int64_t check_event_chains(Db& db) {
-  std::map<int64_t, std::string> state;
-  {
-    Statement s = db.prepare("SELECT id, state FROM trial");
-    while (s.step()) state[s.int64(0)] = s.text(1);
-  }
-  std::map<int64_t, std::string> at;   // where each trial's chain is
-  int64_t n = 0;
-  Statement e = db.prepare(
-      "SELECT trial_id, kind, from_state, to_state FROM event WHERE trial_id IS NOT NULL ORDER BY id");
-  while (e.step()) {
-    int64_t id = e.int64(0);
-    auto it = at.find(id);
-    if (it != at.end()) CHECK_MESSAGE(e.text(2) == it->second, "trial " << id << " event " << e.text(1));
-    at[id] = e.text(3);
-    ++n;
-  }
-  for (const auto& [id, s] : at) CHECK_MESSAGE(state[id] == s, "trial " << id);
-  return n;
-}
-
-} // namespace
 
 TEST_CASE("claims go by priority, then by id; nothing queued gives nullopt") {
   TempDir dir;
   Db db = Db::open(dir.file("q.db"), OpenMode::create);
   int64_t w = register_worker(db, worker_named("a"));
-  QueuePolicy policy;
+  LeasePolicy policy;
 
   CHECK(!claim_next(db, w, policy));   // empty study
   int64_t s1 = add_trial(db, "sampled");
@@ -174,7 +101,7 @@ TEST_CASE("enqueue moves sampled trials to the queue with rung, budget and prior
 
   // The higher priority given to b puts it first.
   int64_t w = register_worker(db, worker_named("a"));
-  auto claim = claim_next(db, w, QueuePolicy{});
+  auto claim = claim_next(db, w, LeasePolicy{});
   REQUIRE(claim);
   CHECK(claim->trial_id == b);
   CHECK(claim->rung == 1);
@@ -187,7 +114,7 @@ TEST_CASE("a held trial is not claimed by another worker until its lease expires
   int64_t w1 = register_worker(db, worker_named("one"));
   int64_t w2 = register_worker(db, worker_named("two"));
   int64_t t = add_trial(db, "queued");
-  QueuePolicy short_lease;
+  LeasePolicy short_lease;
   short_lease.lease_s = 0.3;
 
   auto c1 = claim_next(db, w1, short_lease);
@@ -235,7 +162,7 @@ TEST_CASE("a trial whose leases keep expiring fails after max_attempts with 'lea
   Db db = Db::open(dir.file("q.db"), OpenMode::create);
   int64_t w = register_worker(db, worker_named("crashy"));
   int64_t t = add_trial(db, "queued");
-  QueuePolicy policy;
+  LeasePolicy policy;
   policy.lease_s = 0.05;
   policy.max_attempts = 2;
 
@@ -263,7 +190,7 @@ TEST_CASE("release puts a trial back without counting the attempt") {
   int64_t w = register_worker(db, worker_named("a"));
   int64_t other = register_worker(db, worker_named("b"));
   int64_t t = add_trial(db, "queued");
-  QueuePolicy policy;
+  LeasePolicy policy;
 
   REQUIRE(claim_next(db, w, policy)->attempts == 1);
   CHECK_THROWS_AS(release(db, t, other, "not mine"), nas::LeaseLost);
@@ -287,7 +214,7 @@ TEST_CASE("finish needs the lease and a final state of the rung") {
   int64_t intruder = register_worker(db, worker_named("b"));
   int64_t t1 = add_trial(db, "queued", 1);
   int64_t t2 = add_trial(db, "queued", 0);
-  QueuePolicy policy;
+  LeasePolicy policy;
   REQUIRE(claim_next(db, w, policy)->trial_id == t1);
   REQUIRE(claim_next(db, w, policy)->trial_id == t2);
 
@@ -313,142 +240,12 @@ TEST_CASE("a trial stopped early ends done with its reason in the trial and the 
   Db db = Db::open(dir.file("q.db"), OpenMode::create);
   int64_t w = register_worker(db, worker_named("a"));
   int64_t t = add_trial(db, "queued");
-  REQUIRE(claim_next(db, w, QueuePolicy{})->trial_id == t);
+  REQUIRE(claim_next(db, w, LeasePolicy{})->trial_id == t);
   finish(db, t, w, "done", "early stop: number 3 of 4");
   CHECK(state_of(db, t) == "done");
   CHECK(text_of(db, "SELECT reason FROM trial WHERE id = ?1", t) == "early stop: number 3 of 4");
   CHECK(nlohmann::json::parse(text_of(db, "SELECT detail FROM event WHERE kind = 'finish' AND trial_id = ?1", t))["reason"] ==
         "early stop: number 3 of 4");
-}
-
-TEST_CASE("a trial stopped early ranks below the trials that finished its rung when promoting") {
-  TempDir dir;
-  Db db = Db::open(dir.file("q.db"), OpenMode::create);
-  int64_t w = register_worker(db, worker_named("a"));
-  const int64_t stopped = add_trial(db, "done"), b = add_trial(db, "paused"), c = add_trial(db, "paused");
-  db.write([&] {
-    db.exec("UPDATE trial SET reason = 'early stop: number 2 of 3' WHERE id = " + std::to_string(stopped));
-    Statement s = db.prepare("INSERT INTO result (trial_id, rung, metric, value, created_at) VALUES (?1, 0, 'val_acc', ?2, 0)");
-    for (auto [id, v] : std::vector<std::pair<int64_t, double>>{{stopped, 0.9}, {b, 0.8}, {c, 0.7}}) {
-      s.reset();
-      s.bind(1, id).bind(2, v).run();
-    }
-  });
-  QueuePolicy policy;
-  policy.eta = 3;
-  policy.min_epochs = 1;
-  policy.max_epochs = 3;
-  // n = 3, one promotion: the stopped trial's higher val_acc does not take the place
-  CHECK(count_claimable(db, policy) == 1);
-  auto claim = claim_next(db, w, policy);
-  REQUIRE(claim);
-  CHECK(claim->trial_id == b);
-  CHECK(claim->rung == 1);
-  CHECK(state_of(db, stopped) == "done");
-}
-
-TEST_CASE("synchronous promotion waits until the rung is complete, then keeps its top 1/eta, lowest rung first") {
-  TempDir dir;
-  Db db = Db::open(dir.file("q.db"), OpenMode::create);
-  int64_t w = register_worker(db, worker_named("a"));
-  // rung 0: four paused with results, one still running; eta 2
-  std::vector<int64_t> t;
-  for (int i = 0; i < 4; ++i) t.push_back(add_trial(db, "paused"));
-  const int64_t late = add_trial(db, "queued");
-  auto result = [&](int64_t id, int rung, double v) {
-    db.write([&] {
-      Statement s = db.prepare("INSERT INTO result (trial_id, rung, metric, value, created_at) VALUES (?1, ?2, 'val_acc', ?3, 0)");
-      s.bind(1, id).bind(2, rung).bind(3, v).run();
-    });
-  };
-  result(t[0], 0, 0.6);
-  result(t[1], 0, 0.9);
-  result(t[2], 0, 0.5);
-  result(t[3], 0, 0.7);
-  QueuePolicy policy;
-  policy.eta = 2;
-  policy.min_epochs = 1;
-  policy.max_epochs = 4;
-  QueuePolicy async = policy;
-  policy.synchronous = true;
-  // another worker holds the late one
-  auto held = claim_next(db, register_worker(db, worker_named("b")), policy);
-  REQUIRE(held);
-  CHECK(held->trial_id == late);   // a queued trial at the rung: nothing is promoted before it
-  // asynchronous: floor(4 / 2) = 2 promotable now; synchronous: the rung is not complete
-  CHECK(count_claimable(db, async) == 2);
-  CHECK(count_claimable(db, policy) == 1);   // nothing promotable yet; the running one will unlock its rung
-  CHECK_FALSE(claim_next(db, w, policy).has_value());
-  CHECK(count_running_below(db, policy.last_rung()) == 1);
-  CHECK(count_running_below(db, 0) == 0);   // none below rung 0
-  // the late trial finishes with the best val_acc: n = 5, floor(5 / 2) = 2 promoted, by rank
-  db.exec("UPDATE trial SET state = 'paused', lease_owner = NULL WHERE id = " + std::to_string(late));
-  result(late, 0, 0.95);
-  CHECK(count_running_below(db, policy.last_rung()) == 0);
-  CHECK(count_claimable(db, policy) == 2);
-  auto first = claim_next(db, w, policy);
-  REQUIRE(first);
-  CHECK(first->trial_id == late);
-  CHECK(first->rung == 1);
-  CHECK(first->budget == doctest::Approx(2.0));
-  // a promoted trial running at rung 1 does not hold back the rest of rung 0's promotions
-  auto second = claim_next(db, w, policy);
-  REQUIRE(second);
-  CHECK(second->trial_id == t[1]);
-  CHECK_FALSE(claim_next(db, w, policy).has_value());   // t[3] (0.7) is third: not kept
-  CHECK(state_of(db, t[3]) == "paused");
-  // rung 1: the first finishes; the second still runs -> rung 1 waits
-  db.exec("UPDATE trial SET state = 'paused', lease_owner = NULL WHERE id = " + std::to_string(late));
-  result(late, 1, 0.96);
-  CHECK(count_claimable(db, async) == 0);   // floor(1 / 2) = 0 either way
-  db.exec("UPDATE trial SET state = 'paused', lease_owner = NULL WHERE id = " + std::to_string(t[1]));
-  result(t[1], 1, 0.97);
-  auto third = claim_next(db, w, policy);
-  REQUIRE(third);
-  CHECK(third->trial_id == t[1]);   // the better at rung 1
-  CHECK(third->rung == 2);
-  CHECK(third->budget == doctest::Approx(4.0));
-  CHECK(events_of(db, "promote") == 3);
-}
-
-TEST_CASE("synchronous promotion goes lowest rung first; a failed trial does not hold its rung back") {
-  TempDir dir;
-  QueuePolicy policy;
-  policy.eta = 2;
-  policy.min_epochs = 1;
-  policy.max_epochs = 4;
-  // rung 0: a .9, b .8, and c failed; rung 1 (started there by proxy rank): x .95, y .5. The same
-  // trials in two files: one promotes asynchronously, the other synchronously.
-  struct Ids { int64_t a, b, c, x, y; };
-  auto setup = [](Db& db) {
-    Ids i{add_trial(db, "paused"), add_trial(db, "paused"), add_trial(db, "failed"), add_trial(db, "paused"),
-          add_trial(db, "paused")};
-    db.write([&] {
-      db.exec("UPDATE trial SET rung = 1 WHERE id IN (" + std::to_string(i.x) + ", " + std::to_string(i.y) + ")");
-      Statement s = db.prepare("INSERT INTO result (trial_id, rung, metric, value, created_at) VALUES (?1, ?2, 'val_acc', ?3, 0)");
-      for (auto [id, rung, v] : std::vector<std::tuple<int64_t, int, double>>{{i.a, 0, 0.9}, {i.b, 0, 0.8}, {i.x, 1, 0.95}, {i.y, 1, 0.5}}) {
-        s.reset();
-        s.bind(1, id).bind(2, rung).bind(3, v).run();
-      }
-    });
-    return i;
-  };
-  Db adb = Db::open(dir.file("async.db"), OpenMode::create);
-  const Ids ai = setup(adb);
-  auto afirst = claim_next(adb, register_worker(adb, worker_named("a")), policy);
-  REQUIRE(afirst);
-  CHECK(afirst->trial_id == ai.x);   // asynchronous: the highest rung first
-  policy.synchronous = true;
-  Db db = Db::open(dir.file("sync.db"), OpenMode::create);
-  const Ids i = setup(db);
-  int64_t w = register_worker(db, worker_named("a"));
-  auto first = claim_next(db, w, policy);
-  REQUIRE(first);
-  CHECK(first->trial_id == i.a);     // synchronous: rung 0 first (c failed: it is finished)
-  CHECK(first->rung == 1);
-  CHECK_FALSE(claim_next(db, w, policy).has_value());   // rung 1 waits for a
-  CHECK(state_of(db, i.x) == "paused");
-  CHECK(state_of(db, i.c) == "failed");
 }
 
 TEST_CASE("rung_start_epoch is the last epoch a trial recorded below its rung") {
@@ -469,51 +266,12 @@ TEST_CASE("rung_start_epoch is the last epoch a trial recorded below its rung") 
   CHECK(rung_start_epoch(db, b, 2) == 0);   // started at rung 2 by its proxy rank
 }
 
-TEST_CASE("standing_at_epoch ranks a trial's val_acc among every trial's at that epoch") {
-  TempDir dir;
-  Db db = Db::open(dir.file("q.db"), OpenMode::create);
-  std::vector<int64_t> t;
-  for (int i = 0; i < 7; ++i) t.push_back(add_trial(db, "paused"));
-  // epoch 2: t0 .9, t1 .8, t2 .8 (tie: the lower id ranks first), t3 .7, t4 .6, t5 .5; t6 has only epoch 1
-  const std::vector<double> acc = {0.9, 0.8, 0.8, 0.7, 0.6, 0.5};
-  db.write([&] {
-    Statement s = db.prepare("INSERT INTO epoch_metric (trial_id, rung, epoch, metric, value, created_at) VALUES (?1, 1, ?2, ?3, ?4, 0)");
-    for (size_t i = 0; i < acc.size(); ++i) {
-      s.reset();
-      s.bind(1, t[i]).bind(2, 2).bind(3, "val_acc").bind(4, acc[i]).run();
-      s.reset();
-      s.bind(1, t[i]).bind(2, 2).bind(3, "train_acc").bind(4, 1.0).run();   // other metrics do not count
-    }
-    s.reset();
-    s.bind(1, t[6]).bind(2, 1).bind(3, "val_acc").bind(4, 0.99).run();       // nor other epochs
-  });
-  EpochStanding s2 = standing_at_epoch(db, t[2], 2, 3);
-  CHECK(s2.n == 6);
-  CHECK(s2.position == 3);
-  CHECK(s2.keep == 2);            // floor(6 / 3)
-  CHECK(s2.cutoff == doctest::Approx(0.8));
-  CHECK(s2.value == doctest::Approx(0.8));
-  CHECK(s2.below());              // third, two kept
-  EpochStanding s1 = standing_at_epoch(db, t[1], 2, 3);
-  CHECK(s1.position == 2);
-  CHECK_FALSE(s1.below());
-  CHECK(standing_at_epoch(db, t[5], 2, 2).keep == 3);
-  CHECK(standing_at_epoch(db, t[3], 2, 2).position == 4);
-  CHECK(standing_at_epoch(db, t[3], 2, 2).below());
-  CHECK_FALSE(standing_at_epoch(db, t[2], 2, 2).below());
-  CHECK_FALSE(standing_at_epoch(db, t[5], 2, 7).below());   // floor(6 / 7) = 0: too few to judge
-  EpochStanding none = standing_at_epoch(db, t[6], 2, 3);   // no value at epoch 2
-  CHECK(none.n == 0);
-  CHECK_FALSE(none.value.has_value());
-  CHECK_FALSE(none.below());
-}
-
 TEST_CASE("fail retries while attempts are left, then fails with the reason") {
   TempDir dir;
   Db db = Db::open(dir.file("q.db"), OpenMode::create);
   int64_t w = register_worker(db, worker_named("a"));
   int64_t t = add_trial(db, "queued");
-  QueuePolicy policy;
+  LeasePolicy policy;
   policy.max_attempts = 3;
 
   for (int attempt = 1; attempt <= 2; ++attempt) {
@@ -550,7 +308,7 @@ TEST_CASE("heartbeat renews the leases a worker holds") {
   int64_t other = register_worker(db, worker_named("b"));
   int64_t t1 = add_trial(db, "queued", 1);
   int64_t t2 = add_trial(db, "queued", 0);
-  QueuePolicy policy;
+  LeasePolicy policy;
   policy.lease_s = 0.5;
   REQUIRE(claim_next(db, w, policy));
   REQUIRE(claim_next(db, w, policy));
@@ -574,8 +332,8 @@ TEST_CASE("stop_worker releases what the worker holds and marks it stopped") {
   int64_t w = register_worker(db, worker_named("a"));
   int64_t t1 = add_trial(db, "queued");
   int64_t t2 = add_trial(db, "queued");
-  REQUIRE(claim_next(db, w, QueuePolicy{}));
-  REQUIRE(claim_next(db, w, QueuePolicy{}));
+  REQUIRE(claim_next(db, w, LeasePolicy{}));
+  REQUIRE(claim_next(db, w, LeasePolicy{}));
   stop_worker(db, w);
   CHECK(state_of(db, t1) == "queued");
   CHECK(state_of(db, t2) == "queued");
@@ -627,7 +385,7 @@ TEST_CASE("every state change is one event, and threads never claim a trial twic
       try {
         Db db = Db::open(path, OpenMode::existing);
         int64_t w = register_worker(db, worker_named("t" + std::to_string(k)));
-        QueuePolicy policy;
+        LeasePolicy policy;
         int n = 0;
         while (auto c = claim_next(db, w, policy)) {
           ++changes;

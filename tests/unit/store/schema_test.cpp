@@ -6,6 +6,7 @@
 #include "nas/core/error.h"
 #include "nas/store/db.h"
 #include "nas/store/schema.h"
+#include "nas/store/study.h"
 
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -130,6 +131,9 @@ TEST_CASE("a v1 study file opens, migrates to the current version, and keeps its
     REQUIRE(s.step());
     CHECK(s.text(0) == "ok");
   }
+  // v5: the data probe's table, empty on a study created before it (tools then probe the files).
+  CHECK(scalar(db, "SELECT count(*) FROM pragma_table_info('data_probe') WHERE name IN ('split', 'files', 'shape', 'classes', 'samples')") == 5);
+  CHECK(scalar(db, "SELECT count(*) FROM data_probe") == 0);
   // The views work on the migrated file.
   CHECK(scalar(db, "SELECT count(*) FROM v_trials") == 4);
   {
@@ -220,4 +224,18 @@ TEST_CASE("many connections creating one new file at once create the schema once
     Db fresh = Db::open(dir.file("one.db"), OpenMode::create);
     CHECK(shape(db) == shape(fresh));
   }
+}
+
+TEST_CASE("the data probe round-trips through the study file") {
+  TempDir dir;
+  Db db = Db::open(dir.file("p.db"), OpenMode::create);
+  CHECK_FALSE(load_data_probe(db).has_value());
+  nas::config::DataProbe p;
+  p.train = {{"/d/train-images.gz", "/d/train-labels.gz"}, {1, 28, 28}, 10, 60000};
+  p.test = {{"/d/t10k-images.gz", "/d/t10k-labels.gz"}, {1, 28, 28}, 10, 10000};
+  save_data_probe(db, p);
+  auto back = load_data_probe(db);
+  REQUIRE(back.has_value());
+  CHECK(back->train == p.train);
+  CHECK(back->test == p.test);
 }

@@ -47,7 +47,7 @@ model::Network tiny_net(uint64_t seed) {
   g.family = "cnn";
   g.cnn.stem_width = 4;
   g.cnn.stages = {{"conv", 1, 8, 3, 2, 1, "relu"}, {"residual", 1, 8, 3, 1, 1, "relu"}};
-  model::CostContext ctx;
+  space::CostContext ctx;
   ctx.input = {1, 8, 8};
   ctx.classes = 4;
   torch::manual_seed(seed);
@@ -85,7 +85,7 @@ TEST_CASE("the learning rate warms up linearly, then follows a cosine to zero") 
   DOCTEST_CHECK(train::lr_at(hp, 10, 100, 10) == doctest::Approx(0.2));
   DOCTEST_CHECK(train::lr_at(hp, 55, 100, 10) == doctest::Approx(0.1));
   DOCTEST_CHECK(train::lr_at(hp, 100, 100, 10) == doctest::Approx(0.0));
-  hp.schedule = "constant";
+  hp.schedule = config::Schedule::constant;
   DOCTEST_CHECK(train::lr_at(hp, 80, 100, 10) == doctest::Approx(0.2));
 }
 
@@ -107,7 +107,7 @@ TEST_CASE("[budget] anneal: the cosine ends at each rung's budget, from the full
   DOCTEST_CHECK(train::lr_at(hp, 30, 900, 30, 0, 300) == doctest::Approx(0.1));
   DOCTEST_CHECK(train::lr_at(hp, 165, 900, 30, 0, 300) == doctest::Approx(0.05));
   // a constant schedule is not annealed
-  hp.schedule = "constant";
+  hp.schedule = config::Schedule::constant;
   DOCTEST_CHECK(train::lr_at(hp, 299, 900, 0, 0, 300) == doctest::Approx(0.1));
 }
 
@@ -202,7 +202,7 @@ TEST_CASE("on a CUDA device, fp32, bf16 and fp16 (loss-scaled) training learn th
     net->to(cuda);
     net->to_channels_last();
     auto p = plan(dir.file("c.pt"), 6);
-    p.precision = precision;
+    p.precision = *config::parse_precision(precision);
     p.channels_last = true;
     p.budget_epochs = 3;
     DOCTEST_CHECK(train::fit(net, data, p, {}).epochs_done == 3);
@@ -259,12 +259,12 @@ TEST_CASE("a huge learning rate is reported as divergence") {
 }
 
 TEST_CASE("the packing planner") {
-  model::Cost c;
+  space::Cost c;
   c.params = 1000;
   c.layers = {{"a", "conv", 0, 0, {8, 4, 4}}, {"b", "linear", 0, 0, {10}}};
   // weights, gradients, momentum: 3 x 4 bytes a parameter; activations: 2 x (128 + 10) floats a sample
-  DOCTEST_CHECK(train::training_bytes(c, 10, "sgd") == 12000 + 4 * 2 * 138 * 10);
-  DOCTEST_CHECK(train::training_bytes(c, 10, "adamw") == 16000 + 4 * 2 * 138 * 10);
+  DOCTEST_CHECK(train::training_bytes(c, 10, config::Optimizer::sgd) == 12000 + 4 * 2 * 138 * 10);
+  DOCTEST_CHECK(train::training_bytes(c, 10, config::Optimizer::adamw) == 16000 + 4 * 2 * 138 * 10);
   DOCTEST_CHECK(train::plan_pack("cpu", 0, 1, 1).k == 1);
   DOCTEST_CHECK(train::plan_pack("cpu", 0, 2, 1).k == 2);
   DOCTEST_CHECK(train::plan_pack("cpu", 0, 4, 1).k == 2);

@@ -3,7 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "../support.h"
-#include "nas/measure/energy.h"
+#include "nas/worker/energy.h"
 
 #include <filesystem>
 #include <fstream>
@@ -18,7 +18,7 @@ void write(const std::string& path, const std::string& text) {
 }
 
 // A meter whose readings the test sets.
-struct FakeMeter : measure::EnergyMeter {
+struct FakeMeter : worker::EnergyMeter {
   double* value;
   explicit FakeMeter(double* v) : value(v) {}
   std::optional<double> joules() override { return *value; }
@@ -39,7 +39,7 @@ TEST_CASE("RAPL: package domains are summed, sub-domains ignored, wrap-around ha
   write(root + "/intel-rapl:1/energy_uj", "0");
   write(root + "/intel-rapl:1/max_energy_range_uj", "5000000");
   std::string why;
-  auto m = measure::open_rapl(why, root);
+  auto m = worker::open_rapl(why, root);
   REQUIRE(m);
   CHECK(m->name() == "rapl:package-0+package-1");
   CHECK(*m->joules() == doctest::Approx(0));
@@ -55,7 +55,7 @@ TEST_CASE("RAPL: a wrap-around without a known range never makes the total go do
   write(dir.path + "/intel-rapl:0/name", "package-0");
   write(dir.path + "/intel-rapl:0/energy_uj", "4000000");   // no max_energy_range_uj
   std::string why;
-  auto m = measure::open_rapl(why, dir.path);
+  auto m = worker::open_rapl(why, dir.path);
   REQUIRE(m);
   write(dir.path + "/intel-rapl:0/energy_uj", "5000000");   // +1 J
   CHECK(*m->joules() == doctest::Approx(1));
@@ -68,23 +68,23 @@ TEST_CASE("RAPL: a wrap-around without a known range never makes the total go do
 TEST_CASE("RAPL: a missing tree or one without packages says why") {
   test::TempDir dir;
   std::string why;
-  CHECK(!measure::open_rapl(why, dir.file("none")));
+  CHECK(!worker::open_rapl(why, dir.file("none")));
   CHECK(why.find("does not exist") != std::string::npos);
   write(dir.path + "/intel-rapl:0/name", "package-0");    // no energy_uj: as if unreadable
-  CHECK(!measure::open_rapl(why, dir.path));
+  CHECK(!worker::open_rapl(why, dir.path));
   CHECK(why.find("not readable") != std::string::npos);
 }
 
 TEST_CASE("NVML: an unknown bus id or a missing library is reported, never fatal") {
   std::string why;
-  auto m = measure::open_nvml("00000000:ff:1f.7", why);
+  auto m = worker::open_nvml("00000000:ff:1f.7", why);
   CHECK(!m);
   CHECK(!why.empty());
 }
 
 TEST_CASE("the ledger shares the device's energy by busy time") {
   double reading = 100;
-  measure::EnergyLedger ledger(std::make_unique<FakeMeter>(&reading), "", 2);
+  worker::EnergyLedger ledger(std::make_unique<FakeMeter>(&reading), "", 2);
   CHECK(ledger.known());
   ledger.add_busy(0, 3);
   ledger.add_busy(1, 1);
@@ -102,7 +102,7 @@ TEST_CASE("the ledger shares the device's energy by busy time") {
   CHECK(ledger.slot_joules(1) == doctest::Approx(30));
   CHECK(ledger.slot_busy(1) == doctest::Approx(3));
 
-  measure::EnergyLedger unknown(nullptr, "no RAPL counters", 1);
+  worker::EnergyLedger unknown(nullptr, "no RAPL counters", 1);
   CHECK(!unknown.known());
   CHECK(unknown.note() == "no RAPL counters");
   CHECK(!unknown.total_joules());

@@ -9,12 +9,12 @@
 //   tensors alive at once (a layer's input and output, plus tensors held for a pending
 //   residual addition or a cell's later nodes); BN and activations run in place and are fused.
 // - weight bytes: params x bytes per element of the deployment precision.
-#include "nas/model/cost.h"
+#include "nas/space/cost.h"
 #include "nas/core/error.h"
 
 #include <algorithm>
 
-namespace nas::model {
+namespace nas::space {
 namespace {
 
 struct Shape {
@@ -183,4 +183,4 @@ Cost estimate_cost(const space::Genome& g, const CostContext& ctx) {
   return cost;
 }
 
-} // namespace nas::model
+} // namespace nas::space

@@ -1,5 +1,5 @@
 // energy: RAPL through powercap, NVML through dlopen, and the busy-time ledger
-#include "nas/measure/energy.h"
+#include "nas/worker/energy.h"
 
 #include <dlfcn.h>
 
@@ -11,7 +11,7 @@
 
 namespace fs = std::filesystem;
 
-namespace nas::measure {
+namespace nas::worker {
 namespace {
 
 std::optional<long double> read_number(const fs::path& p) {
@@ -203,4 +203,4 @@ std::optional<double> EnergyLedger::total_joules() {
   return *last_ - *start_;
 }
 
-} // namespace nas::measure
+} // namespace nas::worker

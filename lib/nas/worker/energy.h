@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace nas::measure {
+namespace nas::worker {
 
 // A cumulative energy counter of one device. Not thread-safe: one owner calls joules().
 class EnergyMeter {
@@ -58,4 +58,4 @@ private:
   std::vector<double> busy_, busy_at_tick_, joules_;
 };
 
-} // namespace nas::measure
+} // namespace nas::worker

@@ -7,7 +7,7 @@
 
 #include "nas/space/genome.h"
 
-namespace nas::model {
+namespace nas::space {
 
 // What the cost model needs beyond the genome.
 struct CostContext {
@@ -44,4 +44,4 @@ inline int64_t conv_out(int64_t in, int64_t kernel, int64_t stride) {
   return (in + 2 * (kernel / 2) - kernel) / stride + 1;
 }
 
-} // namespace nas::model
+} // namespace nas::space

@@ -1,4 +1,4 @@
-// worker: what nas-train does -- train one trial, or claim trials as a worker with K packed
+// run: what nas-train does -- train one trial, or claim trials as a worker with K packed
 // trainer threads sharing one copy of the data on the device, until the queue is empty, a
 // deadline is near, or a signal asks to stop (torch-free interface)
 #pragma once
@@ -6,6 +6,9 @@
 #include <optional>
 #include <ostream>
 #include <string>
+
+#include "nas/config/study_config.h"
+#include "nas/core/table.h"
 
 namespace nas::train {
 
@@ -15,12 +18,12 @@ struct TrainOptions {
   bool worker = false;              // --worker: claim trials until none is left
   std::string pack = "1";           // --pack K | auto
   std::string device = "auto";      // cpu | cuda | cuda:N | auto
-  std::string precision;            // overrides [train].precision when set
+  std::optional<config::Precision> precision;  // overrides [train].precision when set
   std::optional<double> until;      // deadline (Unix seconds); default SLURM_JOB_END_TIME
   double grace_s = 60;              // stop claiming / checkpoint and release this long before it
   std::optional<int64_t> max_trials;// per trainer thread
   std::optional<int> threads;       // CPU threads per trainer (default: cores / K)
-  std::string format = "table";     // summary of the trials trained, on stdout
+  Format format = Format::table;    // summary of the trials trained, on stdout
 };
 
 // Runs nas-train; writes one row per trial trained to `out`. Returns the exit code: 0 (also

@@ -1,0 +1,48 @@
+// promotion: successive halving in the claim -- which paused trial goes to the next rung, and
+// the claim transaction that promotes it or takes a queued trial
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "nas/search/policy.h"
+#include "nas/store/queue.h"
+
+namespace nas::search {
+
+// A paused trial a promotion may take to the next rung.
+struct Promotable {
+  int64_t trial_id = 0;
+  int rung = 0;                      // the rung it finished (it goes to rung + 1)
+  double value = 0;                  // its val_acc there
+};
+
+// The paused trials in the top floor(n / eta) of their rung, below the last rung, in the order
+// promotions take them. Each rung ranks its n results by val_acc (ties by id); a trial stopped
+// early inside the rung counts among the n but ranks below every one that finished it.
+// Asynchronous: highest rung first (the trial closest to done), then the best. Synchronous: only
+// rungs that are complete (no trial queued or running at them or below: `lowest_active` is the
+// lowest rung of any queued or running trial), lowest rung first, so a rung is filled completely
+// before any of it is promoted. Pure: decides from its arguments only.
+std::vector<Promotable> promotable(const std::vector<store::RungResult>& results, std::optional<int> lowest_active,
+                                   const Policy& policy);
+
+// Atomically claims work for the worker (one BEGIN IMMEDIATE transaction): expired leases are
+// reclaimed; with promotion on (policy.eta > 0) the first promotable trial goes to the next rung
+// (budget rung_budget(rung + 1), a 'promote' event) and is claimed -- decided inside the
+// transaction, so two workers never promote the same trial; else the best queued trial. Returns
+// nullopt when neither exists.
+std::optional<store::Claim> claim_next(store::Db& db, int64_t worker_id, const Policy& policy);
+
+// Trials a claim could take now: queued ones, plus (promotion on) promotable ones, plus
+// (synchronous promotion) trials running below the last rung, whose rung promotes once they
+// finish. What job scripts ask before requeueing themselves (nas-db count --claimable).
+int64_t count_claimable(store::Db& db, const Policy& policy);
+
+// Whether a worker that found nothing to claim should wait rather than stop: synchronous
+// promotion with trials running below the last rung (another worker's, or another trainer's of
+// the same pack), whose rung may complete and promote when they finish. Trials at the last
+// rung promote nothing.
+bool worth_waiting(store::Db& db, const Policy& policy);
+
+} // namespace nas::search

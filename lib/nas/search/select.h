@@ -1,0 +1,28 @@
+// select: which ranked candidates enter training, at which rung and budget, and which are
+// pruned -- the decision after the zero-cost proxies ([budget] keep, proxy_start)
+#pragma once
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "nas/config/study_config.h"
+#include "nas/store/proxies.h"
+
+namespace nas::search {
+
+struct Selection {
+  std::vector<store::Keep> queue;                           // enter training, best first
+  std::vector<std::pair<int64_t, std::string>> prune;       // trial, reason
+  double budget = 0;                                        // rung 0's budget
+};
+
+// `ids[i]` has rank `rank[i]` (ascending: n is the best, as proxy::ranks gives; ties keep id
+// order). The best keep_count(n) are queued with priority rank / n at rung 0 and the first
+// budget; with [budget] proxy_start the top keep / eta^k start at rung k (as many as
+// successive halving would promote that far) with that rung's budget. The rest are pruned with
+// the reason "proxy: rank R of N by RANK_BY". Pure.
+Selection select_by_rank(const std::vector<int64_t>& ids, const std::vector<double>& rank,
+                         const config::StudyConfig& cfg, const std::string& rank_by);
+
+} // namespace nas::search

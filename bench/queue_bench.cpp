@@ -109,7 +109,7 @@ std::string read_all(int fd) {
       auto claim = claim_next(*db, me, policy);
       if (!claim) break;
       try {
-        finish(*db, claim->trial_id, me, "done");
+        finish(*db, claim->trial_id, me, TrialState::done);
         ++completed;
         consecutive = 0;
       } catch (const std::exception& e) {

@@ -79,6 +79,8 @@ expect_has "$out" "no epoch measured yet" "says the epoch times are estimated"
 expect_has "$out" "#SBATCH --array=0-" "the rendered script carries the array"
 expect_has "$out" "#SBATCH --gres=gpu:1" "one GPU a task"
 expect_has "$out" "#SBATCH --signal=B:USR1@120" "the early warning"
+expect_has "$out" 'if ! left=$(nas-db count --db "$db" --claimable); then' "the requeue check's failure is caught"
+if grep -qF '|| echo 0' <<<"$out"; then fail "the rendered script turns a failed count into 0 ('|| echo 0')"; else ok; fi
 run nas-slurm plan --db "$db" --gpus 8 --gpu-mem 1KiB
 expect_rc 2 "a GPU memory below 1 MiB is refused"
 run nas-slurm plan --db "$db" --gpus 8 --gpu-mem lots

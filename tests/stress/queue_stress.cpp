@@ -70,7 +70,7 @@ int run_sample(const std::string& path, int n) {
 // work: claim and finish until the samplers are done and nothing is left; when the queue is
 // empty, queue a few sampled trials. `DB.samplers-done` is created by the test once every
 // sampler has exited, so a worker that sees it and then finds nothing sampled or queued is done.
-int run_work(const std::string& path, double lease_s, const std::string& finish_to) {
+int run_work(const std::string& path, double lease_s, TrialState finish_to) {
   const std::string done_flag = path + ".samplers-done";
   // The samplers create the file; wait for it (or for them to have given up).
   for (auto start = std::chrono::steady_clock::now(); !fs::exists(path);) {
@@ -152,7 +152,7 @@ int run_claim(const std::string& path, double lease_s) {
     std::cout << "none" << std::endl;
   } else {
     std::cout << c->trial_id << " " << c->attempts << std::endl;
-    finish(db, c->trial_id, me, "done");
+    finish(db, c->trial_id, me, TrialState::done);
   }
   stop_worker(db, me);
   return 0;
@@ -198,7 +198,11 @@ int main(int argc, char** argv) {
   try {
     if (*init) return run_init(path, trials, state);
     if (*sample) return run_sample(path, trials);
-    if (*work) return run_work(path, lease_s, finish_to);
+    if (*work) {
+      const auto to = parse_trial_state(finish_to);
+      if (!to) throw nas::UsageError("--finish-to: unknown state '" + finish_to + "'");
+      return run_work(path, lease_s, *to);
+    }
     if (*hold) return run_hold(path, lease_s);
     if (*claim) return run_claim(path, lease_s);
   } catch (const nas::Error& e) {

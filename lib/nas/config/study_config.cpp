@@ -707,6 +707,16 @@ int64_t parse_bytes(const std::string& s) {
   throw std::invalid_argument("'" + s + "' has an unknown unit '" + unit + "' (use B, KiB, MiB, GiB or TiB)");
 }
 
+std::vector<std::string> data_files(const DataConfig& d, const std::string& key) {
+  const std::string& joined = d.files.at(key);
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t colon; (colon = joined.find(':', start)) != std::string::npos; start = colon + 1)
+    out.push_back(joined.substr(start, colon - start));
+  out.push_back(joined.substr(start));
+  return out;
+}
+
 ConfigError data_error(const DataConfig& d, const std::string& key, const std::string& msg, bool at_table) {
   auto it = at_table ? d.places.end() : d.places.find(key);
   if (it == d.places.end()) it = d.places.find("");

@@ -253,6 +253,10 @@ StudyConfig parse_study_config(const std::string& text, const std::string& path)
 // ConfigError at the key concerned (FILE:LINE:COL as parsing does) when they disagree.
 void apply_data_probe(StudyConfig& cfg, const DataProbe& probe);
 
+// The files of a [data] key: one path, or the list of a CIFAR-10 split (DataConfig::files joins
+// them with ':'). Throws std::out_of_range when the configuration has no such key.
+std::vector<std::string> data_files(const DataConfig& d, const std::string& key);
+
 // A ConfigError at the [data] key `key` of the file (at the [data] table when `at_table` or
 // when the file does not write the key): how probe errors name their place.
 ConfigError data_error(const DataConfig& d, const std::string& key, const std::string& msg, bool at_table = false);

@@ -121,18 +121,8 @@ StudyData load_study_data(const config::DataConfig& cfg, uint64_t seed, const to
     train = read_npy(cfg.files.at("train_images"), cfg.files.at("train_labels"), cfg.layout);
     test = read_npy(cfg.files.at("test_images"), cfg.files.at("test_labels"), cfg.layout);
   } else if (cfg.format == "cifar10") {
-    auto split_list = [](const std::string& joined) {
-      std::vector<std::string> out;
-      size_t a = 0;
-      while (true) {
-        size_t b = joined.find(':', a);
-        out.push_back(joined.substr(a, b == std::string::npos ? std::string::npos : b - a));
-        if (b == std::string::npos) return out;
-        a = b + 1;
-      }
-    };
-    train = read_cifar10(split_list(cfg.files.at("train")));
-    test = read_cifar10(split_list(cfg.files.at("test")));
+    train = read_cifar10(config::data_files(cfg, "train"));
+    test = read_cifar10(config::data_files(cfg, "test"));
   } else {
     train = synthetic(cfg.shape, cfg.classes, cfg.train_samples, seed);
     test = synthetic(cfg.shape, cfg.classes, cfg.test_samples, seed ^ 0x5851f42d4c957f2dULL);

@@ -235,14 +235,12 @@ config::SplitProbe probe_split(const config::DataConfig& d, const std::vector<st
   return {files, p.shape, p.classes, p.samples};
 }
 
-// The files of a CIFAR-10 split, as DataConfig::files joins them.
-std::vector<std::string> split_paths(const std::string& joined) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  for (size_t colon; (colon = joined.find(':', start)) != std::string::npos; start = colon + 1)
-    out.push_back(joined.substr(start, colon - start));
-  out.push_back(joined.substr(start));
-  return out;
+// "10 classes of 1x28x28 samples (60000 training, 10000 test)", for messages.
+std::string describe(const config::DataProbe& p) {
+  std::string shape;
+  for (int64_t d : p.train.shape) shape += (shape.empty() ? "" : "x") + std::to_string(d);
+  return std::to_string(std::max(p.train.classes, p.test.classes)) + " classes of " + shape + " samples (" +
+         std::to_string(p.train.samples) + " training, " + std::to_string(p.test.samples) + " test)";
 }
 
 } // namespace
@@ -254,7 +252,7 @@ config::DataProbe probe_data_files(const config::DataConfig& d) {
     p.test = {{}, d.shape, d.classes, d.test_samples};
   } else if (d.format == "cifar10") {
     for (auto [split, key] : {std::pair{&p.train, "train"}, std::pair{&p.test, "test"}}) {
-      auto files = split_paths(d.files.at(key));
+      auto files = config::data_files(d, key);
       *split = probe_split(d, std::vector<std::string>(files.size(), key), files);
     }
   } else {
@@ -271,17 +269,6 @@ config::DataProbe probe_study_data(config::StudyConfig& cfg) {
   if (cfg.data.format != "synthetic") config::apply_data_probe(cfg, p);
   return p;
 }
-
-namespace {
-
-std::string describe(const config::DataProbe& p) {
-  std::string shape;
-  for (int64_t d : p.train.shape) shape += (shape.empty() ? "" : "x") + std::to_string(d);
-  return std::to_string(std::max(p.train.classes, p.test.classes)) + " classes of " + shape + " samples (" +
-         std::to_string(p.train.samples) + " training, " + std::to_string(p.test.samples) + " test)";
-}
-
-} // namespace
 
 void check_data_unchanged(const config::StudyConfig& cfg, const config::DataProbe& recorded) {
   if (cfg.data.format == "synthetic") return;

@@ -6,6 +6,7 @@
 #include "nas/core/random.h"
 #include "nas/core/text.h"
 #include "nas/data/dataset.h"
+#include "nas/data/probe.h"
 #include "nas/model/device.h"
 #include "nas/model/network.h"
 #include "nas/proxy/compute.h"
@@ -323,6 +324,7 @@ ScoreSummary score_study(const ScoreOptions& o) {
   store::OpenStudy opened = store::open_study(o.db, store::Access::read_write);
   store::Db& db = opened.db;
   const config::StudyConfig& cfg = opened.cfg;
+  if (auto recorded = store::load_data_probe(db)) data::check_data_unchanged(cfg, *recorded);
   const auto [proxies, rank_by] = choose_proxies(o, cfg);
   ScoreSummary sum;
   sum.rank_by = rank_by;

@@ -9,6 +9,7 @@
 #include "nas/search/promotion.h"
 #include "nas/core/text.h"
 #include "nas/store/db.h"
+#include "nas/store/trials.h"
 
 #include <algorithm>
 #include <map>
@@ -82,7 +83,7 @@ std::optional<store::Claim> claim_next(store::Db& db, int64_t worker_id, const P
 
 int64_t count_claimable(store::Db& db, const Policy& policy) {
   int64_t n = 0;
-  db.read([&] { n = store::count_queued(db) + int64_t(promotable_now(db, policy).size()); });
+  db.read([&] { n = store::count_trials(db, {store::TrialState::queued}) + int64_t(promotable_now(db, policy).size()); });
   // Synchronous: a rung still running will promote once it completes -- work for a job that
   // ends now (released trials are queued and counted above).
   if (policy.eta > 0 && policy.synchronous) n += store::count_running_below(db, policy.last_rung());

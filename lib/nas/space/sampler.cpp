@@ -8,6 +8,9 @@
 namespace nas::space {
 
 space::CostContext cost_context(const config::StudyConfig& cfg) {
+  // Parsing leaves the shape of file data unknown: it comes from the probe (store::open_study).
+  if (cfg.data.shape.size() != 3)
+    throw Error("the data of study '" + cfg.name + "' has not been probed: its sample shape is unknown");
   space::CostContext ctx;
   ctx.input = cfg.data.shape;
   ctx.classes = cfg.data.classes;

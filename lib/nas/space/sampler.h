@@ -12,7 +12,8 @@
 
 namespace nas::space {
 
-// The cost-model context of a study (input shape, classes, NB201 skeleton, precision).
+// The cost-model context of a study (input shape, classes, NB201 skeleton, precision). Throws
+// Error when the data's shape is not known (a configuration parsed but not probed).
 space::CostContext cost_context(const config::StudyConfig& cfg);
 
 // The constraints a cost violates, as "max_params (1531546 > 1000000)"; empty when none.

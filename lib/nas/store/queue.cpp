@@ -230,15 +230,6 @@ int64_t count_running_below(Db& db, int rung) {
   return n;
 }
 
-int64_t count_queued(Db& db) {
-  int64_t n = 0;
-  db.read([&] {
-    Statement q = db.prepare("SELECT count(*) FROM trial WHERE state = 'queued'");
-    n = q.step() ? q.int64(0) : 0;
-  });
-  return n;
-}
-
 std::optional<Claim> claim_next(Db& db, int64_t worker_id, const LeasePolicy& policy) {
   std::optional<Claim> claim;
   db.write([&] {
@@ -251,7 +242,7 @@ std::optional<Claim> claim_next(Db& db, int64_t worker_id, const LeasePolicy& po
 }
 
 std::optional<Claim> claim_trial(Db& db, int64_t worker_id, int64_t trial_id, std::optional<double> budget,
-                                 const LeasePolicy& policy, std::string& state) {
+                                 const LeasePolicy& policy, TrialState& state) {
   std::optional<Claim> claim;
   db.write([&] {
     claim.reset();
@@ -261,7 +252,7 @@ std::optional<Claim> claim_trial(Db& db, int64_t worker_id, int64_t trial_id, st
       Statement pick = db.prepare("SELECT state, rung, budget, attempts, genome FROM trial WHERE id = ?1");
       pick.bind(1, trial_id);
       if (!pick.step()) throw UsageError("'" + db.path() + "' has no trial " + std::to_string(trial_id));
-      state = pick.text(0);
+      state = trial_state_of_row(pick.text(0));
       Claim c;
       c.trial_id = trial_id;
       c.rung = int(pick.int64(1));
@@ -271,13 +262,13 @@ std::optional<Claim> claim_trial(Db& db, int64_t worker_id, int64_t trial_id, st
       return c;
     };
     Claim c = read();
-    if (state == "sampled") {
+    if (state == TrialState::sampled) {
       enqueue(db, {trial_id}, 0, budget, 0);   // nested: runs in this transaction
       c = read();
     }
-    if (state != "queued") return;
+    if (state != TrialState::queued) return;
     claim = claim_in_tx(db, worker_id, trial_id, policy, now);
-    state = "running";
+    state = TrialState::running;
   });
   return claim;
 }
@@ -304,22 +295,6 @@ void release(Db& db, int64_t trial_id, int64_t worker_id, const std::string& why
   db.write([&] {
     if (!release_in_tx(db, trial_id, worker_id, why, now_unix())) throw lease_lost(trial_id);
   });
-}
-
-std::optional<Claim> claim_trial(Db& db, int64_t worker_id, int64_t trial_id, std::optional<double> budget,
-                                 const LeasePolicy& policy, TrialState& state) {
-  std::string text;
-  auto claim = claim_trial(db, worker_id, trial_id, budget, policy, text);
-  state = trial_state_of_row(text);
-  return claim;
-}
-
-void finish(Db& db, int64_t trial_id, int64_t worker_id, const std::string& to_state, const std::string& reason) {
-  const auto state = parse_trial_state(to_state);
-  if (!state)
-    throw UsageError("finish: trial " + std::to_string(trial_id) + " cannot go to state '" + to_state +
-                     "' (expected paused or done)");
-  finish(db, trial_id, worker_id, *state, reason);
 }
 
 void finish(Db& db, int64_t trial_id, int64_t worker_id, TrialState to, const std::string& reason) {

@@ -73,9 +73,6 @@ int rung_start_epoch(Db& db, int64_t trial_id, int rung);
 // Trials running now (any worker) below `rung`.
 int64_t count_running_below(Db& db, int rung);
 
-// Trials in state 'queued'.
-int64_t count_queued(Db& db);
-
 // What a claim hands to a worker.
 struct Claim {
   int64_t trial_id = 0;
@@ -126,9 +123,6 @@ void promote_in_tx(Db& db, int64_t trial_id, int rung, double budget, int64_t wo
 // pruned, failed). Throws UsageError when the study has no such trial.
 std::optional<Claim> claim_trial(Db& db, int64_t worker_id, int64_t trial_id, std::optional<double> budget,
                                  const LeasePolicy& policy, TrialState& state);
-// The same with the state's spelling (transitional, for callers not yet on TrialState).
-std::optional<Claim> claim_trial(Db& db, int64_t worker_id, int64_t trial_id, std::optional<double> budget,
-                                 const LeasePolicy& policy, std::string& state);
 
 // Renews the leases of every trial the worker holds and its heartbeat. Returns the ids of
 // the trials it still holds (a trial missing from the list was lost to another worker).
@@ -142,9 +136,6 @@ void release(Db& db, int64_t trial_id, int64_t worker_id, const std::string& why
 // trial stopped early ends `done` with a `reason` (kept in trial.reason and the event's detail).
 // Throws LeaseLost if the worker no longer holds the trial; UsageError for another state.
 void finish(Db& db, int64_t trial_id, int64_t worker_id, TrialState to_state, const std::string& reason = "");
-// The same with the state's spelling (transitional); UsageError for a string no state has.
-void finish(Db& db, int64_t trial_id, int64_t worker_id, const std::string& to_state,
-            const std::string& reason = "");
 
 // The trial failed with `reason` (e.g. "diverged"); `error` is the message. With retry and
 // attempts left it goes back to queued, else to failed. Throws LeaseLost as above.

@@ -2,7 +2,7 @@
 //
 // Reproducibility. Every random number of a step comes from a generator reseeded from (trial
 // seed, epoch, step): the epoch's order of samples from (seed, epoch), a batch's crops and flips
-// from (seed, global step). The weights' initial values come from the trial seed (worker.cpp).
+// from (seed, global step). The weights' initial values come from the trial seed (job.cpp).
 // Nothing random therefore depends on what ran before in the process, and a run resumed from a
 // checkpoint at any step draws exactly what an uninterrupted run draws. With the same device
 // and thread count the weights agree bit for bit on the CPU (tests/unit/train).

@@ -92,6 +92,7 @@ TrainJob::Trial TrainJob::prepare(worker::Slot& slot, const store::Claim& claim)
   t.ckpt_rel = "checkpoints/trial-" + std::to_string(claim.trial_id) + ".pt";
   plan.checkpoint = (fs::path(store::artifact_dir(ctx_.db)) / t.ckpt_rel).string();
   t.resumed = fs::exists(plan.checkpoint);
+  plan.loss = loss(slot, claim);
   return t;
 }
 
@@ -196,7 +197,8 @@ worker::JobResult TrainJob::record(worker::Slot& slot, Trial& t, const FitOutcom
   if (out.samples == 0) mfu_note = "nothing trained in this attempt";
   // A trial stopped early is done: it will not be promoted, and its results stay in its rung.
   const double budget = t.claim.budget.value_or(double(ctx_.cfg.train.epochs));
-  const std::string to = budget >= search::last_budget(ctx_.cfg) || out.ended_early ? "done" : "paused";
+  const store::TrialState to =
+      budget >= search::last_budget(ctx_.cfg) || out.ended_early ? store::TrialState::done : store::TrialState::paused;
   const std::vector<store::ResultValue> results = {
       {"val_acc", val.acc, "", ""},
       {"val_loss", val.loss, "", ""},
@@ -217,7 +219,8 @@ worker::JobResult TrainJob::record(worker::Slot& slot, Trial& t, const FitOutcom
     store::finish(db, t.claim.trial_id, slot.worker_id(), to, out.ended_early ? t.early : "");
   });
   char buf[200];
-  std::snprintf(buf, sizeof buf, "%s %s: val acc %.2f%%, test acc %.2f%%, %d epochs, %.1f s", t.tag.c_str(), to.c_str(),
+  std::snprintf(buf, sizeof buf, "%s %s: val acc %.2f%%, test acc %.2f%%, %d epochs, %.1f s", t.tag.c_str(),
+                store::to_string(to).c_str(),
                 100 * val.acc, 100 * test.acc, out.epochs_done, out.train_s);
   log::info(buf + (out.ended_early ? " (" + t.early + ")" : std::string()));
   worker::JobResult r;

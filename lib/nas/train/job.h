@@ -3,8 +3,11 @@
 // early when the search says so, evaluate, and record results and the state change in one
 // transaction
 #pragma once
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
+#include <ostream>
 #include <string>
 
 #include "nas/config/study_config.h"
@@ -28,6 +31,10 @@ struct TrainContext {
   std::mutex init_mutex;               // the global RNG while a network is built
 };
 
+// Makes the job a nas-train-like tool runs over the shared context (TrainJob, or a subclass).
+class TrainJob;
+using TrainJobFactory = std::function<std::unique_ptr<TrainJob>(TrainContext&)>;
+
 class TrainJob : public worker::Job {
 public:
   explicit TrainJob(TrainContext& ctx) : ctx_(ctx) {}
@@ -37,6 +44,16 @@ public:
   // Throws worker::TrialFailed("diverged", no retry) when the loss or weights became NaN/Inf.
   worker::JobResult run(worker::Slot& slot, const store::Claim& claim) override;
 
+protected:
+  // The training loss of the claimed trial; unset (the default) is cross-entropy with the
+  // trial's label smoothing. A distillation job overrides it with its KD/DKD loss over the
+  // teacher's soft targets (found by the batch's sample indices).
+  virtual LossFn loss(worker::Slot& slot, const store::Claim& claim) {
+    (void)slot;
+    (void)claim;
+    return {};
+  }
+
 private:
   struct Trial;
   Trial prepare(worker::Slot& slot, const store::Claim& claim);
@@ -44,5 +61,11 @@ private:
   worker::JobResult record(worker::Slot& slot, Trial& t, const FitOutcome& out, double joules_before);
   TrainContext& ctx_;
 };
+
+struct TrainOptions;
+
+// nas-train's run (see run.h) with the job `make` builds: a tool whose job trains with another
+// loss (nas-distill) reuses the device, packing, data and worker set-up as they are.
+int run_training(const TrainOptions& o, std::ostream& out, const TrainJobFactory& make);
 
 } // namespace nas::train

@@ -17,6 +17,7 @@
 #include "nas/store/open.h"
 #include "nas/store/results.h"
 #include "nas/store/study.h"
+#include "nas/store/trials.h"
 #include "nas/train/job.h"
 #include "nas/train/pack.h"
 #include "nas/worker/energy.h"
@@ -35,15 +36,12 @@ std::pair<int, std::string> choose_pack(const TrainOptions& o, store::Db& db, co
   if (o.trial) return {1, "1 training"};
   if (o.pack == "auto") {
     int64_t largest = 0;
-    db.read([&] {
-      store::Statement q = db.prepare("SELECT genome, hparams FROM trial WHERE state = 'queued' ORDER BY macs DESC LIMIT 1");
-      if (q.step()) {
-        const auto g = space::genome_from_json(q.text(0));
-        const auto h = q.is_null(1) ? space::draw_hparams(cfg.train, cfg.seed, space::genome_hash(g))
-                                    : space::parse_hparams(q.text(1), space::HParams{});
-        largest = training_bytes(space::estimate_cost(g, space::cost_context(cfg)), h.batch_size, h.optimizer);
-      }
-    });
+    if (const auto t = store::largest_queued_trial(db)) {
+      const auto g = space::genome_from_json(t->genome);
+      const auto h = t->hparams ? space::parse_hparams(*t->hparams, space::HParams{})
+                                : space::draw_hparams(cfg.train, cfg.seed, space::genome_hash(g));
+      largest = training_bytes(space::estimate_cost(g, space::cost_context(cfg)), h.batch_size, h.optimizer);
+    }
     PackPlan p = plan_pack(dev.device.is_cuda() ? "cuda" : "cpu", dev.free_bytes, cores, largest);
     return {p.k, p.why};
   }
@@ -74,7 +72,7 @@ void load_data(TrainContext& ctx) {
 
 } // namespace
 
-int run_train(const TrainOptions& o, std::ostream& out) {
+int run_training(const TrainOptions& o, std::ostream& out, const TrainJobFactory& make) {
   if (!o.trial && !o.worker) throw UsageError("give --trial ID or --worker");
   if (o.trial && o.worker) throw UsageError("--trial and --worker exclude each other");
   store::OpenStudy opened = store::open_study(o.db, store::Access::read_write);
@@ -117,8 +115,8 @@ int run_train(const TrainOptions& o, std::ostream& out) {
             std::to_string(ctx.threads_per_slot) + " CPU threads each, " + config::to_string(ctx.precision) +
             "); energy: " + energy);
 
-  TrainJob job(ctx);
-  const worker::WorkerSummary s = worker::run_worker(wo, search::policy_of(cfg), job, std::move(meter), why_not);
+  const std::unique_ptr<TrainJob> job = make(ctx);
+  const worker::WorkerSummary s = worker::run_worker(wo, search::policy_of(cfg), *job, std::move(meter), why_not);
   log::live_clear();
   Table rows(s.columns);
   for (const auto& r : s.rows) rows.add(r);
@@ -126,6 +124,10 @@ int run_train(const TrainOptions& o, std::ostream& out) {
   if (int sig = stop_signal()) log::info("stopped by " + worker::signal_name(sig));
   else if (now_unix() + o.grace_s >= wo.deadline) log::info("stopped: the deadline is near");
   return s.failed ? 1 : 0;
+}
+
+int run_train(const TrainOptions& o, std::ostream& out) {
+  return run_training(o, out, [](TrainContext& ctx) { return std::make_unique<TrainJob>(ctx); });
 }
 
 } // namespace nas::train

@@ -60,9 +60,9 @@ public:
   }
   std::vector<std::vector<nlohmann::json>> take_rows() { return std::move(rows_); }
   // A summary row: trial, state, the job's columns (null where `values` is short), reason.
-  void add_row(int64_t trial, const std::string& state, std::vector<nlohmann::json> values, const std::string& reason) {
+  void add_row(int64_t trial, store::TrialState state, std::vector<nlohmann::json> values, const std::string& reason) {
     values.resize(job.columns().size());
-    std::vector<nlohmann::json> row{trial, state};
+    std::vector<nlohmann::json> row{trial, store::to_string(state)};
     row.insert(row.end(), values.begin(), values.end());
     row.push_back(reason.empty() ? nlohmann::json() : nlohmann::json(reason));
     add_row(std::move(row));
@@ -76,6 +76,10 @@ private:
   std::mutex rows_mutex_;
   std::vector<std::vector<nlohmann::json>> rows_;
 };
+
+std::optional<store::Claim> Job::claim(store::Db& db, int64_t worker_id, const search::Policy& policy) {
+  return search::claim_next(db, worker_id, policy);
+}
 
 const search::Policy& Slot::policy() const { return w_.policy; }
 bool Slot::should_stop() const { return stop_requested() || w_.deadline_near(); }
@@ -97,7 +101,7 @@ public:
   void run();
 
 private:
-  std::optional<store::Claim> claim(store::Db& db, int64_t wid, bool first);
+  std::optional<store::Claim> claim(store::Db& db, int64_t wid);
   bool wait_for_rung(store::Db& db);
   void run_job(Slot& slot, const store::Claim& c);
   void end(Slot& slot, const store::Claim& c, const JobResult& r);
@@ -119,7 +123,7 @@ void SlotLoop::run() {
     for (bool first = true; !slot.should_stop(); first = false) {
       if (w_.opts.max_trials && ran >= *w_.opts.max_trials) break;
       if (w_.opts.trial && !first) break;
-      auto c = claim(*db, wid, first);
+      auto c = claim(*db, wid);
       if (!c && !w_.opts.trial && wait_for_rung(*db)) continue;
       if (!c) break;
       w_.current_trial[size_t(index_)] = c->trial_id;
@@ -140,14 +144,13 @@ void SlotLoop::run() {
 }
 
 // The next trial: --trial's, or the search's next (promotion first, then the queue).
-std::optional<store::Claim> SlotLoop::claim(store::Db& db, int64_t wid, bool first) {
-  if (!w_.opts.trial) return search::claim_next(db, wid, w_.policy);
-  (void)first;
-  std::string state;
+std::optional<store::Claim> SlotLoop::claim(store::Db& db, int64_t wid) {
+  if (!w_.opts.trial) return w_.job.claim(db, wid, w_.policy);
+  store::TrialState state = store::TrialState::sampled;
   auto c = store::claim_trial(db, wid, *w_.opts.trial, w_.opts.budget, w_.policy, state);
   if (!c) {
-    const bool nothing_to_do = state == "done" || state == "paused";
-    log::info("trial " + std::to_string(*w_.opts.trial) + " is " + state +
+    const bool nothing_to_do = state == store::TrialState::done || state == store::TrialState::paused;
+    log::info("trial " + std::to_string(*w_.opts.trial) + " is " + store::to_string(state) +
               (nothing_to_do ? ": nothing to " + w_.job.verb() : ": not run"));
     if (!nothing_to_do) w_.failed = true;
   }
@@ -201,7 +204,7 @@ void SlotLoop::end(Slot& slot, const store::Claim& c, const JobResult& r) {
     const std::string why = stop_reason(w_, index_, c.trial_id);
     store::release(slot.db(), c.trial_id, slot.worker_id(), why);
     log::info(tag + ": released to the queue (" + why + ")");
-    w_.add_row(c.trial_id, "queued", r.values, why);
+    w_.add_row(c.trial_id, store::TrialState::queued, r.values, why);
     return;
   }
   w_.add_row(c.trial_id, r.state, r.values, r.note);
@@ -219,7 +222,7 @@ void SlotLoop::fail_attempt(Slot& slot, int64_t id, const std::string& reason, s
     return;
   }
   log::warning(tag + ": failed: " + reason + ": " + what);
-  w_.add_row(id, "failed", {}, reason);
+  w_.add_row(id, store::TrialState::failed, {}, reason);
   if (w_.opts.trial) w_.failed = true;
 }
 

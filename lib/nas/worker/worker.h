@@ -15,6 +15,7 @@
 
 #include "nas/search/policy.h"
 #include "nas/store/queue.h"
+#include "nas/store/trial_state.h"
 #include "nas/worker/energy.h"
 
 namespace nas::store {
@@ -41,7 +42,7 @@ private:
 // How a job's run on a claimed trial ended.
 struct JobResult {
   enum class End { finished, stopped, lease_lost } end = End::finished;
-  std::string state;                   // finished: the state the job moved the trial to
+  store::TrialState state = store::TrialState::done;   // finished: the state the job moved the trial to
   std::vector<nlohmann::json> values;  // the job's summary columns (Job::columns()); may be short
   std::string note;                    // the summary's reason column ("early stop", ...)
 };
@@ -84,6 +85,10 @@ public:
     (void)slot;
     loop();
   }
+  // The next piece of work for the worker `worker_id`: by default the search's (promotion
+  // first, then the queue: search::claim_next). A job over another queue (measurements of
+  // trained trials) claims from it here, under the same lease rules.
+  virtual std::optional<store::Claim> claim(store::Db& db, int64_t worker_id, const search::Policy& policy);
   // Runs the claimed trial: records its results and moves it to its next state (store::finish)
   // itself, in one transaction. Throws TrialFailed, LeaseLost, DbError (stops the slot) or any
   // other exception (a failed attempt).

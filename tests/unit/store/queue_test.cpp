@@ -141,7 +141,7 @@ TEST_CASE("a held trial is not claimed by another worker until its lease expires
     CHECK(!r.step());
   }
   // The first worker lost it: every operation it tries is refused and changes nothing.
-  CHECK_THROWS_WITH_AS(finish(db, t, w1, "done"), ("trial " + std::to_string(t) +
+  CHECK_THROWS_WITH_AS(finish(db, t, w1, TrialState::done), ("trial " + std::to_string(t) +
                        " is no longer held by this worker").c_str(), nas::LeaseLost);
   CHECK_THROWS_AS(release(db, t, w1, "sigterm"), nas::LeaseLost);
   CHECK_THROWS_AS(fail(db, t, w1, "diverged", "nan loss", true, short_lease), nas::LeaseLost);
@@ -152,7 +152,7 @@ TEST_CASE("a held trial is not claimed by another worker until its lease expires
   CHECK(scalar(db, "SELECT count(*) FROM epoch_metric WHERE trial_id = ?1", t) == 1);
   CHECK(state_of(db, t) == "running");
   CHECK(attempts_of(db, t) == 2);
-  finish(db, t, w2, "done");
+  finish(db, t, w2, TrialState::done);
   CHECK(state_of(db, t) == "done");
   CHECK(check_event_chains(db) == 4);   // claim, reclaim, claim, finish
 }
@@ -218,19 +218,19 @@ TEST_CASE("finish needs the lease and a final state of the rung") {
   REQUIRE(claim_next(db, w, policy)->trial_id == t1);
   REQUIRE(claim_next(db, w, policy)->trial_id == t2);
 
-  CHECK_THROWS_AS(finish(db, t1, intruder, "done"), nas::LeaseLost);
+  CHECK_THROWS_AS(finish(db, t1, intruder, TrialState::done), nas::LeaseLost);
   CHECK(state_of(db, t1) == "running");
   CHECK(scalar(db, "SELECT lease_owner FROM trial WHERE id = ?1", t1) == w);
-  CHECK_THROWS_AS(finish(db, t1, w, "failed"), nas::UsageError);
-  CHECK_THROWS_AS(finish(db, t1, w, "queued"), nas::UsageError);
+  CHECK_THROWS_AS(finish(db, t1, w, TrialState::failed), nas::UsageError);
+  CHECK_THROWS_AS(finish(db, t1, w, TrialState::queued), nas::UsageError);
   CHECK(state_of(db, t1) == "running");
 
-  finish(db, t1, w, "paused");
-  finish(db, t2, w, "done");
+  finish(db, t1, w, TrialState::paused);
+  finish(db, t2, w, TrialState::done);
   CHECK(state_of(db, t1) == "paused");
   CHECK(state_of(db, t2) == "done");
   CHECK(scalar(db, "SELECT count(*) FROM trial WHERE lease_owner IS NOT NULL OR lease_expires IS NOT NULL") == 0);
-  CHECK_THROWS_AS(finish(db, t2, w, "done"), nas::LeaseLost);   // not twice
+  CHECK_THROWS_AS(finish(db, t2, w, TrialState::done), nas::LeaseLost);   // not twice
   CHECK(events_of(db, "finish") == 2);
   CHECK(scalar(db, "SELECT count(*) FROM event WHERE kind = 'finish' AND to_state = 'paused' AND trial_id = ?1", t1) == 1);
 }
@@ -241,7 +241,7 @@ TEST_CASE("a trial stopped early ends done with its reason in the trial and the 
   int64_t w = register_worker(db, worker_named("a"));
   int64_t t = add_trial(db, "queued");
   REQUIRE(claim_next(db, w, LeasePolicy{})->trial_id == t);
-  finish(db, t, w, "done", "early stop: number 3 of 4");
+  finish(db, t, w, TrialState::done, "early stop: number 3 of 4");
   CHECK(state_of(db, t) == "done");
   CHECK(text_of(db, "SELECT reason FROM trial WHERE id = ?1", t) == "early stop: number 3 of 4");
   CHECK(nlohmann::json::parse(text_of(db, "SELECT detail FROM event WHERE kind = 'finish' AND trial_id = ?1", t))["reason"] ==
@@ -396,7 +396,7 @@ TEST_CASE("every state change is one event, and threads never claim a trial twic
           } else if (c->trial_id % 11 == 0 && c->attempts == 1) {
             fail(db, c->trial_id, w, "flaky", "e", true, policy);
           } else {
-            finish(db, c->trial_id, w, "done");
+            finish(db, c->trial_id, w, TrialState::done);
           }
           ++changes;
         }

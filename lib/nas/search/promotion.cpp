@@ -45,7 +45,7 @@ std::vector<Promotable> promotable(const std::vector<store::RungResult>& results
     const int64_t keep = policy.rung_keep(int64_t(rows.size()));
     for (int64_t i = 0; i < keep; ++i) {
       const store::RungResult& r = *rows[size_t(i)];
-      if (r.state == "paused" && r.trial_rung == rung) out.push_back({r.trial_id, rung, r.value});
+      if (r.state == store::TrialState::paused && r.trial_rung == rung) out.push_back({r.trial_id, rung, r.value});
     }
   }
   const bool lowest_first = policy.synchronous;

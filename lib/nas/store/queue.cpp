@@ -205,7 +205,7 @@ std::vector<RungResult> rung_results(Db& db, const std::string& metric, int belo
         "WHERE r.metric = ?1 AND r.value IS NOT NULL AND r.rung < ?2");
     q.bind(1, metric).bind(2, below_rung);
     while (q.step())
-      rows.push_back({q.int64(0), int(q.int64(1)), q.real(2), q.text(3), int(q.int64(4)), q.int64(5) != 0});
+      rows.push_back({q.int64(0), int(q.int64(1)), q.real(2), trial_state_of_row(q.text(3)), int(q.int64(4)), q.int64(5) != 0});
   });
   return rows;
 }

@@ -41,7 +41,7 @@ struct RungResult {
   int64_t trial_id = 0;
   int rung = 0;                      // the result's rung
   double value = 0;
-  std::string state;                 // the trial's state now
+  TrialState state = TrialState::sampled;   // the trial's state now
   int trial_rung = 0;                // the trial's rung now
   bool stopped_early = false;        // the trial ended early inside its current rung (kStoppedEarly)
 };

@@ -27,7 +27,7 @@ TrialRecord load_trial(Db& db, int64_t id) {
     t.genome = q.text(1);
     t.hash = q.text(2);
     t.arch = q.text(3);
-    t.state = q.text(4);
+    t.state = trial_state_of_row(q.text(4));
     t.rung = int(q.int64(5));
     t.budget = q.opt_real(6);
     t.hparams = q.text(7);

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "nas/store/trial_state.h"
+
 namespace nas::store {
 
 class Db;
@@ -16,7 +18,7 @@ struct TrialRecord {
   std::string genome;        // canonical JSON
   std::string hash;
   std::string arch;
-  std::string state;
+  TrialState state = TrialState::sampled;
   int rung = 0;
   std::optional<double> budget;
   std::string hparams;       // JSON or "" when none was stored

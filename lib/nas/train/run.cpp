@@ -38,8 +38,7 @@ std::pair<int, std::string> choose_pack(const TrainOptions& o, store::Db& db, co
     int64_t largest = 0;
     if (const auto t = store::largest_queued_trial(db)) {
       const auto g = space::genome_from_json(t->genome);
-      const auto h = t->hparams ? space::parse_hparams(*t->hparams, space::HParams{})
-                                : space::draw_hparams(cfg.train, cfg.seed, space::genome_hash(g));
+      const auto h = space::trial_hparams(cfg, g, t->hparams);
       largest = training_bytes(space::estimate_cost(g, space::cost_context(cfg)), h.batch_size, h.optimizer);
     }
     PackPlan p = plan_pack(dev.device.is_cuda() ? "cuda" : "cpu", dev.free_bytes, cores, largest);

@@ -97,3 +97,20 @@ TEST_CASE("[train]: defaults, fixed and searched values") {
   CHECK(t.train.lease_s == 60);
   CHECK(t.train.max_attempts == 2);
 }
+
+TEST_CASE("enumerated values parse from their TOML spelling and spell back the same") {
+  using namespace nas::config;
+  for (const char* s : {"fp32", "bf16", "fp16", "auto"}) CHECK(to_string(*parse_precision(s)) == s);
+  for (const char* s : {"int8", "fp16", "fp32"}) CHECK(to_string(*parse_weight_precision(s)) == s);
+  for (const char* s : {"cosine", "constant"}) CHECK(to_string(*parse_schedule(s)) == s);
+  for (const char* s : {"sgd", "adamw"}) CHECK(to_string(*parse_optimizer(s)) == s);
+  for (const char* s : {"sum", "vote", "none"}) CHECK(to_string(*parse_ensemble(s)) == s);
+  for (const char* s : {"asynchronous", "synchronous"}) CHECK(to_string(*parse_promotion(s)) == s);
+  for (const char* s : {"gres", "gpus-per-task", "none"}) CHECK(to_string(*parse_gpu_option(s)) == s);
+  CHECK(parse_precision("auto") == Precision::automatic);
+  CHECK(parse_gpu_option("gpus-per-task") == GpuOption::gpus_per_task);
+  CHECK(!parse_precision("fp8"));
+  CHECK(!parse_optimizer("adam"));
+  CHECK(!parse_gpu_option("gpus_per_task"));
+  CHECK(precision_bytes(WeightPrecision::fp16) == 2);
+}

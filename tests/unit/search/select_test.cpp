@@ -32,7 +32,7 @@ epochs = 9
 
 store::RungResult result(int64_t id, int rung, double value, const std::string& state, int trial_rung,
                          bool stopped = false) {
-  return {id, rung, value, state, trial_rung, stopped};
+  return {id, rung, value, store::trial_state_of_row(state), trial_rung, stopped};
 }
 
 } // namespace

@@ -223,3 +223,17 @@ TEST_CASE("hyperparameters: fixed values as given, searched ones drawn per genom
   CHECK_THROWS_AS(space::parse_hparams("{\"optimizer\":\"adam\"}", {}), UsageError);
   CHECK(space::parse_hparams("{\"lr\":0.5}", {}).lr == 0.5);   // missing keys keep the defaults
 }
+
+TEST_CASE("the study file keeps the optimizer and schedule by name; unknown names are refused") {
+  space::HParams h;
+  h.optimizer = config::Optimizer::adamw;
+  h.schedule = config::Schedule::constant;
+  const std::string json = space::hparams_json(h);
+  CHECK(json.find("\"optimizer\":\"adamw\"") != std::string::npos);
+  CHECK(json.find("\"schedule\":\"constant\"") != std::string::npos);
+  const auto back = space::parse_hparams(json, {});
+  CHECK(back.optimizer == config::Optimizer::adamw);
+  CHECK(back.schedule == config::Schedule::constant);
+  CHECK(space::parse_hparams("{\"optimizer\":\"sgd\"}", h).optimizer == config::Optimizer::sgd);
+  CHECK_THROWS_AS(space::parse_hparams("{\"schedule\":\"linear\"}", {}), UsageError);
+}

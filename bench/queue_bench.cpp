@@ -13,6 +13,7 @@
 #include "nas/core/log.h"
 #include "nas/core/text.h"
 #include "nas/store/db.h"
+#include "nas/search/promotion.h"
 #include "nas/store/queue.h"
 
 #include <CLI/CLI.hpp>
@@ -101,12 +102,12 @@ std::string read_all(int fd) {
   char c;
   while (::read(go_fd, &c, 1) < 0 && errno == EINTR) {
   }
-  LeasePolicy policy;
+  nas::search::Policy policy;
   policy.lease_s = o.lease_s;
   int consecutive = 0;
   while (db && consecutive < 100) {
     try {
-      auto claim = claim_next(*db, me, policy);
+      auto claim = nas::search::claim_next(*db, me, policy);
       if (!claim) break;
       try {
         finish(*db, claim->trial_id, me, TrialState::done);

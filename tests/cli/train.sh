@@ -78,4 +78,10 @@ run nas-train --db "$cdb" --worker
 expect_rc 2 "a label out of the study's range"
 expect_has "$err" "no longer match its trials: they now hold 201 classes" "says what changed"
 expect_eq "$(sql "$cdb" "select state, attempts from trial")" "$before" "trial still untouched"
+# nas-sample with the study's own configuration costs new candidates for the recorded data:
+# files changed since are refused there too, before anything is added
+run nas-sample --db "$cdb" --config "$tmp/c.toml" -n 2
+expect_rc 2 "sampling into a study whose data changed"
+expect_has "$err" "no longer match its trials" "says the data changed"
+expect_eq "$(sql "$cdb" "select count(*) from trial")" "1" "nothing added"
 done_checks

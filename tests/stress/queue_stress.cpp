@@ -10,6 +10,7 @@
 #include "nas/core/log.h"
 #include "nas/core/text.h"
 #include "nas/store/db.h"
+#include "nas/search/promotion.h"
 #include "nas/store/queue.h"
 
 #include <CLI/CLI.hpp>
@@ -81,7 +82,7 @@ int run_work(const std::string& path, double lease_s, TrialState finish_to) {
     sleep_ms(2);
   }
   Db db = Db::open(path, OpenMode::existing);
-  LeasePolicy policy;
+  nas::search::Policy policy;
   policy.lease_s = lease_s;
   const int64_t me = register_worker(db, this_worker("cpu"));
   std::mt19937 rng(std::random_device{}());
@@ -92,7 +93,7 @@ int run_work(const std::string& path, double lease_s, TrialState finish_to) {
     try {
       // Read the flag first: anything the samplers added was committed before it appeared.
       const bool samplers_done = fs::exists(done_flag);
-      if (auto c = claim_next(db, me, policy)) {
+      if (auto c = nas::search::claim_next(db, me, policy)) {
         ++claims;
         finish(db, c->trial_id, me, finish_to);
         ++finishes;
@@ -129,10 +130,10 @@ int run_work(const std::string& path, double lease_s, TrialState finish_to) {
 // hold: claim one trial, say which, and keep it until killed.
 int run_hold(const std::string& path, double lease_s) {
   Db db = Db::open(path, OpenMode::existing);
-  LeasePolicy policy;
+  nas::search::Policy policy;
   policy.lease_s = lease_s;
   const int64_t me = register_worker(db, this_worker("cpu"));
-  auto c = claim_next(db, me, policy);
+  auto c = nas::search::claim_next(db, me, policy);
   if (!c) {
     std::cout << "none" << std::endl;
     return 1;
@@ -144,10 +145,10 @@ int run_hold(const std::string& path, double lease_s) {
 // claim: claim one trial, print "ID ATTEMPTS" (or "none"), and finish it as done.
 int run_claim(const std::string& path, double lease_s) {
   Db db = Db::open(path, OpenMode::existing);
-  LeasePolicy policy;
+  nas::search::Policy policy;
   policy.lease_s = lease_s;
   const int64_t me = register_worker(db, this_worker("cpu"));
-  auto c = claim_next(db, me, policy);
+  auto c = nas::search::claim_next(db, me, policy);
   if (!c) {
     std::cout << "none" << std::endl;
   } else {

@@ -57,9 +57,12 @@ config::StudyConfig create_or_check(store::Db& db, const SampleOptions& o, const
   const config::StudyConfig& cfg = given;
   store::StudyRecord rec{cfg.name, cfg.text, cfg.path, cfg.canonical_hash, cfg.seed, cfg.space.family, 0, NAS_VERSION};
   if (!existing) {
-    store::StudyRecord now = store::create_study(db, rec);
+    store::StudyRecord now;
+    db.write([&] {   // the study and its data probe together
+      now = store::create_study(db, rec);
+      if (now.config_hash == cfg.canonical_hash && !store::load_data_probe(db)) store::save_data_probe(db, probe);
+    });
     if (now.config_hash == cfg.canonical_hash) {
-      if (!store::load_data_probe(db)) store::save_data_probe(db, probe);
       log::verbose("study '" + cfg.name + "' in '" + o.db + "'");
       return cfg;
     }
@@ -72,10 +75,16 @@ config::StudyConfig create_or_check(store::Db& db, const SampleOptions& o, const
     if (existing->family != cfg.space.family)
       throw UsageError("cannot replace the configuration of '" + o.db + "': its family '" + existing->family +
                        "' differs from '" + cfg.space.family + "'");
-    store::replace_config(db, rec);
-    store::save_data_probe(db, probe);
+    db.write([&] {
+      store::replace_config(db, rec);
+      store::save_data_probe(db, probe);
+    });
     log::warning("replaced the configuration of study '" + existing->name + "'");
+    return cfg;
   }
+  // The same configuration: new trials are costed for the data the study was created with.
+  if (auto recorded = store::load_data_probe(db)) data::check_same_data(cfg, probe, *recorded);
+  else store::save_data_probe(db, probe);
   return cfg;
 }
 

@@ -376,8 +376,8 @@ int run_slurm_status(const SlurmOptions& o, std::ostream& out) {
 }
 
 int run_slurm_cancel(const SlurmOptions& o, std::ostream& out) {
-  store::OpenStudy opened = store::open_study(o.db, store::Access::read_only);
-  auto jobs = store::load_jobs(opened.db, o.all);
+  store::Db db = store::open_study_file(o.db, store::Access::read_only);   // cancelling needs no configuration
+  auto jobs = store::load_jobs(db, o.all);
   if (jobs.empty()) throw UsageError("'" + o.db + "' has no submitted jobs");
   for (const auto& line : slurm::cancel_jobs(jobs)) out << line << "\n";
   return 0;

@@ -76,7 +76,13 @@ void write_file_atomic(const std::string& path, std::string_view bytes, unsigned
     }
     done += size_t(n);
   }
-  ::close(fd);
+  // On NFS a failed write may show only here: never rename a short file into place.
+  const int synced = ::fsync(fd) == 0 ? 0 : errno;
+  const int closed = ::close(fd) == 0 ? 0 : errno;
+  if (synced || closed) {
+    ::unlink(tmp.c_str());
+    throw FileError("write", path, errno_text(synced ? synced : closed));
+  }
   commit_temp_file(tmp, path);
 }
 

@@ -6,14 +6,26 @@
 
 namespace nas {
 
-// A 63-bit seed derived from two values (a trial seed and an epoch, a step, an id): a
-// splitmix64 finaliser of a hash-combine, masked to 63 bits because generators take the seed as
-// int64 in places. Different (a, b) give unrelated seeds; the same (a, b) always the same one.
-inline uint64_t mix_seed(uint64_t a, uint64_t b) {
-  uint64_t z = a ^ (b + 0x9e3779b97f4a7c15ULL + (a << 6) + (a >> 2));
+// splitmix64's output function: a bijection of 64-bit values that scatters every input bit.
+inline uint64_t splitmix64_scramble(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return (z ^ (z >> 31)) & 0x7fffffffffffffffULL;
+  return z ^ (z >> 31);
+}
+
+// A 63-bit seed derived from two values (a trial seed and an epoch or a step): the splitmix64
+// scramble of a hash-combine, masked to 63 bits because generators take the seed as int64 in
+// places. Different (a, b) give unrelated seeds; the same (a, b) always the same one. The
+// training loop's data order and augmentation draw from it (their checkpoints depend on it).
+inline uint64_t mix_seed(uint64_t a, uint64_t b) {
+  return splitmix64_scramble(a ^ (b + 0x9e3779b97f4a7c15ULL + (a << 6) + (a >> 2))) & 0x7fffffffffffffffULL;
+}
+
+// Output `index` + 1 of a splitmix64 generator started at `seed`: one seed per index of a
+// stream (a candidate's id), all 64 bits. The proxies' networks and zen's inputs are seeded with
+// it (changing it would change every recorded proxy score).
+inline uint64_t splitmix64_at(uint64_t seed, uint64_t index) {
+  return splitmix64_scramble(seed + 0x9e3779b97f4a7c15ULL * (index + 1));
 }
 
 class Rng {
@@ -44,12 +56,7 @@ public:
 
 private:
   static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-  static uint64_t splitmix(uint64_t& x) {
-    uint64_t z = (x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
+  static uint64_t splitmix(uint64_t& x) { return splitmix64_scramble(x += 0x9e3779b97f4a7c15ULL); }
   uint64_t s_[4];
 };
 

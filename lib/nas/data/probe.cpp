@@ -270,16 +270,21 @@ config::DataProbe probe_study_data(config::StudyConfig& cfg) {
   return p;
 }
 
-void check_data_unchanged(const config::StudyConfig& cfg, const config::DataProbe& recorded) {
-  if (cfg.data.format == "synthetic") return;
-  const config::DataProbe now = probe_data_files(cfg.data);
+void check_same_data(const config::StudyConfig& cfg, const config::DataProbe& now, const config::DataProbe& recorded) {
+  // The trials' networks depend on the shape and the classes: those must match (the sample
+  // counts may change with the files, as they could before the probe was recorded).
   auto same = [](const config::SplitProbe& a, const config::SplitProbe& b) {
-    return a.shape == b.shape && a.classes == b.classes && a.samples == b.samples;
+    return a.shape == b.shape && a.classes == b.classes;
   };
   if (same(now.train, recorded.train) && same(now.test, recorded.test)) return;
   throw UsageError("the data files of study '" + cfg.name + "' no longer match its trials: they now hold " +
                    describe(now) + ", the study was created with " + describe(recorded) +
                    "; restore the files or create a new study");
+}
+
+void check_data_unchanged(const config::StudyConfig& cfg, const config::DataProbe& recorded) {
+  if (cfg.data.format == "synthetic") return;
+  check_same_data(cfg, probe_data_files(cfg.data), recorded);
 }
 
 } // namespace nas::data

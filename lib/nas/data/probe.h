@@ -20,9 +20,14 @@ config::DataProbe probe_study_data(config::StudyConfig& cfg);
 // same ConfigErrors as probe_study_data. Synthetic data: its declaration.
 config::DataProbe probe_data_files(const config::DataConfig& d);
 
+// Throws UsageError (naming the study, what the files hold now and what it was created with)
+// when `now` differs from `recorded` in a split's sample shape or classes -- what the trials'
+// networks were built and costed for. Does no I/O.
+void check_same_data(const config::StudyConfig& cfg, const config::DataProbe& now, const config::DataProbe& recorded);
+
 // A worker's check before it loads the data: probes the files again and compares with what the
 // study recorded when it was created. Throws UsageError (exit 2) saying the files no longer match
-// the study's trials when shape, classes or sample counts differ; ConfigError as the probe does
+// the study's trials when a split's shape or classes differ; ConfigError as the probe does
 // for a file now missing or refused.
 void check_data_unchanged(const config::StudyConfig& cfg, const config::DataProbe& recorded);
 

@@ -104,13 +104,14 @@ private:
   void score(const store::Candidate& c, std::vector<store::ProxyRow>& rows);
   // One candidate's network, shared by its proxies (built on first use), and the three scores
   // one backward gives.
-  struct Shared {
+  struct CandidateNet {
     model::Network net{nullptr};
     Target t;
     Score gn, sn, fi;                 // grad_norm, snip, fisher
     bool gradients = false;
   };
-  Score score_proxy(const std::string& p, const store::Candidate& c, const space::Genome& g, Shared& sh, int64_t& batch);
+  Score score_proxy(const std::string& p, const store::Candidate& c, const space::Genome& g, CandidateNet& sh,
+                    int64_t& batch);
   model::Network fresh(const space::Genome& g, int64_t id);
 
   const ScoreOptions& o_;
@@ -142,7 +143,7 @@ model::Network Scorer::fresh(const space::Genome& g, int64_t id) {
   model::Network made{nullptr};
   {
     std::lock_guard<std::mutex> lock(mu_);
-    torch::manual_seed(mix_seed(cfg_.seed, uint64_t(id)));
+    torch::manual_seed(splitmix64_at(cfg_.seed, uint64_t(id)));
     made = model::Network(g, ctx_);   // initialised on the CPU: the same weights on every device
   }
   made->to(device_);
@@ -151,7 +152,7 @@ model::Network Scorer::fresh(const space::Genome& g, int64_t id) {
 
 // One proxy of one candidate, on its shared network; synflow and zen build their own (they
 // change the weights). `batch`: the samples used.
-Score Scorer::score_proxy(const std::string& p, const store::Candidate& c, const space::Genome& g, Shared& sh,
+Score Scorer::score_proxy(const std::string& p, const store::Candidate& c, const space::Genome& g, CandidateNet& sh,
                           int64_t& batch) {
   if (p == "params") return checked(double(c.params));
   if (p == "flops") return checked(2.0 * double(c.macs));
@@ -160,7 +161,7 @@ Score Scorer::score_proxy(const std::string& p, const store::Candidate& c, const
     Target ft = target_of(own);
     if (p == "synflow") return synflow(ft, ctx_.input);
     batch = cfg_.proxy.batch_size;
-    return zen(ft, ctx_.input, cfg_.proxy.batch_size, mix_seed(cfg_.seed, uint64_t(c.id)));
+    return zen(ft, ctx_.input, cfg_.proxy.batch_size, splitmix64_at(cfg_.seed, uint64_t(c.id)));
   }
   if (!sh.net) {
     sh.net = fresh(g, c.id);
@@ -184,7 +185,7 @@ Score Scorer::score_proxy(const std::string& p, const store::Candidate& c, const
 
 void Scorer::score(const store::Candidate& c, std::vector<store::ProxyRow>& rows) {
   const auto g = space::genome_from_json(c.genome);
-  Shared sh;
+  CandidateNet sh;
   bool failed = false;
   for (const auto& p : proxies_) {
     const auto t0 = Clock::now();
@@ -195,6 +196,7 @@ void Scorer::score(const store::Candidate& c, std::vector<store::ProxyRow>& rows
     } catch (const std::exception& e) {
       s = Score{};
       s.flag = "error";
+      batch = 0;
       failed = true;
       log::warning("trial " + std::to_string(c.id) + ": " + p + " failed: " + e.what());
     }
@@ -324,12 +326,13 @@ ScoreSummary score_study(const ScoreOptions& o) {
   store::OpenStudy opened = store::open_study(o.db, store::Access::read_write);
   store::Db& db = opened.db;
   const config::StudyConfig& cfg = opened.cfg;
-  if (auto recorded = store::load_data_probe(db)) data::check_data_unchanged(cfg, *recorded);
   const auto [proxies, rank_by] = choose_proxies(o, cfg);
   ScoreSummary sum;
   sum.rank_by = rank_by;
-  sum.budget = search::first_budget(cfg);
   const auto ids = store::trials_to_score(db, proxies, o.rescore, !o.select);
+  // the data files are checked where they are loaded: only for proxies that need data
+  if (!ids.empty() && std::any_of(proxies.begin(), proxies.end(), needs_data))
+    if (auto recorded = store::load_data_probe(db)) data::check_data_unchanged(cfg, *recorded);
   Scorer(o, cfg, proxies, store::load_candidates(db, ids), sum).run();
   // Selection over every sampled candidate with all chosen scores; one whose proxy threw stays
   // sampled until a later run scores it.

@@ -9,7 +9,7 @@ namespace nas::search {
 
 EpochStanding standing_at_epoch(store::Db& db, int64_t trial_id, int epoch, double eta) {
   EpochStanding s;
-  Policy p;
+  Policy p;   // for its rung_keep: floor(n / eta)
   p.eta = eta;
   db.read([&] {   // one snapshot for the rank and the cutoff
     s = EpochStanding{};
@@ -31,8 +31,8 @@ std::string early_stop_reason(store::Db& db, const Policy& policy, int64_t trial
   const EpochStanding st = standing_at_epoch(db, trial_id, epoch, policy.eta);
   if (!st.below()) return "";
   char buf[200];
-  std::snprintf(buf, sizeof buf, "early stop: val acc %.2f%% at epoch %d is number %lld of %lld, below the top %lld (%.2f%%)",
-                100 * st.value.value_or(0), epoch, (long long)st.position, (long long)st.n, (long long)st.keep,
+  std::snprintf(buf, sizeof buf, "%s val acc %.2f%% at epoch %d is number %lld of %lld, below the top %lld (%.2f%%)",
+                store::kEarlyStopReason, 100 * st.value.value_or(0), epoch, (long long)st.position, (long long)st.n, (long long)st.keep,
                 100 * st.cutoff.value_or(0));
   return buf;
 }

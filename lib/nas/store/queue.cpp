@@ -230,7 +230,7 @@ int64_t count_running_below(Db& db, int rung) {
   return n;
 }
 
-std::optional<Claim> claim_next(Db& db, int64_t worker_id, const LeasePolicy& policy) {
+std::optional<Claim> claim_best_queued(Db& db, int64_t worker_id, const LeasePolicy& policy) {
   std::optional<Claim> claim;
   db.write([&] {
     claim.reset();
@@ -249,22 +249,15 @@ std::optional<Claim> claim_trial(Db& db, int64_t worker_id, int64_t trial_id, st
     double now = now_unix();
     reclaim_expired_in_tx(db, policy, now);
     auto read = [&] {
-      Statement pick = db.prepare("SELECT state, rung, budget, attempts, genome FROM trial WHERE id = ?1");
+      Statement pick = db.prepare("SELECT state FROM trial WHERE id = ?1");
       pick.bind(1, trial_id);
       if (!pick.step()) throw UsageError("'" + db.path() + "' has no trial " + std::to_string(trial_id));
       state = trial_state_of_row(pick.text(0));
-      Claim c;
-      c.trial_id = trial_id;
-      c.rung = int(pick.int64(1));
-      c.budget = pick.opt_real(2);
-      c.attempts = int(pick.int64(3)) + 1;
-      c.genome = pick.text(4);
-      return c;
     };
-    Claim c = read();
+    read();
     if (state == TrialState::sampled) {
       enqueue(db, {trial_id}, 0, budget, 0);   // nested: runs in this transaction
-      c = read();
+      read();
     }
     if (state != TrialState::queued) return;
     claim = claim_in_tx(db, worker_id, trial_id, policy, now);

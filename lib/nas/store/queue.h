@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "nas/store/trial_state.h"
@@ -32,9 +33,13 @@ struct LeasePolicy {
   int max_attempts = 3;              // claims counted per trial before it fails
 };
 
-// SQL condition on a trial aliased `t`: stopped early (done, with a reason the worker writes as
-// "early stop: ..."); its results stay at its last rung, after fewer epochs than that rung's.
+// The reason of a trial stopped early begins with this (search::early_stop_reason writes it).
+inline constexpr const char* kEarlyStopReason = "early stop:";
+
+// SQL condition on a trial aliased `t`: stopped early (done, with a reason beginning with
+// kEarlyStopReason); its results stay at its last rung, after fewer epochs than that rung's.
 inline constexpr const char* kStoppedEarly = "(t.state = 'done' AND coalesce(t.reason, '') LIKE 'early stop:%')";
+static_assert(std::string_view(kStoppedEarly).find("'early stop:%'") != std::string_view::npos, "kEarlyStopReason");
 
 // One result of `metric` at a rung, with what its trial is doing now: the rows a promotion ranks.
 struct RungResult {
@@ -101,8 +106,9 @@ bool enqueue_in_tx(Db& db, int64_t id, int rung, std::optional<double> budget, d
 // Atomically claims the best queued trial (highest priority, then lowest id) for the worker:
 // state running, lease until now + lease_s, attempts + 1. Expired leases are reclaimed first, in
 // the same transaction (see reclaim_expired). Returns nullopt when nothing is queued. Promotion
-// (successive halving) is search::claim_next, built on the *_in_tx primitives below.
-std::optional<Claim> claim_next(Db& db, int64_t worker_id, const LeasePolicy& policy);
+// (successive halving) is search::claim_next, built on the *_in_tx primitives below; workers
+// use that one (this one serves tests of the lease rules).
+std::optional<Claim> claim_best_queued(Db& db, int64_t worker_id, const LeasePolicy& policy);
 
 // Inside a write transaction: the best queued trial's id, if any.
 std::optional<int64_t> next_queued_in_tx(Db& db);
@@ -117,7 +123,7 @@ Claim claim_in_tx(Db& db, int64_t worker_id, int64_t trial_id, const LeasePolicy
 // Throws DbError if it is not paused.
 void promote_in_tx(Db& db, int64_t trial_id, int rung, double budget, int64_t worker_id, double now);
 
-// Claims the trial `trial_id` itself for the worker, as claim_next does: a queued trial, or a
+// Claims the trial `trial_id` itself for the worker, as claim_best_queued does: a queued trial, or a
 // sampled one (queued first at rung 0 with `budget`). Returns nullopt, with the trial's state
 // in `state`, when it is in any other state (running under another worker, paused, done,
 // pruned, failed). Throws UsageError when the study has no such trial.

@@ -30,11 +30,11 @@
 namespace nas::train {
 namespace {
 
-// K slots: --pack N, or --pack auto from the largest queued network and the device.
+// K slots: --pack N, or --pack auto from the largest queued network and the device; 1 for --trial.
 std::pair<int, std::string> choose_pack(const TrainOptions& o, store::Db& db, const config::StudyConfig& cfg,
                                         const DeviceInfo& dev, int cores) {
-  if (o.trial) return {1, "1 training"};
   if (o.pack == "auto") {
+    if (o.trial) return {1, "1 training"};
     int64_t largest = 0;
     if (const auto t = store::largest_queued_trial(db)) {
       const auto g = space::genome_from_json(t->genome);
@@ -53,6 +53,7 @@ std::pair<int, std::string> choose_pack(const TrainOptions& o, store::Db& db, co
     throw UsageError("--pack: expected a number of trainings or auto, got '" + o.pack + "'");
   }
   if (k < 1 || k > 64) throw UsageError("--pack: " + o.pack + " is outside 1..64");
+  if (o.trial) k = 1;
   return {k, k == 1 ? "1 training" : std::to_string(k) + " trainings (--pack)"};
 }
 

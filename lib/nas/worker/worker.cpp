@@ -42,18 +42,28 @@ public:
   Worker(const WorkerOptions& o, const search::Policy& p, Job& job, std::unique_ptr<EnergyMeter> meter,
          const std::string& why_not)
       : opts(o), policy(p), job(job), ledger(std::move(meter), why_not, o.slots), worker_ids(size_t(o.slots)),
-        current_trial(size_t(o.slots)), lost_trial(size_t(o.slots)) {}
+        current_trial(size_t(o.slots)), claim_seq(size_t(o.slots)), lost_seq(size_t(o.slots)) {}
 
   const WorkerOptions opts;
   const search::Policy policy;
   Job& job;
   EnergyLedger ledger;
   std::vector<std::atomic<int64_t>> worker_ids, current_trial;
-  std::vector<std::atomic<int64_t>> lost_trial;   // per slot: the trial whose lease it lost
+  // Per slot: a number for each claim, and the claim whose lease the heartbeat saw lost. A claim
+  // of the same trial again (a promotion) is a new claim: an old verdict cannot drop it.
+  std::vector<std::atomic<int64_t>> claim_seq, lost_seq;
   std::atomic<bool> failed{false};
 
   bool deadline_near() const { return now_unix() + opts.grace_s >= opts.deadline; }
-  bool lost(int slot, int64_t trial) const { return lost_trial[size_t(slot)] == trial; }
+  bool lost(int slot, int64_t trial) const {
+    const size_t i = size_t(slot);
+    return current_trial[i] == trial && lost_seq[i] == claim_seq[i];
+  }
+  // The slot holds `trial` now (0: nothing); the claim number goes up first.
+  void hold(int slot, int64_t trial) {
+    ++claim_seq[size_t(slot)];
+    current_trial[size_t(slot)] = trial;
+  }
   void add_row(std::vector<nlohmann::json> row) {
     std::lock_guard<std::mutex> lock(rows_mutex_);
     rows_.push_back(std::move(row));
@@ -126,9 +136,9 @@ void SlotLoop::run() {
       auto c = claim(*db, wid);
       if (!c && !w_.opts.trial && wait_for_rung(*db)) continue;
       if (!c) break;
-      w_.current_trial[size_t(index_)] = c->trial_id;
+      w_.hold(index_, c->trial_id);
       run_job(slot, *c);
-      w_.current_trial[size_t(index_)] = 0;
+      w_.hold(index_, 0);
       ++ran;
     }
   } catch (const std::exception& e) {
@@ -233,11 +243,12 @@ void beat(Worker& w, store::Db& db) {
     try {
       const int64_t wid = w.worker_ids[i];
       if (!wid) continue;
-      // The trial is read before the renewal: one a slot claims meanwhile is not in `held`
-      // yet, and must not be taken for lost.
+      // The claim is read before the renewal: one a slot makes meanwhile is not in `held` yet,
+      // and must not be taken for lost (nor may a verdict on the claim before it stick to it).
+      const int64_t seq = w.claim_seq[i];
       const int64_t t = w.current_trial[i];
       auto held = store::heartbeat(db, wid, w.policy);
-      if (t && w.current_trial[i] == t && std::find(held.begin(), held.end(), t) == held.end()) w.lost_trial[i] = t;
+      if (t && w.claim_seq[i] == seq && std::find(held.begin(), held.end(), t) == held.end()) w.lost_seq[i] = seq;
       store::record_worker_energy(db, wid, w.ledger.slot_busy(int(i)), w.ledger.total_joules(), w.energy_note());
     } catch (const std::exception& e) {
       log::warning("heartbeat: " + std::string(e.what()));
@@ -289,7 +300,14 @@ WorkerSummary run_worker(const WorkerOptions& o, const search::Policy& policy, J
   std::thread heart(heartbeat_loop, std::ref(w), std::ref(done));
   std::vector<std::thread> slots;
   for (int i = 0; i < o.slots; ++i)
-    slots.emplace_back([&w, i] { w.job.in_thread(i, [&w, i] { SlotLoop(w, i).run(); }); });
+    slots.emplace_back([&w, i] {
+      try {
+        w.job.in_thread(i, [&w, i] { SlotLoop(w, i).run(); });
+      } catch (const std::exception& e) {   // the job's thread set-up (SlotLoop::run throws nothing)
+        log::error("slot " + std::to_string(i) + ": " + e.what());
+        w.failed = true;
+      }
+    });
   for (auto& t : slots) t.join();
   done = true;
   heart.join();

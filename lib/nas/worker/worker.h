@@ -71,7 +71,9 @@ private:
   int64_t worker_id_;
 };
 
-// One kind of work on a claimed trial.
+// One kind of work on a claimed trial. One Job object serves every slot: claim(), run() and
+// in_thread() are called concurrently from the K slot threads, so a job keeps per-trial state
+// on the stack and guards anything it shares.
 class Job {
 public:
   virtual ~Job() = default;

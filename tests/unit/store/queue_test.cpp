@@ -38,9 +38,9 @@ TEST_CASE("claims go by priority, then by id; nothing queued gives nullopt") {
   int64_t w = register_worker(db, worker_named("a"));
   LeasePolicy policy;
 
-  CHECK(!claim_next(db, w, policy));   // empty study
+  CHECK(!claim_best_queued(db, w, policy));   // empty study
   int64_t s1 = add_trial(db, "sampled");
-  CHECK(!claim_next(db, w, policy));   // sampled is not queued
+  CHECK(!claim_best_queued(db, w, policy));   // sampled is not queued
   CHECK(state_of(db, s1) == "sampled");
 
   int64_t t1 = add_trial(db, "queued", 0);
@@ -51,7 +51,7 @@ TEST_CASE("claims go by priority, then by id; nothing queued gives nullopt") {
   add_trial(db, "done", 9);
   add_trial(db, "paused", 9);
   std::vector<int64_t> order;
-  while (auto c = claim_next(db, w, policy)) {
+  while (auto c = claim_best_queued(db, w, policy)) {
     CHECK(c->attempts == 1);
     CHECK(c->rung == 0);
     CHECK(!c->budget);
@@ -101,7 +101,7 @@ TEST_CASE("enqueue moves sampled trials to the queue with rung, budget and prior
 
   // The higher priority given to b puts it first.
   int64_t w = register_worker(db, worker_named("a"));
-  auto claim = claim_next(db, w, LeasePolicy{});
+  auto claim = claim_best_queued(db, w, LeasePolicy{});
   REQUIRE(claim);
   CHECK(claim->trial_id == b);
   CHECK(claim->rung == 1);
@@ -117,14 +117,14 @@ TEST_CASE("a held trial is not claimed by another worker until its lease expires
   LeasePolicy short_lease;
   short_lease.lease_s = 0.3;
 
-  auto c1 = claim_next(db, w1, short_lease);
+  auto c1 = claim_best_queued(db, w1, short_lease);
   REQUIRE(c1);
   CHECK(c1->trial_id == t);
-  CHECK(!claim_next(db, w2, short_lease));   // still held
+  CHECK(!claim_best_queued(db, w2, short_lease));   // still held
   CHECK(events_of(db, "reclaim") == 0);
   sleep_s(0.4);
 
-  auto c2 = claim_next(db, w2, short_lease);   // reclaims the expired lease, then claims it
+  auto c2 = claim_best_queued(db, w2, short_lease);   // reclaims the expired lease, then claims it
   REQUIRE(c2);
   CHECK(c2->trial_id == t);
   CHECK(c2->attempts == 2);
@@ -166,9 +166,9 @@ TEST_CASE("a trial whose leases keep expiring fails after max_attempts with 'lea
   policy.lease_s = 0.05;
   policy.max_attempts = 2;
 
-  REQUIRE(claim_next(db, w, policy));
+  REQUIRE(claim_best_queued(db, w, policy));
   sleep_s(0.1);
-  auto again = claim_next(db, w, policy);
+  auto again = claim_best_queued(db, w, policy);
   REQUIRE(again);
   CHECK(again->attempts == 2);
   sleep_s(0.1);
@@ -178,7 +178,7 @@ TEST_CASE("a trial whose leases keep expiring fails after max_attempts with 'lea
   CHECK(text_of(db, "SELECT error FROM trial WHERE id = ?1", t).find("expired") != std::string::npos);
   CHECK(scalar(db, "SELECT lease_owner IS NULL AND lease_expires IS NULL FROM trial WHERE id = ?1", t) == 1);
   CHECK(attempts_of(db, t) == 2);
-  CHECK(!claim_next(db, w, policy));
+  CHECK(!claim_best_queued(db, w, policy));
   CHECK(reclaim_expired(db, policy) == 0);
   CHECK(scalar(db, "SELECT count(*) FROM event WHERE kind = 'reclaim' AND to_state = 'failed'") == 1);
   CHECK(check_event_chains(db) == 4);   // claim, reclaim, claim, reclaim
@@ -192,7 +192,7 @@ TEST_CASE("release puts a trial back without counting the attempt") {
   int64_t t = add_trial(db, "queued");
   LeasePolicy policy;
 
-  REQUIRE(claim_next(db, w, policy)->attempts == 1);
+  REQUIRE(claim_best_queued(db, w, policy)->attempts == 1);
   CHECK_THROWS_AS(release(db, t, other, "not mine"), nas::LeaseLost);
   release(db, t, w, "sigterm");
   CHECK(state_of(db, t) == "queued");
@@ -201,7 +201,7 @@ TEST_CASE("release puts a trial back without counting the attempt") {
   CHECK(nlohmann::json::parse(text_of(db, "SELECT detail FROM event WHERE kind = 'release' AND trial_id = ?1", t)) ==
         nlohmann::json{{"why", "sigterm"}});
   CHECK_THROWS_AS(release(db, t, w, "twice"), nas::LeaseLost);   // it holds nothing now
-  auto c = claim_next(db, other, policy);
+  auto c = claim_best_queued(db, other, policy);
   REQUIRE(c);
   CHECK(c->attempts == 1);   // the released attempt was given back
   CHECK(check_event_chains(db) == 3);
@@ -215,8 +215,8 @@ TEST_CASE("finish needs the lease and a final state of the rung") {
   int64_t t1 = add_trial(db, "queued", 1);
   int64_t t2 = add_trial(db, "queued", 0);
   LeasePolicy policy;
-  REQUIRE(claim_next(db, w, policy)->trial_id == t1);
-  REQUIRE(claim_next(db, w, policy)->trial_id == t2);
+  REQUIRE(claim_best_queued(db, w, policy)->trial_id == t1);
+  REQUIRE(claim_best_queued(db, w, policy)->trial_id == t2);
 
   CHECK_THROWS_AS(finish(db, t1, intruder, TrialState::done), nas::LeaseLost);
   CHECK(state_of(db, t1) == "running");
@@ -240,7 +240,7 @@ TEST_CASE("a trial stopped early ends done with its reason in the trial and the 
   Db db = Db::open(dir.file("q.db"), OpenMode::create);
   int64_t w = register_worker(db, worker_named("a"));
   int64_t t = add_trial(db, "queued");
-  REQUIRE(claim_next(db, w, LeasePolicy{})->trial_id == t);
+  REQUIRE(claim_best_queued(db, w, LeasePolicy{})->trial_id == t);
   finish(db, t, w, TrialState::done, "early stop: number 3 of 4");
   CHECK(state_of(db, t) == "done");
   CHECK(text_of(db, "SELECT reason FROM trial WHERE id = ?1", t) == "early stop: number 3 of 4");
@@ -275,7 +275,7 @@ TEST_CASE("fail retries while attempts are left, then fails with the reason") {
   policy.max_attempts = 3;
 
   for (int attempt = 1; attempt <= 2; ++attempt) {
-    auto c = claim_next(db, w, policy);
+    auto c = claim_best_queued(db, w, policy);
     REQUIRE(c);
     CHECK(c->attempts == attempt);
     fail(db, t, w, "diverged", "loss is nan at epoch " + std::to_string(attempt), true, policy);
@@ -284,17 +284,17 @@ TEST_CASE("fail retries while attempts are left, then fails with the reason") {
     CHECK(text_of(db, "SELECT error FROM trial WHERE id = ?1", t) ==
           "loss is nan at epoch " + std::to_string(attempt));
   }
-  REQUIRE(claim_next(db, w, policy)->attempts == 3);
+  REQUIRE(claim_best_queued(db, w, policy)->attempts == 3);
   fail(db, t, w, "diverged", "loss is nan at epoch 3", true, policy);   // no attempts left
   CHECK(state_of(db, t) == "failed");
   CHECK(text_of(db, "SELECT reason FROM trial WHERE id = ?1", t) == "diverged");
-  CHECK(!claim_next(db, w, policy));
+  CHECK(!claim_best_queued(db, w, policy));
   CHECK(scalar(db, "SELECT count(*) FROM event WHERE kind = 'fail' AND to_state = 'queued'") == 2);
   CHECK(scalar(db, "SELECT count(*) FROM event WHERE kind = 'fail' AND to_state = 'failed'") == 1);
 
   // Without retry the first failure is final.
   int64_t u = add_trial(db, "queued");
-  REQUIRE(claim_next(db, w, policy)->trial_id == u);
+  REQUIRE(claim_best_queued(db, w, policy)->trial_id == u);
   fail(db, u, w, "out of memory", "cuda out of memory", false, policy);
   CHECK(state_of(db, u) == "failed");
   CHECK(attempts_of(db, u) == 1);
@@ -310,14 +310,14 @@ TEST_CASE("heartbeat renews the leases a worker holds") {
   int64_t t2 = add_trial(db, "queued", 0);
   LeasePolicy policy;
   policy.lease_s = 0.5;
-  REQUIRE(claim_next(db, w, policy));
-  REQUIRE(claim_next(db, w, policy));
+  REQUIRE(claim_best_queued(db, w, policy));
+  REQUIRE(claim_best_queued(db, w, policy));
   double before = nas::now_unix();
   for (int i = 0; i < 4; ++i) {   // 0.8 s in all: longer than a lease, renewed every 0.2 s
     sleep_s(0.2);
     CHECK(heartbeat(db, w, policy) == std::vector<int64_t>{t1, t2});
   }
-  CHECK(!claim_next(db, other, policy));   // nothing expired, nothing reclaimed
+  CHECK(!claim_best_queued(db, other, policy));   // nothing expired, nothing reclaimed
   CHECK(events_of(db, "reclaim") == 0);
   Statement s = db.prepare("SELECT heartbeat_at FROM worker WHERE id = ?1");
   s.bind(1, w);
@@ -332,8 +332,8 @@ TEST_CASE("stop_worker releases what the worker holds and marks it stopped") {
   int64_t w = register_worker(db, worker_named("a"));
   int64_t t1 = add_trial(db, "queued");
   int64_t t2 = add_trial(db, "queued");
-  REQUIRE(claim_next(db, w, LeasePolicy{}));
-  REQUIRE(claim_next(db, w, LeasePolicy{}));
+  REQUIRE(claim_best_queued(db, w, LeasePolicy{}));
+  REQUIRE(claim_best_queued(db, w, LeasePolicy{}));
   stop_worker(db, w);
   CHECK(state_of(db, t1) == "queued");
   CHECK(state_of(db, t2) == "queued");
@@ -387,7 +387,7 @@ TEST_CASE("every state change is one event, and threads never claim a trial twic
         int64_t w = register_worker(db, worker_named("t" + std::to_string(k)));
         LeasePolicy policy;
         int n = 0;
-        while (auto c = claim_next(db, w, policy)) {
+        while (auto c = claim_best_queued(db, w, policy)) {
           ++changes;
           claimed[size_t(k)].push_back(c->trial_id);
           // A mix of outcomes: some trials are released once and claimed again.

@@ -18,6 +18,7 @@ public:
   // the same candidates). Satisfies the study's constraints. Throws UsageError when no
   // candidate can satisfy them.
   virtual space::Genome propose(Rng& rng) = 0;
+  // The strategy's name as a study would name it ("random").
   virtual std::string name() const = 0;
 };
 

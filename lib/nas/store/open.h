@@ -9,6 +9,8 @@
 
 namespace nas::store {
 
+// How a tool opens the file: read_only (status, export, plots) or read_write (anything that
+// writes: the schema is migrated when older).
 enum class Access { read_only, read_write };
 
 struct OpenStudy {
@@ -23,7 +25,9 @@ struct OpenStudy {
 // Throws UsageError (exit 2) "cannot open 'PATH': no such file" for a missing file and
 // "'PATH' holds no study: create it with nas-sample --config FILE" for a study file without a
 // study; DbError (exit 1) for a file that is not a study file, one of a newer schema, or one
-// SQLite cannot open; ConfigError (exit 2) when the stored configuration does not parse.
+// SQLite cannot open; ConfigError (exit 2) when the stored configuration does not parse;
+// UsageError (exit 2) when an old study's data files no longer give its trials' parameter
+// counts.
 OpenStudy open_study(const std::string& path, Access access);
 
 // Opens a study file without requiring a study in it (nas-db check and export, which must work

@@ -14,7 +14,9 @@ int main(int argc, char** argv) {
   nas::add_common_options(app, common, true, true);
   app.require_subcommand(1);
   auto* status = app.add_subcommand("status", "counts by state and rung, active workers, last events");
-  status->add_option("--events", o.events, "how many recent events to show [10]")->option_text("N");
+  status->add_option("--events", o.events, "how many recent events to show [10]")
+      ->option_text("N")
+      ->check(nas::whole_number(0, 1000000));
   status->add_flag("--all-workers", o.all_workers, "list stopped workers too");
   auto* exp = app.add_subcommand("export", "one row per trial with its results (default format: csv)");
   auto* check = app.add_subcommand("check", "integrity, foreign keys, schema version, orphaned leases");
@@ -23,10 +25,7 @@ int main(int argc, char** argv) {
   count->add_option("--state", states, "count trials in this state (repeat, or comma-separated) [all]")
       ->delimiter(',')->option_text("STATE");
   count->add_flag("--claimable", o.claimable, "the trials a worker could claim now: queued, and paused ones due for promotion");
-  for (auto* sub : {status, exp, check, count}) {
-    sub->add_option("--db", common.db, "study file (SQLite) [$NAS_DB]")->option_text("PATH");
-    sub->add_option("--format", common.format, "output format: table, tsv, csv or json")->option_text("FMT");
-  }
+  for (auto* sub : {status, exp, check, count}) nas::add_subcommand_options(*sub, common);
   return nas::run_tool(app, common, argc, argv, [&] {
     o.db = nas::require_db(common);
     o.format = common.parsed_format();

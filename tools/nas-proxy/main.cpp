@@ -16,7 +16,9 @@ int main(int argc, char** argv) {
   bool no_select = false;
   app.add_option("--proxies", o.proxies, "proxies to compute, comma-separated [the study's [proxy] proxies]")
       ->delimiter(',')->option_text("LIST");
-  app.add_option("--threads", o.threads, "candidates scored at once [[proxy] threads, or the cores]")->option_text("N");
+  app.add_option("--threads", o.threads, "candidates scored at once [[proxy] threads, or the cores]")
+      ->option_text("N")
+      ->check(nas::whole_number(1, 1024));
   app.add_option("--device", o.device, "where candidates are scored: cpu, cuda, cuda:N or auto [cpu]")->option_text("D");
   app.add_flag("--rescore", o.rescore, "score candidates again that already have scores");
   app.add_flag("--no-select", no_select, "only score (every trial, trained ones too): queue and prune nothing");

@@ -14,13 +14,13 @@ int main(int argc, char** argv) {
   nas::add_common_options(app, common, true, false);
   app.add_option("--config", o.config, "study TOML; creates the study if the file has none")->option_text("FILE");
   app.add_flag("--replace-config", o.replace_config, "replace a different stored configuration");
-  app.add_option("-n,--count", o.count, "sample N new unique candidates")->option_text("N");
+  app.add_option("-n,--count", o.count, "sample N new unique candidates")->option_text("N")->check(nas::whole_number(0, 100000000));
   app.add_option("--arch", o.archs, "add an NB201 architecture string (repeatable)")->option_text("STRING");
   app.add_option("--genome", o.genome_file, "add genomes from FILE or - (JSON, one per line)")->option_text("FILE|-");
   app.add_flag("--queue", o.queue, "queue new candidates for training at once (no proxies)");
   app.add_option("--budget", o.budget, "with --queue: train them this many epochs [train.epochs]")
       ->option_text("EPOCHS")
-      ->check(CLI::PositiveNumber);
+      ->check(nas::whole_number(1, 100000));
   app.add_option("--format", format, "output: ids, table, tsv, csv or json [ids when sampling, table when adding]")
       ->option_text("FMT");
   return nas::run_tool(app, common, argc, argv, [&] {

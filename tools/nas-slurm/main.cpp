@@ -42,8 +42,7 @@ int main(int argc, char** argv) {
   submit->add_flag("--wait", o.wait, "return when the jobs have ended (exit 1 when a local run failed)");
   for (auto* sub : {status, cancel}) sub->add_flag("--all", o.all, "every submission, not only the latest");
   for (auto* sub : {plan, submit, status, cancel}) {
-    sub->add_option("--db", common.db, "study file (SQLite) [$NAS_DB]")->option_text("PATH");
-    sub->add_option("--format", common.format, "output format: table, tsv, csv or json")->option_text("FMT");
+    nas::add_subcommand_options(*sub, common);
   }
   return nas::run_tool(app, common, argc, argv, [&] {
     o.db = nas::require_db(common);

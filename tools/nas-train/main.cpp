@@ -24,9 +24,13 @@ int main(int argc, char** argv) {
   app.add_option("--device", o.device, "cpu, cuda, cuda:N or auto [auto]")->option_text("DEV");
   app.add_option("--precision", precision, "fp32, bf16, fp16 or auto [the study's train.precision]")->option_text("P");
   app.add_option("--until", until, "deadline: 90m, +2h, 2026-11-23T18:00:00Z or @UNIX [SLURM_JOB_END_TIME]")->option_text("TIME");
-  app.add_option("--grace", o.grace_s, "stop claiming, checkpoint and release this long before the deadline [60]")->option_text("SECONDS");
-  app.add_option("--max-trials", o.max_trials, "train at most N trials per trainer")->option_text("N");
-  app.add_option("--threads", o.threads, "CPU threads per trainer [cores / K]")->option_text("N");
+  app.add_option("--grace", o.grace_s, "stop claiming, checkpoint and release this long before the deadline [60]")
+      ->option_text("SECONDS")
+      ->check(nas::number_at_least(0));
+  app.add_option("--max-trials", o.max_trials, "train at most N trials per trainer")
+      ->option_text("N")
+      ->check(nas::whole_number(1, 1000000000));
+  app.add_option("--threads", o.threads, "CPU threads per trainer [cores / K]")->option_text("N")->check(nas::whole_number(1, 1024));
   return nas::run_tool(app, common, argc, argv, [&] {
     o.db = nas::require_db(common);
     o.format = common.parsed_format();

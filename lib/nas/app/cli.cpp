@@ -2,8 +2,11 @@
 #include "nas/app/cli.h"
 #include "nas/core/error.h"
 #include "nas/core/log.h"
+#include "nas/core/text.h"
 #include "nas/core/version.h"
 
+#include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <iostream>
 
@@ -21,6 +24,42 @@ void add_common_options(CLI::App& app, CommonOptions& opts, bool with_db, bool w
   app.set_version_flag("--version",
                        [] { return std::string("minnow " NAS_VERSION) + (version_detail ? " (" + version_detail() + ")" : ""); },
                        "print the version and exit");
+}
+
+void add_subcommand_options(CLI::App& sub, CommonOptions& opts, bool with_format) {
+  sub.add_option("--db", opts.db, "study file (SQLite) [$NAS_DB]")->option_text("PATH");
+  if (with_format) sub.add_option("--format", opts.format, "output format: table, tsv, csv or json")->option_text("FMT");
+  sub.add_flag("-v,--verbose", opts.verbose, "more messages on stderr (repeat for debug)");
+  sub.add_flag("-q,--quiet", opts.quiet, "only errors on stderr");
+  sub.set_version_flag("--version",
+                       [] { return std::string("minnow " NAS_VERSION) + (version_detail ? " (" + version_detail() + ")" : ""); },
+                       "print the version and exit");
+}
+
+CLI::Validator whole_number(int64_t lo, int64_t hi) {
+  const std::string want = "expected a whole number from " + std::to_string(lo) + " to " + std::to_string(hi);
+  return CLI::Validator(
+      [lo, hi, want](std::string& s) -> std::string {
+        errno = 0;
+        char* end = nullptr;
+        const long long v = std::strtoll(s.c_str(), &end, 10);
+        if (s.empty() || end == s.c_str() || *end || errno == ERANGE || v < lo || v > hi) return want + ", got '" + s + "'";
+        return "";
+      },
+      "INT");
+}
+
+CLI::Validator number_at_least(double lo, bool strict) {
+  const std::string want = std::string("expected a number ") + (strict ? "above " : "of at least ") + format_number(lo);
+  return CLI::Validator(
+      [lo, strict, want](std::string& s) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(s.c_str(), &end);
+        if (s.empty() || end == s.c_str() || *end || !std::isfinite(v) || v < lo || (strict && v == lo))
+          return want + ", got '" + s + "'";
+        return "";
+      },
+      "NUMBER");
 }
 
 std::string require_db(const CommonOptions& opts) {

@@ -105,6 +105,8 @@ std::vector<space::Genome> read_given(const SampleOptions& o) {
     std::istream* in = &std::cin;
     std::string name = o.genome_file == "-" ? "<stdin>" : o.genome_file;
     if (o.genome_file != "-") {
+      if (std::filesystem::is_directory(o.genome_file))
+        throw UsageError("--genome: '" + o.genome_file + "' is a directory: give a file of JSON genomes, one per line");
       file.open(o.genome_file);
       if (!file) throw UsageError("cannot open '" + o.genome_file + "': no such file or unreadable");
       in = &file;
@@ -120,6 +122,7 @@ std::vector<space::Genome> read_given(const SampleOptions& o) {
         throw UsageError(name + ":" + std::to_string(lineno) + ": " + e.what());
       }
     }
+    if (out.size() == o.archs.size()) throw UsageError("--genome: '" + name + "' holds no genome (JSON, one per line)");
   }
   return out;
 }

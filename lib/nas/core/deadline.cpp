@@ -2,6 +2,8 @@
 #include "nas/core/deadline.h"
 #include "nas/core/error.h"
 
+#include <cmath>
+
 #include <cstdlib>
 #include <ctime>
 #include <regex>
@@ -42,7 +44,8 @@ std::optional<double> slurm_job_end() {
   if (!v || !*v) return std::nullopt;
   char* end = nullptr;
   double t = std::strtod(v, &end);
-  if (end == v || *end || t <= 0) return std::nullopt;
+  if (end == v || *end || !(t > 0) || !std::isfinite(t))
+    throw UsageError("SLURM_JOB_END_TIME: expected Unix seconds, got '" + std::string(v) + "'");
   return t;
 }
 

@@ -10,7 +10,8 @@ namespace nas {
 // naming `what` (the option) for anything else.
 double parse_deadline(const std::string& text, const std::string& what, double now);
 
-// The deadline of the current Slurm job (SLURM_JOB_END_TIME, Unix seconds), if set and valid.
+// The deadline of the current Slurm job (SLURM_JOB_END_TIME, Unix seconds); nullopt when unset.
+// Throws UsageError for a value that is not a positive number of seconds.
 std::optional<double> slurm_job_end();
 
 } // namespace nas

@@ -1,5 +1,6 @@
 // device: see device.h
 #include "nas/train/device.h"
+#include "nas/core/error.h"
 #include "nas/core/log.h"
 #include "nas/core/text.h"
 #include "nas/model/device.h"
@@ -10,6 +11,7 @@
 #include <cuda_runtime_api.h>
 #endif
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
@@ -40,13 +42,13 @@ DeviceInfo resolve_device(const std::string& want) {
 // Peak FLOP/s of the device for the precision (dense tensor-core figures for GPUs), or nullopt
 // with the reason. NAS_PEAK_FLOPS overrides.
 std::optional<double> peak_flops(const DeviceInfo& d, config::Precision precision, std::string& note) {
-  if (const char* env = std::getenv("NAS_PEAK_FLOPS")) {
+  if (const char* env = std::getenv("NAS_PEAK_FLOPS"); env && *env) {
     char* end = nullptr;
-    double v = std::strtod(env, &end);
-    if (end != env && v > 0) {
-      note = "peak from NAS_PEAK_FLOPS";
-      return v;
-    }
+    const double v = std::strtod(env, &end);
+    if (end == env || *end || !(v > 0) || !std::isfinite(v))
+      throw UsageError("NAS_PEAK_FLOPS: expected the device's peak FLOP/s as a positive number, got '" + std::string(env) + "'");
+    note = "peak from NAS_PEAK_FLOPS";
+    return v;
   }
   struct Peak { const char* name; double half, tf32; };
   static const Peak peaks[] = {{"h100", 989e12, 494e12}, {"h200", 989e12, 494e12}, {"a100", 312e12, 156e12},

@@ -125,8 +125,9 @@ TEST_CASE("deadlines: durations, ISO UTC times, Unix seconds; anything else is a
                        doctest::Contains("--until: invalid deadline 'tomorrow'"), nas::UsageError);
   nas::test::ScopedEnv end("SLURM_JOB_END_TIME", std::string("1795456800"));
   CHECK(nas::slurm_job_end() == 1795456800);
-  nas::test::ScopedEnv bad("SLURM_JOB_END_TIME", std::string("soon"));
-  CHECK(!nas::slurm_job_end());
+  nas::test::ScopedEnv bad("SLURM_JOB_END_TIME", std::string("soon"));   // refused, not ignored (issue 13)
+  CHECK_THROWS_WITH_AS(nas::slurm_job_end(), doctest::Contains("SLURM_JOB_END_TIME: expected Unix seconds, got 'soon'"),
+                       nas::UsageError);
 }
 
 TEST_CASE("format_number gives the shortest text that reads back the same") {

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# bad_args: command-line values and environment variables a tool reads are checked where they
+# enter (issue 13, items 3, 8, 9, 10, 12, 13, 14): exit 2 with a message that names the option
+# or variable and says what it must be; nothing is written, nothing is clamped or ignored.
+source "$(dirname "$0")/common.bash"
+cat > "$tmp/s.toml" <<'EOT'
+[study]
+name = "args"
+seed = 5
+[data]
+format = "synthetic"
+shape = [1, 8, 8]
+classes = 3
+samples = 96
+[space]
+family = "cnn"
+stages = 2
+width = [4, 8]
+depth = 1
+block = "conv"
+[train]
+epochs = 1
+batch_size = 32
+EOT
+db="$tmp/s.db"
+run nas-sample --db "$db" --config "$tmp/s.toml" -n 2 --queue
+expect_rc 0 "a study of two queued trials"
+before=$(sql "$db" "select group_concat(id || state || attempts) from trial")
+
+# 3, 9: thread counts, trial counts and grace periods out of range (were a LibTorch abort, or
+# accepted and silently meaningless)
+for bad in 0 -1 x; do
+  run nas-train --db "$db" --worker --threads "$bad"
+  expect_rc 2 "nas-train --threads $bad"
+  expect_has "$err" "expected a whole number from 1 to 1024, got '$bad'" "--threads $bad says what it must be"
+done
+run nas-train --db "$db" --worker --max-trials -1
+expect_rc 2 "--max-trials -1"
+expect_has "$err" "--max-trials" "names the option"
+run nas-train --db "$db" --worker --grace -5
+expect_rc 2 "--grace -5"
+expect_has "$err" "expected a number of at least 0, got '-5'" "says what --grace must be"
+run nas-db status --db "$db" --events -3
+expect_rc 2 "--events -3"
+run nas-proxy --db "$db" --threads -2
+expect_rc 2 "nas-proxy --threads -2"
+expect_eq "$(sql "$db" "select group_concat(id || state || attempts) from trial")" "$before" "nothing trained or changed"
+
+# 12, 13: sample counts and budgets: no 309-digit range, no clamping to INT64_MAX
+run nas-sample --db "$db" -n 99999999999999999999
+expect_rc 2 "-n beyond 64 bits"
+expect_has "$err" "expected a whole number from 0 to 100000000, got '99999999999999999999'" "refused, not clamped"
+run nas-sample --db "$db" -n 2 --queue --budget 0
+expect_rc 2 "--budget 0"
+expect_has "$err" "--budget" "names the option"
+[[ "$err" != *"1797693"* ]] || fail "--budget 0 prints the largest double: $err"; ok
+
+# 8: the common options after a subcommand too
+run nas-db status --db "$db" -q
+expect_rc 0 "nas-db status -q"
+run nas-db count -v --db "$db"
+expect_rc 0 "nas-db count -v"
+expect_eq "$out" "2" "counts"
+run nas-db check --version
+expect_rc 0 "nas-db check --version"
+expect_has "$out" "minnow " "prints the version"
+run nas-slurm status --db "$db" -q
+expect_rc 0 "nas-slurm status -q"
+
+# 10: a folder, or input without a genome, is an error, not a silent success
+mkdir "$tmp/dir"
+run nas-sample --db "$db" --genome "$tmp/dir"
+expect_rc 2 "--genome DIR"
+expect_has "$err" "is a directory" "says so"
+run nas-sample --db "$db" --genome - < /dev/null
+expect_rc 2 "--genome - with nothing on stdin"
+expect_has "$err" "holds no genome" "says so"
+expect_eq "$(sql "$db" "select count(*) from trial")" "2" "nothing added"
+
+# 14: environment variables are validated like options
+run env SLURM_JOB_END_TIME=soon nas-train --db "$db" --worker
+expect_rc 2 "SLURM_JOB_END_TIME=soon"
+expect_has "$err" "SLURM_JOB_END_TIME: expected Unix seconds, got 'soon'" "names the variable"
+run env NAS_PEAK_FLOPS=fast nas-train --db "$db" --worker
+expect_rc 2 "NAS_PEAK_FLOPS=fast"
+expect_has "$err" "NAS_PEAK_FLOPS: expected the device's peak FLOP/s as a positive number, got 'fast'" "names the variable"
+expect_eq "$(sql "$db" "select group_concat(id || state || attempts) from trial")" "$before" "nothing trained"
+done_checks

@@ -24,6 +24,10 @@ namespace {
 const std::vector<std::string> kBlocks = {"conv", "dwsep", "mbconv", "residual"};
 const std::vector<std::string> kActivations = {"relu", "relu6", "hswish", "silu"};
 const std::vector<std::string> kNb201Ops = {"none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"};
+// The largest cost-model limit a constraint may name (params, MACs, bytes): far beyond any
+// network minnow searches, far below overflow.
+constexpr int64_t kMaxCost = 1000000000000000;
+
 const std::vector<std::string> kReserved = {"distill", "measure", "pareto", "search"};
 
 // The spellings of each enumerated value, in the order messages list them.
@@ -95,12 +99,15 @@ public:
     fail_at(*t_.get(k), k, "unknown value '" + *v + "'" + suggestion_suffix(*v, known) + " (expected one of " +
                                quoted_list(known) + ")");
   }
-  std::optional<int64_t> integer(const std::string& k, int64_t min = INT64_MIN) {
+  // An integer key in [min, max]: every caller names a sane upper bound (a count of epochs
+  // near INT64_MAX overflows the loops that use it).
+  std::optional<int64_t> integer(const std::string& k, int64_t min, int64_t max) {
     const toml::node* n = get(k);
     if (!n) return std::nullopt;
     if (!n->is_integer()) fail_at(*n, k, "expected an integer, got " + type_name(*n));
     int64_t v = *n->value<int64_t>();
     if (v < min) fail_at(*n, k, "must be at least " + std::to_string(min) + ", got " + std::to_string(v));
+    if (v > max) fail_at(*n, k, "must be at most " + std::to_string(max) + ", got " + std::to_string(v));
     return v;
   }
   std::optional<double> number(const std::string& k) {
@@ -167,7 +174,8 @@ public:
       }
     } else if (const toml::table* t = n->as_table()) {
       Section r(*t, key(k), file_);
-      auto mn = r.integer("min"), mx = r.integer("max"), st = r.integer("step");
+      auto mn = r.integer("min", INT64_MIN / 2, INT64_MAX / 2), mx = r.integer("max", INT64_MIN / 2, INT64_MAX / 2),
+           st = r.integer("step", INT64_MIN, INT64_MAX / 2);
       r.finish();
       if (!mn || !mx) fail_at(*n, k, "a range needs both 'min' and 'max'");
       int64_t step = st.value_or(1);
@@ -322,10 +330,10 @@ void parse_data(Section& s, StudyConfig& cfg, const std::string& base_dir) {
     s.fail_at(*s.raw().get("format"), "format",
               "unknown format '" + d.format + "'" + suggestion_suffix(d.format, formats) + " (expected idx, cifar10, npy or synthetic)");
   d.declared_shape = s.int_list("shape");
-  d.declared_classes = s.integer("classes", 2);
+  d.declared_classes = s.integer("classes", 2, 1000000);
   const auto& shape = d.declared_shape;
-  if (shape && (shape->size() != 3 || std::any_of(shape->begin(), shape->end(), [](int64_t v) { return v <= 0; })))
-    s.fail_at(*s.raw().get("shape"), "shape", "expected [channels, height, width] with positive values");
+  if (shape && (shape->size() != 3 || std::any_of(shape->begin(), shape->end(), [](int64_t v) { return v <= 0 || v > 65536; })))
+    s.fail_at(*s.raw().get("shape"), "shape", "expected [channels, height, width] with positive values of at most 65536");
   for (const char* k : {"shape", "classes"})
     if (const toml::node* n = s.raw().get(k)) d.places[k] = s.place(*n);
 
@@ -342,8 +350,8 @@ void parse_data(Section& s, StudyConfig& cfg, const std::string& base_dir) {
     if (!d.declared_classes) s.fail_here("classes", "missing: synthetic data needs the number of classes");
     synthetic.train.shape = synthetic.test.shape = *shape;
     synthetic.train.classes = synthetic.test.classes = *d.declared_classes;
-    synthetic.train.samples = s.integer("samples", 1).value_or(1024);
-    synthetic.test.samples = s.integer("test_samples", 1).value_or(256);
+    synthetic.train.samples = s.integer("samples", 1, 100000000).value_or(1024);
+    synthetic.test.samples = s.integer("test_samples", 1, 100000000).value_or(256);
   } else if (d.format == "idx" || d.format == "npy") {
     for (const char* k : {"train_images", "train_labels", "test_images", "test_labels"}) file_key(k);
     if (d.format == "npy") {
@@ -365,7 +373,7 @@ void parse_data(Section& s, StudyConfig& cfg, const std::string& base_dir) {
     if (!(*v > 0 && *v < 1)) s.fail_at(*s.raw().get("validation"), "validation", "must be a fraction between 0 and 1, got " + std::to_string(*v));
     d.validation = *v;
   }
-  if (auto n = s.integer("subset", 0)) {
+  if (auto n = s.integer("subset", 0, 1000000000)) {
     d.subset = *n;
     d.places["subset"] = s.place(*s.raw().get("subset"));
   }
@@ -376,7 +384,7 @@ void parse_data(Section& s, StudyConfig& cfg, const std::string& base_dir) {
       else s.fail_at(*s.raw().get("augment"), "augment", "unknown augmentation '" + a + "'" + suggestion_suffix(a, {"crop", "flip"}) + " (expected crop or flip)");
     }
   }
-  if (auto p = s.integer("crop_padding", 0)) d.crop_padding = *p;
+  if (auto p = s.integer("crop_padding", 0, 1024)) d.crop_padding = *p;
   s.finish();
   if (d.format == "synthetic") apply_data_probe(cfg, synthetic);
 }
@@ -410,8 +418,8 @@ void parse_space(Section& s, SpaceConfig& sp) {
   if (!fam) s.fail_here("family", "missing: give family = \"cnn\" or \"nb201\"");
   sp.family = *fam;
   if (sp.family == "nb201") {
-    sp.nb201.channels = s.integer("channels", 1).value_or(16);
-    sp.nb201.cells = s.integer("cells", 1).value_or(5);
+    sp.nb201.channels = s.integer("channels", 1, 4096).value_or(16);
+    sp.nb201.cells = s.integer("cells", 1, 64).value_or(5);
     if (auto ops = s.name_choice("ops", kNb201Ops)) sp.nb201.ops = ops->values;
     else sp.nb201.ops = kNb201Ops;
     s.finish();
@@ -449,10 +457,10 @@ void parse_space(Section& s, SpaceConfig& sp) {
 }
 
 void parse_constraints(Section& s, Constraints& c) {
-  c.max_params = s.integer("max_params", 1);
-  c.max_macs = s.integer("max_macs", 1);
-  c.max_peak_activation_bytes = s.integer("max_peak_activation_bytes", 1);
-  c.max_weight_bytes = s.integer("max_weight_bytes", 1);
+  c.max_params = s.integer("max_params", 1, kMaxCost);
+  c.max_macs = s.integer("max_macs", 1, kMaxCost);
+  c.max_peak_activation_bytes = s.integer("max_peak_activation_bytes", 1, kMaxCost);
+  c.max_weight_bytes = s.integer("max_weight_bytes", 1, kMaxCost);
   if (auto p = s.str("precision")) {
     const auto e = lookup(kWeightPrecisions, *p);
     if (!e)
@@ -482,9 +490,9 @@ void parse_train(Section* s, TrainConfig& t) {
   t.label_smoothing = fixed(0, "train.label_smoothing");
   t.warmup_epochs = fixed(0, "train.warmup_epochs");
   if (!s) return;
-  t.epochs = s->integer("epochs", 1).value_or(t.epochs);
+  t.epochs = s->integer("epochs", 1, 100000).value_or(t.epochs);
   if (auto v = s->int_choice("batch_size", 1, 1 << 20)) t.batch_size = *v;
-  t.eval_batch_size = s->integer("eval_batch_size", 1).value_or(t.eval_batch_size);
+  t.eval_batch_size = s->integer("eval_batch_size", 1, 10000000).value_or(t.eval_batch_size);
   if (auto v = s->name_choice("optimizer", names_of(kOptimizers))) {
     t.optimizer.values.clear();
     for (const auto& name : v->values) t.optimizer.values.push_back(*lookup(kOptimizers, name));
@@ -502,7 +510,7 @@ void parse_train(Section* s, TrainConfig& t) {
   }
   t.schedule = s->one_of("schedule", kSchedules).value_or(t.schedule);
   t.precision = s->one_of("precision", kPrecisions).value_or(t.precision);
-  t.max_attempts = int(s->integer("max_attempts", 1).value_or(t.max_attempts));
+  t.max_attempts = int(s->integer("max_attempts", 1, 1000).value_or(t.max_attempts));
   if (auto v = s->number("lease_s")) {
     if (*v < 5) s->fail_at(*s->raw().get("lease_s"), "lease_s", "must be at least 5 seconds");
     t.lease_s = *v;
@@ -515,10 +523,10 @@ void parse_slurm(Section& s, SlurmConfig& c) {
   c.partition = s.str("partition").value_or("");
   c.account = s.str("account").value_or("");
   c.qos = s.str("qos").value_or("");
-  c.gpus = int(s.integer("gpus", 1).value_or(c.gpus));
-  c.gpus_per_task = int(s.integer("gpus_per_task", 1).value_or(c.gpus_per_task));
+  c.gpus = int(s.integer("gpus", 1, 100000).value_or(c.gpus));
+  c.gpus_per_task = int(s.integer("gpus_per_task", 1, 64).value_or(c.gpus_per_task));
   c.gpu_option = s.one_of("gpu_option", kGpuOptions).value_or(c.gpu_option);
-  c.cpus_per_task = int(s.integer("cpus_per_task", 1).value_or(c.cpus_per_task));
+  c.cpus_per_task = int(s.integer("cpus_per_task", 1, 4096).value_or(c.cpus_per_task));
   c.memory = s.str("memory").value_or(c.memory);
   if (auto v = s.str("time")) {
     try {
@@ -528,7 +536,7 @@ void parse_slurm(Section& s, SlurmConfig& c) {
     }
     c.time = *v;
   }
-  c.array_parallelism = int(s.integer("array_parallelism", 0).value_or(0));
+  c.array_parallelism = int(s.integer("array_parallelism", 0, 100000).value_or(0));
   if (const toml::node* n = s.get("gpu_mem")) {
     try {
       if (n->is_integer()) c.gpu_mem = *n->value<int64_t>();
@@ -539,10 +547,10 @@ void parse_slurm(Section& s, SlurmConfig& c) {
     }
     if (c.gpu_mem < (int64_t(1) << 20)) s.fail_at(*n, "gpu_mem", "must be at least 1MiB");
   }
-  c.pack = int(s.integer("pack", 0).value_or(0));
-  c.processes = int(s.integer("processes", 1).value_or(c.processes));
+  c.pack = int(s.integer("pack", 0, 64).value_or(0));
+  c.processes = int(s.integer("processes", 1, 64).value_or(c.processes));
   c.mps = s.boolean("mps").value_or(false);
-  c.signal_s = int(s.integer("signal_s", 10).value_or(c.signal_s));
+  c.signal_s = int(s.integer("signal_s", 10, 86400).value_or(c.signal_s));
   if (auto v = s.number("throughput")) {
     if (*v <= 0) s.fail_at(*s.raw().get("throughput"), "throughput", "must be positive (FLOP/s)");
     c.throughput = *v;
@@ -600,8 +608,8 @@ void parse_proxy(Section& s, ProxyConfig& c) {
       s.fail_at(*s.raw().get("rank_by"), "rank_by", "ranking by the ensemble needs ensemble = \"sum\" or \"vote\"");
     c.rank_by = *v;
   }
-  c.batch_size = s.integer("batch_size", 2).value_or(c.batch_size);
-  c.threads = int(s.integer("threads", 0).value_or(0));
+  c.batch_size = s.integer("batch_size", 2, 1000000).value_or(c.batch_size);
+  c.threads = int(s.integer("threads", 0, 1024).value_or(0));
   s.finish();
 }
 
@@ -803,7 +811,7 @@ StudyConfig parse_study_config(const std::string& text, const std::string& path)
     Section s(*study, "study", file);
     cfg.name = s.str("name").value_or(fs::path(path).stem().string());
     if (cfg.name.empty()) s.fail_at(*study->get("name"), "name", "must not be empty");
-    cfg.seed = uint64_t(s.integer("seed", 0).value_or(0));
+    cfg.seed = uint64_t(s.integer("seed", 0, INT64_MAX).value_or(0));
     s.finish();
   }
   const toml::table* data = top.table("data");

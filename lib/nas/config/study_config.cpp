@@ -574,6 +574,12 @@ void parse_slurm(Section& s, SlurmConfig& c) {
     if (line.rfind("--", 0) != 0 || line.find('\n') != std::string::npos)
       s.fail_here("sbatch", "each entry is one sbatch option starting with '--', got '" + line + "'");
   c.templates = s.str("templates").value_or("");
+  if (!c.templates.empty() && std::filesystem::path(c.templates).is_relative()) {
+    // A relative folder is taken inside the study's artifact folder and must stay there.
+    const std::filesystem::path rel = std::filesystem::path(c.templates).lexically_normal();
+    if (!rel.empty() && *rel.begin() == "..")
+      s.fail_at(*s.raw().get("templates"), "templates", "'" + c.templates + "' leaves the study's folder (give an absolute path)");
+  }
   s.finish();
 }
 

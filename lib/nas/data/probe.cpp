@@ -77,11 +77,18 @@ Probe probe_idx(const std::string& images, const std::string& labels) {
   std::vector<uint8_t> lab(static_cast<size_t>(ldims[0]));
   if (!read_exact(fl.get(), lab.data(), lab.size()))
     throw UsageError("'" + labels + "': truncated: the header promises " + std::to_string(ldims[0]) + " labels");
-  // Check the images file holds all it promises by seeking to its last byte.
+  // The loader reads exactly what the headers promise: anything after it is refused here too,
+  // so that a study is never created over files its workers cannot load.
+  if (gzgetc(fl.get()) >= 0)
+    throw UsageError("'" + labels + "': more bytes than the header's " + std::to_string(ldims[0]) + " labels");
+  // Check the images file holds all it promises by seeking to its last byte, and no more.
   int64_t bytes = idims[0] * idims[1] * idims[2];
   if (bytes > 0) {
     if (gzseek(fi.get(), z_off_t(16 + bytes - 1), SEEK_SET) < 0 || gzgetc(fi.get()) < 0)
       throw UsageError("'" + images + "': truncated: the header promises " + std::to_string(idims[0]) + " images of " +
+                       std::to_string(idims[1]) + "x" + std::to_string(idims[2]));
+    if (gzgetc(fi.get()) >= 0)
+      throw UsageError("'" + images + "': more bytes than the header's " + std::to_string(idims[0]) + " images of " +
                        std::to_string(idims[1]) + "x" + std::to_string(idims[2]));
   }
   Probe p;
@@ -213,8 +220,8 @@ Probe probe_npy(const std::string& images, const std::string& labels, const std:
 
 namespace {
 
-// One split's probe: a missing file is reported at its own key (`keys`, parallel to `files`),
-// what the probe refuses at the split's first key.
+// One split's probe: a missing file, or one the probe refuses, is reported at its own key
+// (`keys`, parallel to `files`).
 config::SplitProbe probe_split(const config::DataConfig& d, const std::vector<std::string>& keys,
                                const std::vector<std::string>& files) {
   for (size_t i = 0; i < files.size(); ++i) {
@@ -230,7 +237,13 @@ config::SplitProbe probe_split(const config::DataConfig& d, const std::vector<st
   } catch (const ConfigError&) {
     throw;
   } catch (const UsageError& e) {
-    throw config::data_error(d, keys[0], e.what());
+    // The probe's messages start with the file they are about ('PATH': ...): reported at that
+    // file's key (a labels file's fault is not the images key's).
+    const std::string what = e.what();
+    size_t at = 0;
+    for (size_t i = 0; i < files.size(); ++i)
+      if (what.rfind("'" + files[i] + "'", 0) == 0) at = i;
+    throw config::data_error(d, keys[at], what);
   }
   return {files, p.shape, p.classes, p.samples};
 }

@@ -52,5 +52,38 @@ TEST_CASE("a truncated idx file is refused at its key") {
     CHECK(m.find("key 'data.train_images'") != std::string::npos);
     CHECK(m.find("truncated") != std::string::npos);
   }
+  // issue 13, items 5 and 7: bytes after what the header promises are refused at creation (the
+  // loader refuses them), and a labels file's fault is reported at the labels key
+  write("img", {0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 9});
+  try {
+    auto c = parse_study_config(text, (dir / "s.toml").string());
+    data::probe_study_data(c);
+    FAIL("expected an error");
+  } catch (const ConfigError& e) {
+    std::string m = e.what();
+    CHECK(m.find("key 'data.train_images'") != std::string::npos);
+    CHECK(m.find("more bytes than the header's 2 images of 2x2") != std::string::npos);
+  }
+  write("img", {0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2, 3, 4, 5, 6, 7, 8});
+  write("lab", {0, 0, 8, 1, 0, 0, 0, 3, 0, 1, 1});   // 3 labels for 2 images
+  try {
+    auto c = parse_study_config(text, (dir / "s.toml").string());
+    data::probe_study_data(c);
+    FAIL("expected an error");
+  } catch (const ConfigError& e) {
+    std::string m = e.what();
+    CHECK(m.find("key 'data.train_labels'") != std::string::npos);
+    CHECK(m.find("3 labels for 2 images") != std::string::npos);
+  }
+  write("lab", {0, 0, 8, 1, 0, 0, 0, 2, 0, 1, 7});   // a byte after the 2 labels
+  try {
+    auto c = parse_study_config(text, (dir / "s.toml").string());
+    data::probe_study_data(c);
+    FAIL("expected an error");
+  } catch (const ConfigError& e) {
+    std::string m = e.what();
+    CHECK(m.find("key 'data.train_labels'") != std::string::npos);
+    CHECK(m.find("more bytes than the header's 2 labels") != std::string::npos);
+  }
   std::filesystem::remove_all(dir);
 }

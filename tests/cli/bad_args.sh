@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bad_args: command-line values and environment variables a tool reads are checked where they
-# enter (issue 13, items 3, 8, 9, 10, 12, 13, 14): exit 2 with a message that names the option
-# or variable and says what it must be; nothing is written, nothing is clamped or ignored.
+# enter (issue 13, items 3, 8, 9, 10, 12, 13, 14, and 15's subcommand and folder messages): exit 2
+# with a message that names the option or variable and says what it must be; nothing is
+# written, nothing is clamped or ignored.
 source "$(dirname "$0")/common.bash"
 cat > "$tmp/s.toml" <<'EOT'
 [study]
@@ -76,6 +77,33 @@ run nas-sample --db "$db" --genome - < /dev/null
 expect_rc 2 "--genome - with nothing on stdin"
 expect_has "$err" "holds no genome" "says so"
 expect_eq "$(sql "$db" "select count(*) from trial")" "2" "nothing added"
+
+# 15: an unknown subcommand is named (was "a subcommand is required"); a folder given as a
+# data file is called a folder (was "file too short for an IDX header")
+run nas-db stats --db "$db"
+expect_rc 2 "nas-db stats"
+expect_has "$err" "unknown subcommand 'stats', did you mean 'status'?" "names it and suggests"
+run nas-slurm plna --db "$db"
+expect_rc 2 "nas-slurm plna"
+expect_has "$err" "unknown subcommand 'plna'" "names it"
+fmd=/usr/share/datasets/fashion-mnist
+cat > "$tmp/dir.toml" <<EOT
+[study]
+name = "dir"
+seed = 1
+[data]
+format = "idx"
+train_images = "$tmp/dir"
+train_labels = "$fmd/train-labels-idx1-ubyte.gz"
+test_images = "$fmd/t10k-images-idx3-ubyte.gz"
+test_labels = "$fmd/t10k-labels-idx1-ubyte.gz"
+[space]
+family = "cnn"
+EOT
+run nas-sample --db "$tmp/dir.db" --config "$tmp/dir.toml" -n 1
+expect_rc 2 "a folder as the training images"
+expect_has "$err" "key 'data.train_images': '$tmp/dir' is a directory, not a data file" "says so at the key"
+[ ! -e "$tmp/dir.db" ] || fail "a study file was created"; ok
 
 # 14: environment variables are validated like options
 run env SLURM_JOB_END_TIME=soon nas-train --db "$db" --worker

@@ -5,6 +5,7 @@
 #include "nas/core/text.h"
 #include "nas/core/version.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -68,6 +69,35 @@ std::string require_db(const CommonOptions& opts) {
   throw UsageError("no study file: give --db PATH or set NAS_DB");
 }
 
+namespace {
+
+// A library's own message without what follows its first line: LibTorch appends "Exception
+// raised from ..." and C++ stack frames, which are not for a user.
+std::string first_line(const std::string& what) {
+  return what.substr(0, what.find('\n'));
+}
+
+// "unknown subcommand 'X' (expected a, b or c)" when the first word after the options is not
+// one of the tool's subcommands; "" otherwise (or for a tool without subcommands).
+std::string unknown_subcommand(CLI::App& app, int argc, char** argv) {
+  const auto subs = app.get_subcommands([](CLI::App*) { return true; });
+  if (subs.empty()) return "";
+  std::vector<std::string> names;
+  for (const auto* s : subs) names.push_back(s->get_name());
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a.empty() || a[0] == '-') {
+      if (a == "--db" || a == "--format") ++i;   // an option's value is no subcommand
+      continue;
+    }
+    if (std::find(names.begin(), names.end(), a) != names.end()) return "";
+    return "unknown subcommand '" + a + "'" + suggestion_suffix(a, names) + " (expected " + quoted_list(names) + ")";
+  }
+  return "";
+}
+
+} // namespace
+
 int run_tool(CLI::App& app, CommonOptions& opts, int argc, char** argv, const std::function<int()>& body) {
   std::string name = app.get_name();
   log::init(name, log::Level::normal);
@@ -84,6 +114,7 @@ int run_tool(CLI::App& app, CommonOptions& opts, int argc, char** argv, const st
     return 0;
   } catch (const CLI::ParseError& e) {
     std::string msg = e.what();
+    if (const std::string sub = unknown_subcommand(app, argc, argv); !sub.empty()) msg = sub;
     if (!msg.empty()) msg[0] = char(std::tolower(static_cast<unsigned char>(msg[0])));
     while (!msg.empty() && (msg.back() == '.' || msg.back() == '\n')) msg.pop_back();
     log::error(msg + " (see '" + name + " --help')");
@@ -100,7 +131,7 @@ int run_tool(CLI::App& app, CommonOptions& opts, int argc, char** argv, const st
     log::error(e.what());
     return int(e.code());
   } catch (const std::exception& e) {
-    log::error(e.what());
+    log::error(first_line(e.what()));
     return int(Exit::failure);
   }
 }

@@ -10,6 +10,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cctype>
 #include <stdexcept>
 #include <filesystem>
@@ -352,6 +353,15 @@ void parse_data(Section& s, StudyConfig& cfg, const std::string& base_dir) {
     synthetic.train.classes = synthetic.test.classes = *d.declared_classes;
     synthetic.train.samples = s.integer("samples", 1, 100000000).value_or(1024);
     synthetic.test.samples = s.integer("test_samples", 1, 100000000).value_or(256);
+    // The data are held in memory as uint8: refuse what could never be (64 GiB a split).
+    for (const auto& [key, n] : {std::pair{"samples", synthetic.train.samples}, std::pair{"test_samples", synthetic.test.samples}}) {
+      const double bytes = double(n) * double((*shape)[0]) * double((*shape)[1]) * double((*shape)[2]);
+      if (bytes <= double(int64_t(1) << 36)) continue;
+      const std::string msg = std::to_string(n) + " samples of this shape take " +
+                              format_number(std::round(bytes / double(1 << 30))) + " GiB, more than the 64 GiB a split may hold";
+      if (const toml::node* at = s.raw().get(key)) s.fail_at(*at, key, msg);
+      s.fail_at(*s.raw().get("shape"), "shape", msg);
+    }
   } else if (d.format == "idx" || d.format == "npy") {
     for (const char* k : {"train_images", "train_labels", "test_images", "test_labels"}) file_key(k);
     if (d.format == "npy") {

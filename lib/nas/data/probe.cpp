@@ -228,6 +228,7 @@ config::SplitProbe probe_split(const config::DataConfig& d, const std::vector<st
     struct stat st{};
     if (::stat(files[i].c_str(), &st) != 0)
       throw config::data_error(d, keys[i], "file '" + files[i] + "' does not exist");
+    if (S_ISDIR(st.st_mode)) throw config::data_error(d, keys[i], "'" + files[i] + "' is a directory, not a data file");
   }
   Probe p;
   try {

@@ -1,4 +1,5 @@
-// nas-db: look into a study file -- status, export of every trial, integrity check and repair
+// nas-db: look into a study file -- status, export of every trial, integrity check and repair,
+// failed trials back in the queue
 #include "nas/app/cli.h"
 #include "nas/app/db.h"
 
@@ -25,7 +26,12 @@ int main(int argc, char** argv) {
   count->add_option("--state", states, "count trials in this state (repeat, or comma-separated) [all]")
       ->delimiter(',')->option_text("STATE");
   count->add_flag("--claimable", o.claimable, "the trials a worker could claim now: queued, and paused ones due for promotion");
-  for (auto* sub : {status, exp, check, count}) nas::add_subcommand_options(*sub, common);
+  auto* requeue = app.add_subcommand("requeue", "put failed (or pruned) trials back in the queue, attempts reset");
+  requeue->add_option("--trial", o.trials, "this trial (repeat, or comma-separated)")->delimiter(',')->option_text("ID");
+  requeue->add_option("--state", states, "every trial in this state: failed or pruned (repeat)")->delimiter(',')->option_text("STATE");
+  requeue->add_option("--reason", o.reason, "every trial whose reason starts with TEXT (e.g. 'lease expired')")
+      ->option_text("TEXT");
+  for (auto* sub : {status, exp, check, count, requeue}) nas::add_subcommand_options(*sub, common);
   return nas::run_tool(app, common, argc, argv, [&] {
     o.db = nas::require_db(common);
     o.format = common.parsed_format();
@@ -36,6 +42,7 @@ int main(int argc, char** argv) {
     }
     if (check->parsed()) return nas::app::run_db_check(o, std::cout);
     if (count->parsed()) return nas::app::run_db_count(o, std::cout);
+    if (requeue->parsed()) return nas::app::run_db_requeue(o, std::cout);
     return nas::app::run_db_status(o, std::cout);
   });
 }

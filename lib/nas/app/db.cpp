@@ -110,4 +110,17 @@ int run_db_check(const DbOptions& o, std::ostream& out) {
   return ok ? 0 : 1;
 }
 
+int run_db_requeue(const DbOptions& o, std::ostream& out) {
+  if (o.trials.empty() && o.states.empty() && o.reason.empty())
+    throw UsageError("requeue: give --trial ID, --state STATE or --reason TEXT (which trials go back)");
+  store::OpenStudy opened = store::open_study(o.db, store::Access::read_write);
+  store::RequeueFilter f{o.trials, o.states, o.reason};
+  const auto ids = store::requeue(opened.db, f, search::first_budget(opened.cfg));
+  Table t({"trial"});
+  for (int64_t id : ids) t.add({id});
+  t.write(out, o.format);
+  log::info("put " + std::to_string(ids.size()) + (ids.size() == 1 ? " trial" : " trials") + " back in the queue");
+  return 0;
+}
+
 } // namespace nas::app

@@ -19,6 +19,8 @@ struct DbOptions {
   bool repair = false;      // check: reclaim orphaned leases
   std::vector<store::TrialState> states;  // count: the states counted
   bool claimable = false;           // count: the trials a worker could claim now (queued + promotable)
+  std::vector<int64_t> trials;      // requeue: these trials
+  std::string reason;               // requeue: trials whose reason starts with this
 };
 
 // --state values -> states. Throws UsageError (exit 2) naming an unknown one, with the nearest
@@ -34,5 +36,9 @@ int run_db_check(const DbOptions& o, std::ostream& out);
 // would promote under the study's [budget]); 0. For job
 // scripts: `nas-db count --claimable`.
 int run_db_count(const DbOptions& o, std::ostream& out);
+// requeue: puts failed (and pruned) trials back in the queue -- those of o.trials, in o.states
+// or with a reason starting with o.reason -- and prints their ids; 0. Throws UsageError when
+// no filter is given or one names a trial that cannot go back (store::requeue).
+int run_db_requeue(const DbOptions& o, std::ostream& out);
 
 } // namespace nas::app

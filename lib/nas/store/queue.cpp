@@ -375,6 +375,53 @@ void fail(Db& db, int64_t trial_id, int64_t worker_id, const std::string& reason
   });
 }
 
+// The trials a requeue filter matches: (id, state), ascending by id.
+static std::vector<std::pair<int64_t, TrialState>> matching(Db& db, const RequeueFilter& f) {
+  std::vector<std::pair<int64_t, TrialState>> out;
+  Statement q = db.prepare("SELECT id, state, reason FROM trial ORDER BY id");
+  while (q.step()) {
+    const int64_t id = q.int64(0);
+    const TrialState st = trial_state_of_row(q.text(1));
+    const std::string reason = q.is_null(2) ? "" : q.text(2);
+    const bool by_id = std::find(f.ids.begin(), f.ids.end(), id) != f.ids.end();
+    const bool by_state = std::find(f.states.begin(), f.states.end(), st) != f.states.end();
+    const bool by_reason = !f.reason.empty() && reason.rfind(f.reason, 0) == 0;
+    if (by_id || by_state || by_reason) out.push_back({id, st});
+  }
+  return out;
+}
+
+std::vector<int64_t> requeue(Db& db, const RequeueFilter& f, std::optional<double> first_budget) {
+  std::vector<int64_t> done;
+  db.write([&] {
+    done.clear();
+    const auto found = matching(db, f);
+    for (int64_t id : f.ids)
+      if (std::none_of(found.begin(), found.end(), [&](const auto& m) { return m.first == id; }))
+        throw UsageError("'" + db.path() + "' has no trial " + std::to_string(id));
+    for (const auto& [id, st] : found)
+      if (st != TrialState::failed && st != TrialState::pruned)
+        throw UsageError("trial " + std::to_string(id) + " is " + to_string(st) +
+                         ": only failed and pruned trials go back to the queue");
+    const double now = now_unix();
+    Statement failed = db.prepare(
+        "UPDATE trial SET state = 'queued', attempts = 0, reason = NULL, updated_at = ?1 WHERE id = ?2 AND state = 'failed'");
+    Statement pruned = db.prepare(
+        "UPDATE trial SET state = 'queued', attempts = 0, reason = NULL, rung = 0, budget = ?3, updated_at = ?1 "
+        "WHERE id = ?2 AND state = 'pruned'");
+    for (const auto& [id, st] : found) {
+      Statement& up = st == TrialState::failed ? failed : pruned;
+      up.reset();
+      up.bind(1, now).bind(2, id);
+      if (st == TrialState::pruned) up.bind(3, first_budget);
+      up.run();
+      log_event(db, "requeue", id, std::nullopt, to_string(st), "queued", nlohmann::json{{"by", "nas-db requeue"}}.dump());
+      done.push_back(id);
+    }
+  });
+  return done;
+}
+
 int reclaim_expired(Db& db, const LeasePolicy& policy) {
   int n = 0;
   db.write([&] { n = reclaim_expired_in_tx(db, policy, now_unix()); });

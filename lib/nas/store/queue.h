@@ -148,6 +148,22 @@ void finish(Db& db, int64_t trial_id, int64_t worker_id, TrialState to_state, co
 void fail(Db& db, int64_t trial_id, int64_t worker_id, const std::string& reason,
           const std::string& error, bool retry, const LeasePolicy& policy);
 
+// Which trials to put back in the queue (nas-db requeue): those with any of `ids`, in any of
+// `states`, or with a reason starting with `reason` (empty: no such filter).
+struct RequeueFilter {
+  std::vector<int64_t> ids;
+  std::vector<TrialState> states;
+  std::string reason;
+};
+
+// In one transaction: every failed or pruned trial the filter matches goes back to 'queued'
+// with its attempts at 0 and no reason (its last error kept), with a 'requeue' event. A failed
+// trial keeps its rung and budget; a pruned one enters at rung 0 with `first_budget` (nullopt:
+// [train] epochs). Returns the ids requeued. Throws UsageError, changing nothing, when the
+// filter names a trial the study lacks or one in another state (running, queued, sampled,
+// paused or done: not the operator's to put back).
+std::vector<int64_t> requeue(Db& db, const RequeueFilter& filter, std::optional<double> first_budget);
+
 // Expired leases: back to queued, or failed ("lease expired") when the trial has used
 // max_attempts. Returns how many trials were reclaimed. Opens its own transaction.
 int reclaim_expired(Db& db, const LeasePolicy& policy);

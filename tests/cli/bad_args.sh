@@ -4,25 +4,7 @@
 # with a message that names the option or variable and says what it must be; nothing is
 # written, nothing is clamped or ignored.
 source "$(dirname "$0")/common.bash"
-cat > "$tmp/s.toml" <<'EOT'
-[study]
-name = "args"
-seed = 5
-[data]
-format = "synthetic"
-shape = [1, 8, 8]
-classes = 3
-samples = 96
-[space]
-family = "cnn"
-stages = 2
-width = [4, 8]
-depth = 1
-block = "conv"
-[train]
-epochs = 1
-batch_size = 32
-EOT
+tiny_study args 5 1 > "$tmp/s.toml"
 db="$tmp/s.db"
 run nas-sample --db "$db" --config "$tmp/s.toml" -n 2 --queue
 expect_rc 0 "a study of two queued trials"

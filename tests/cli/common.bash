@@ -29,6 +29,31 @@ expect_has() { [[ "$1" == *"$2"* ]] || fail "$3: '$2' not found in: $1"; ok; }
 sql() { sqlite3 -batch -noheader -cmd ".timeout 10000" "$1" "$2"; }
 done_checks() { echo "$(basename "$0"): $checks checks passed"; }
 
+# tiny_study NAME SEED EPOCHS: a study TOML of two-stage conv networks over 96 synthetic 8x8
+# samples of 3 classes, trained EPOCHS epochs in batches of 32 (seconds on a CPU); the caller
+# appends any further sections.
+tiny_study() {
+  cat <<EOT
+[study]
+name = "$1"
+seed = $2
+[data]
+format = "synthetic"
+shape = [1, 8, 8]
+classes = 3
+samples = 96
+[space]
+family = "cnn"
+stages = 2
+width = [4, 8]
+depth = 1
+block = "conv"
+[train]
+epochs = $3
+batch_size = 32
+EOT
+}
+
 # fm_cnn3_study NAME SEED DIR DATA_KEYS TRAIN_KEYS: a study TOML of the 3-conv network of
 # fixtures/fmnist-cnn3.json over the Fashion-MNIST files in DIR, with more [data] and [train] lines.
 fm_cnn3_study() {

@@ -3,24 +3,8 @@
 # reason -- with attempts at 0, a 'requeue' event each, in one transaction; a trial in any other
 # state, or no filter, is a usage error that changes nothing (issue 13, item 2's command)
 source "$(dirname "$0")/common.bash"
-cat > "$tmp/s.toml" <<'EOT'
-[study]
-name = "requeue"
-seed = 6
-[data]
-format = "synthetic"
-shape = [1, 8, 8]
-classes = 3
-samples = 96
-[space]
-family = "cnn"
-stages = 2
-width = [4, 8]
-depth = 1
-block = "conv"
-[train]
-epochs = 1
-batch_size = 32
+tiny_study requeue 6 1 > "$tmp/s.toml"
+cat >> "$tmp/s.toml" <<'EOT'
 [budget]
 min_epochs = 1
 max_epochs = 1

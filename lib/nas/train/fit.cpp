@@ -183,7 +183,7 @@ public:
 private:
   bool run_epoch(int64_t epoch);                       // false: stopped inside it (out_ says how)
   bool stopped_at(int64_t step, Clock::time_point epoch_start);
-  void check_finite(int64_t epoch, int64_t step, double lr);
+  double checked_loss_sum(int64_t epoch, int64_t step, double lr);
   EpochStats end_epoch(int64_t epoch, Clock::time_point epoch_start, int64_t epoch_samples, double lr);
 
   model::Network& net_;
@@ -258,12 +258,14 @@ bool Fit::stopped_at(int64_t step, Clock::time_point epoch_start) {
   return true;
 }
 
-// Every few steps (the read synchronises the device): the NaN/Inf guard and the progress hook.
-void Fit::check_finite(int64_t epoch, int64_t step, double lr) {
+// Every few steps: the loss summed over the epoch so far (one read, which synchronises the
+// device), after the NaN/Inf guard.
+double Fit::checked_loss_sum(int64_t epoch, int64_t step, double lr) {
   const double ls = st_.loss_sum + step_->loss_sum().item<double>();
   if (!std::isfinite(ls))
     throw Diverged("loss became " + std::string(std::isnan(ls) ? "NaN" : "Inf") + " at epoch " + std::to_string(epoch + 1) +
                    ", step " + std::to_string(step + 1) + " (lr " + std::to_string(lr) + ")");
+  return ls;
 }
 
 bool Fit::run_epoch(int64_t epoch) {
@@ -293,10 +295,9 @@ bool Fit::run_epoch(int64_t epoch) {
     epoch_samples += bs;
     st_.seen += bs;
     if ((step + 1) % report_every == 0 || step + 1 == steps_) {
-      check_finite(epoch, step, lr);
+      const double ls = checked_loss_sum(epoch, step, lr);
       if (hooks_.on_progress)
-        hooks_.on_progress(int(epoch + 1), step + 1, steps_,
-                           (st_.loss_sum + step_->loss_sum().item<double>()) / double(st_.seen),
+        hooks_.on_progress(int(epoch + 1), step + 1, steps_, ls / double(st_.seen),
                            double(st_.correct + step_->correct().item<int64_t>()) / double(st_.seen),
                            double(epoch_samples) / std::max(1e-9, seconds_since(epoch_start)));
     }

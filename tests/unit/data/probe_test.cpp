@@ -43,47 +43,32 @@ TEST_CASE("a truncated idx file is refused at its key") {
   write("lab", {0, 0, 8, 1, 0, 0, 0, 2, 0, 1});
   std::string text = "[study]\n[data]\nformat='idx'\ntrain_images='img'\ntrain_labels='lab'\ntest_images='img'\n"
                      "test_labels='lab'\n[space]\nfamily='cnn'\n";
-  try {
-    auto c = parse_study_config(text, (dir / "s.toml").string());
-    data::probe_study_data(c);
-    FAIL("expected an error");
-  } catch (const ConfigError& e) {
-    std::string m = e.what();
-    CHECK(m.find("key 'data.train_images'") != std::string::npos);
-    CHECK(m.find("truncated") != std::string::npos);
-  }
+  // the creation-time probe of `text` refuses the data with a message holding both parts
+  auto refusal = [&] {
+    try {
+      auto c = parse_study_config(text, (dir / "s.toml").string());
+      data::probe_study_data(c);
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+#define CHECK_REFUSED(key, what)                       \
+  do {                                                 \
+    const std::string m = refusal();                   \
+    CHECK_MESSAGE(m.find(key) != std::string::npos, m);  \
+    CHECK_MESSAGE(m.find(what) != std::string::npos, m); \
+  } while (0)
+  CHECK_REFUSED("key 'data.train_images'", "truncated");
   // issue 13, items 5 and 7: bytes after what the header promises are refused at creation (the
   // loader refuses them), and a labels file's fault is reported at the labels key
   write("img", {0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 9});
-  try {
-    auto c = parse_study_config(text, (dir / "s.toml").string());
-    data::probe_study_data(c);
-    FAIL("expected an error");
-  } catch (const ConfigError& e) {
-    std::string m = e.what();
-    CHECK(m.find("key 'data.train_images'") != std::string::npos);
-    CHECK(m.find("more bytes than the header's 2 images of 2x2") != std::string::npos);
-  }
+  CHECK_REFUSED("key 'data.train_images'", "more bytes than the header's 2 images of 2x2");
   write("img", {0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2, 3, 4, 5, 6, 7, 8});
   write("lab", {0, 0, 8, 1, 0, 0, 0, 3, 0, 1, 1});   // 3 labels for 2 images
-  try {
-    auto c = parse_study_config(text, (dir / "s.toml").string());
-    data::probe_study_data(c);
-    FAIL("expected an error");
-  } catch (const ConfigError& e) {
-    std::string m = e.what();
-    CHECK(m.find("key 'data.train_labels'") != std::string::npos);
-    CHECK(m.find("3 labels for 2 images") != std::string::npos);
-  }
+  CHECK_REFUSED("key 'data.train_labels'", "3 labels for 2 images");
   write("lab", {0, 0, 8, 1, 0, 0, 0, 2, 0, 1, 7});   // a byte after the 2 labels
-  try {
-    auto c = parse_study_config(text, (dir / "s.toml").string());
-    data::probe_study_data(c);
-    FAIL("expected an error");
-  } catch (const ConfigError& e) {
-    std::string m = e.what();
-    CHECK(m.find("key 'data.train_labels'") != std::string::npos);
-    CHECK(m.find("more bytes than the header's 2 labels") != std::string::npos);
-  }
+  CHECK_REFUSED("key 'data.train_labels'", "more bytes than the header's 2 labels");
+#undef CHECK_REFUSED
   std::filesystem::remove_all(dir);
 }

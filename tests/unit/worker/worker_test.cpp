@@ -139,6 +139,8 @@ TEST_CASE("a stopped job's trial is released without counting the attempt; a los
   // the lost trial was left as it was (its lease is the other worker's business); the worker
   // released it when it stopped, as stop_worker does for everything it still holds
   CHECK(job.runs[a] == 1);
+  CHECK(state_of(db, a) == "queued");   // not finished, not failed: released with the worker
+  CHECK(attempts_of(db, a) == 0);
   REQUIRE(s.rows.size() == 1);
   CHECK(s.rows[0][1] == "queued");
   CHECK(s.rows[0][3] == "SIGTERM");

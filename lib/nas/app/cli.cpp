@@ -71,12 +71,6 @@ std::string require_db(const CommonOptions& opts) {
 
 namespace {
 
-// A library's own message without what follows its first line: LibTorch appends "Exception
-// raised from ..." and C++ stack frames, which are not for a user.
-std::string first_line(const std::string& what) {
-  return what.substr(0, what.find('\n'));
-}
-
 // "unknown subcommand 'X' (expected a, b or c)" when the first word after the options is not
 // one of the tool's subcommands; "" otherwise (or for a tool without subcommands).
 std::string unknown_subcommand(CLI::App& app, int argc, char** argv) {

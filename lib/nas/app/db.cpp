@@ -96,8 +96,10 @@ int run_db_check(const DbOptions& o, std::ostream& out) {
         log::warning("the study's config does not read (" + std::string(e.what()) + "): default max_attempts");
       }
     }
+    const int dead = store::expire_dead_local_leases(db);
     int n = store::reclaim_expired(db, policy);
-    log::info("reclaimed " + std::to_string(n) + " expired leases");
+    log::info("reclaimed " + std::to_string(n) + " expired leases" +
+              (dead ? " (" + std::to_string(dead) + " of workers on this host that are gone)" : ""));
   }
   auto items = store::check_study(db);
   Table t({"check", "status", "detail"});

@@ -4,6 +4,7 @@
 #include "nas/core/text.h"
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -84,6 +85,25 @@ void write_file_atomic(const std::string& path, std::string_view bytes, unsigned
     throw FileError("write", path, errno_text(synced ? synced : closed));
   }
   commit_temp_file(tmp, path);
+}
+
+int remove_stale_temps(const std::string& target, double older_than_s) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(target).parent_path();
+  const std::string prefix = fs::path(target).filename().string() + ".";
+  const auto cutoff = fs::file_time_type::clock::now() -
+                      std::chrono::duration_cast<fs::file_time_type::duration>(std::chrono::duration<double>(older_than_s));
+  std::error_code ec;
+  int removed = 0;
+  for (fs::directory_iterator it(dir.empty() ? "." : dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() <= prefix.size() + 4 || name.rfind(prefix, 0) != 0 || name.substr(name.size() - 4) != ".tmp") continue;
+    std::error_code stat_ec;
+    if (fs::last_write_time(it->path(), stat_ec) > cutoff || stat_ec) continue;
+    if (!fs::remove(it->path(), stat_ec) && stat_ec) throw FileError("remove", it->path().string(), lower(stat_ec.message()));
+    ++removed;
+  }
+  return removed;
 }
 
 } // namespace nas

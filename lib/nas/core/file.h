@@ -27,4 +27,9 @@ std::string temp_path_for(const std::string& target);
 // `target` and removes `tmp` when the rename fails.
 void commit_temp_file(const std::string& tmp, const std::string& target);
 
+// Removes the temporaries of `target` (temp_path_for's names, any process) that nobody has
+// written for `older_than_s` seconds: those of a writer killed mid-write. Returns how many.
+// A missing folder has none; a temporary that cannot be removed throws FileError.
+int remove_stale_temps(const std::string& target, double older_than_s);
+
 } // namespace nas

@@ -98,4 +98,6 @@ std::string trim(const std::string& s) {
   return s.substr(b, s.find_last_not_of(ws) - b + 1);
 }
 
+std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
 } // namespace nas

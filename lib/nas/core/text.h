@@ -32,6 +32,10 @@ std::string lower(std::string s);
 // `s` without leading and trailing white space.
 std::string trim(const std::string& s);
 
+// `s` up to its first line break: a foreign library's message without what it appends on the
+// lines after (LibTorch: "Exception raised from ..." and C++ stack frames, not for a user).
+std::string first_line(const std::string& s);
+
 // ISO-8601 UTC timestamp of a Unix time.
 std::string iso_time(double unix_seconds);
 

@@ -6,8 +6,12 @@
 
 #include <sqlite3.h>
 
+#include <cerrno>
+#include <climits>
 #include <map>
 #include <set>
+#include <csignal>
+#include <unistd.h>
 
 namespace nas::store {
 
@@ -96,6 +100,56 @@ Table export_trials(Db& db) {
   return t;
 }
 
+namespace {
+
+std::string this_host() {
+  char host[HOST_NAME_MAX + 1] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || !*host) return "localhost";
+  return host;
+}
+
+CheckItem check_leases(Db& db) {
+  std::set<int64_t> ids;
+  auto q = db.prepare("SELECT t.id FROM trial t LEFT JOIN worker w ON w.id = t.lease_owner"
+                      " WHERE t.state = 'running' AND (t.lease_expires < ? OR w.stopped_at IS NOT NULL)");
+  q.bind(1, now_unix());
+  while (q.step()) ids.insert(q.int64(0));
+  for (int64_t id : trials_of_dead_local_workers(db)) ids.insert(id);
+  if (ids.empty()) return {"leases", true, "no orphaned leases"};
+  std::vector<std::string> list;
+  for (int64_t id : ids) list.push_back(std::to_string(id));
+  return {"leases", false, std::to_string(ids.size()) + " orphaned (trials " + join(list, ",") +
+                               "): run 'nas-db check --repair'"};
+}
+
+} // namespace
+
+std::vector<int64_t> trials_of_dead_local_workers(Db& db) {
+  std::vector<int64_t> out;
+  auto q = db.prepare("SELECT t.id, w.pid FROM trial t JOIN worker w ON w.id = t.lease_owner"
+                      " WHERE t.state = 'running' AND w.host = ?1 AND w.stopped_at IS NULL");
+  q.bind(1, this_host());
+  while (q.step()) {
+    const pid_t pid = pid_t(q.int64(1));
+    if (pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH) out.push_back(q.int64(0));
+  }
+  return out;
+}
+
+int expire_dead_local_leases(Db& db) {
+  int n = 0;
+  db.write([&] {
+    n = 0;
+    for (int64_t id : trials_of_dead_local_workers(db)) {
+      auto u = db.prepare("UPDATE trial SET lease_expires = 0 WHERE id = ?1 AND state = 'running'");
+      u.bind(1, id);
+      u.run();
+      ++n;
+    }
+  });
+  return n;
+}
+
 std::vector<CheckItem> check_study(Db& db) {
   std::vector<CheckItem> out;
   {
@@ -120,15 +174,7 @@ std::vector<CheckItem> check_study(Db& db) {
     if (!c.ok) c.detail += " (this minnow writes " + std::to_string(current_schema_version()) + ")";
     out.push_back(c);
   }
-  {
-    auto q = db.prepare("SELECT count(*), group_concat(t.id) FROM trial t LEFT JOIN worker w ON w.id = t.lease_owner"
-                        " WHERE t.state = 'running' AND (t.lease_expires < ? OR w.stopped_at IS NOT NULL)");
-    q.bind(1, now_unix());
-    q.step();
-    int64_t n = q.int64(0);
-    CheckItem c{"leases", n == 0, n == 0 ? "no orphaned leases" : std::to_string(n) + " orphaned (trials " + q.text(1) + "): run 'nas-db check --repair'"};
-    out.push_back(c);
-  }
+  out.push_back(check_leases(db));
   {
     auto q = db.prepare("SELECT count(*) FROM trial WHERE (state = 'running') <> (lease_owner IS NOT NULL)"
                         " OR (state IN ('pruned') AND reason IS NULL)");

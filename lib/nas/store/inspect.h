@@ -26,7 +26,17 @@ struct CheckItem {
 };
 
 // Integrity check, foreign keys, schema version, orphaned leases (running with an expired
-// lease or a stopped owner), and states that break the life cycle. Read-only.
+// lease, a stopped owner, or an owner on this host whose process is gone), and states that
+// break the life cycle. Read-only.
 std::vector<CheckItem> check_study(Db& db);
+
+// The running trials whose worker ran on this host and whose process no longer exists (killed,
+// or stopped by a fault it could not record): their leases would otherwise hold until they
+// expire. Workers on other hosts are not judged.
+std::vector<int64_t> trials_of_dead_local_workers(Db& db);
+
+// Ends the leases of trials_of_dead_local_workers now, so that reclaim_expired takes them back
+// as it takes expired ones. Returns how many.
+int expire_dead_local_leases(Db& db);
 
 } // namespace nas::store

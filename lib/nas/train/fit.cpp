@@ -10,6 +10,7 @@
 #include "nas/core/error.h"
 #include "nas/core/file.h"
 #include "nas/core/random.h"
+#include "nas/core/text.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #ifdef NAS_WITH_CUDA
@@ -20,6 +21,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <sstream>
 
 namespace fs = std::filesystem;
 
@@ -73,35 +75,50 @@ void save_checkpoint(const std::string& path, model::Network& net, torch::optim:
   ar.write("correct", i64(p.correct));
   ar.write("seen", i64(p.seen));
   ar.write("train_s", f64(p.train_s));
-  // A name of its own: two writers of one trial (a lease lost and taken over) never share a file.
-  const std::string tmp = temp_path_for(path);
-  fs::create_directories(fs::path(path).parent_path());
-  ar.save_to(tmp);
-  commit_temp_file(tmp, path);
+  // Serialised in memory and written by write_file_atomic: a full disk or a read-only folder is
+  // then a FileError naming the file, with no temporary left behind (LibTorch's own file writer
+  // throws from its destructor on a failed write, which aborts the process).
+  std::ostringstream bytes;
+  ar.save_to(bytes);
+  const fs::path dir = fs::path(path).parent_path();
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw FileError("create the folder", dir.string(), lower(ec.message()));
+  write_file_atomic(path, bytes.str());
 }
 
+// Any failure to read it back is CheckpointUnreadable; the network and optimizer may then hold
+// part of it, and the job builds them afresh before it trains from scratch.
 Progress load_checkpoint(const std::string& path, model::Network& net, torch::optim::Optimizer& opt,
                          const torch::Device& device) {
   torch::serialize::InputArchive ar, model_ar, opt_ar;
-  ar.load_from(path, device);
-  ar.read("model", model_ar);
-  ar.read("optimizer", opt_ar);
-  net->load(model_ar);
-  opt.load(opt_ar);
   auto get = [&](const char* key) {
     torch::Tensor t;
     ar.read(key, t);
     return t;
   };
   Progress p;
-  p.epoch = get("epoch").item<int64_t>();
-  p.step = get("step").item<int64_t>();
-  p.scale = get("scale").item<double>();
-  p.good_steps = get("good_steps").item<int64_t>();
-  p.loss_sum = get("loss_sum").item<double>();
-  p.correct = get("correct").item<int64_t>();
-  p.seen = get("seen").item<int64_t>();
-  p.train_s = get("train_s").item<double>();
+  try {
+    ar.load_from(path, device);
+    ar.read("model", model_ar);
+    ar.read("optimizer", opt_ar);
+    net->load(model_ar);
+    opt.load(opt_ar);
+    p.epoch = get("epoch").item<int64_t>();
+    p.step = get("step").item<int64_t>();
+    p.scale = get("scale").item<double>();
+    p.good_steps = get("good_steps").item<int64_t>();
+    p.loss_sum = get("loss_sum").item<double>();
+    p.correct = get("correct").item<int64_t>();
+    p.seen = get("seen").item<int64_t>();
+    p.train_s = get("train_s").item<double>();
+  } catch (const c10::Error& e) {
+    throw CheckpointUnreadable(path, first_line(e.what_without_backtrace()));
+  } catch (const std::runtime_error& e) {   // the archive's own checks
+    throw CheckpointUnreadable(path, first_line(e.what()));
+  }
+  if (p.epoch < 0 || p.step < 0 || p.seen < 0 || p.correct < 0 || !(p.scale > 0))
+    throw CheckpointUnreadable(path, "its progress counters are out of range");
   return p;
 }
 

@@ -23,6 +23,17 @@ public:
   using std::runtime_error::runtime_error;
 };
 
+// The trial's checkpoint exists but cannot be read back (truncated, corrupt, another network's):
+// nothing of it was applied to the network. The job removes it and trains from scratch.
+class CheckpointUnreadable : public std::runtime_error {
+public:
+  CheckpointUnreadable(const std::string& path, const std::string& why)
+      : std::runtime_error("checkpoint '" + path + "' is unreadable: " + why), path_(path) {}
+  const std::string& path() const { return path_; }
+private:
+  std::string path_;
+};
+
 struct FitPlan {
   space::HParams hp;
   int64_t schedule_epochs = 1;     // the length of the learning-rate schedule (the final budget)

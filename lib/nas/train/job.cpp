@@ -1,9 +1,12 @@
 // job: training one claimed trial (see job.h). The worker around it (lib/nas/worker) claims,
 // renews the lease, releases on a stop and fails an attempt that throws.
 #include "nas/train/job.h"
+#include "nas/core/error.h"
+#include "nas/core/file.h"
 #include "nas/core/log.h"
 #include "nas/core/random.h"
 #include "nas/core/sha256.h"
+#include "nas/core/text.h"
 #include "nas/model/network.h"
 #include "nas/search/early_stop.h"
 #include "nas/search/policy.h"
@@ -91,6 +94,9 @@ TrainJob::Trial TrainJob::prepare(worker::Slot& slot, const store::Claim& claim)
   plan.eval_batch_size = tc.eval_batch_size;
   t.ckpt_rel = "checkpoints/trial-" + std::to_string(claim.trial_id) + ".pt";
   plan.checkpoint = (fs::path(store::artifact_dir(ctx_.db)) / t.ckpt_rel).string();
+  if (int n = remove_stale_temps(plan.checkpoint, slot.policy().lease_s))
+    log::info(t.tag + ": removed " + std::to_string(n) + " unfinished checkpoint " + (n == 1 ? "file" : "files") +
+              " of a writer that stopped");
   t.resumed = fs::exists(plan.checkpoint);
   plan.loss = loss(slot, claim);
   return t;
@@ -143,19 +149,29 @@ FitHooks TrainJob::hooks(worker::Slot& slot, Trial& t) {
   return h;
 }
 
+// LibTorch's errors as the worker's: out of memory and other failures of the attempt, and the
+// faults of the device (a CUDA or cuDNN error leaves the process's context unusable).
 worker::JobResult TrainJob::run(worker::Slot& slot, const store::Claim& claim) {
+  try {
+    return train(slot, claim);
+  } catch (const c10::OutOfMemoryError& e) {
+    throw worker::TrialFailed("out of memory", first_line(e.what_without_backtrace()), true);
+  } catch (const c10::Error& e) {
+    const std::string what = first_line(e.what_without_backtrace());
+    if (what.find("CUDA error") != std::string::npos || what.find("CUDNN_STATUS") != std::string::npos)
+      throw worker::EnvironmentFault("the device failed: " + what);
+    throw worker::TrialFailed("error", "LibTorch: " + what, true);
+  }
+}
+
+worker::JobResult TrainJob::train(worker::Slot& slot, const store::Claim& claim) {
   Trial t = prepare(slot, claim);
   log::info(t.tag + (t.resumed ? ": resuming " : ": training ") + t.rec.arch + " to epoch " +
             std::to_string(t.plan.budget_epochs) + " on " + ctx_.dev.name + " (" + config::to_string(ctx_.precision) +
             ", attempt " + std::to_string(claim.attempts) + ")");
   slot.ledger().tick();
   const double joules_before = slot.ledger().slot_joules(slot.index());
-  FitOutcome out;
-  try {
-    out = fit(t.net, ctx_.data, t.plan, hooks(slot, t));
-  } catch (const Diverged& e) {
-    throw worker::TrialFailed("diverged", e.what(), false);
-  }
+  const FitOutcome out = fit_trial(slot, t);
   worker::JobResult r;
   if (out.lease_lost) {
     r.end = worker::JobResult::End::lease_lost;
@@ -169,6 +185,26 @@ worker::JobResult TrainJob::run(worker::Slot& slot, const store::Claim& claim) {
     return r;
   }
   return record(slot, t, out, joules_before);
+}
+
+// fit(), and once more from scratch when the checkpoint cannot be read back (a disk filled or a
+// node died while it was written elsewhere, or someone truncated it): the file is removed, the
+// network rebuilt from the trial's seed, and the log says so. Divergence ends the trial.
+FitOutcome TrainJob::fit_trial(worker::Slot& slot, Trial& t) {
+  try {
+    try {
+      return fit(t.net, ctx_.data, t.plan, hooks(slot, t));
+    } catch (const CheckpointUnreadable& e) {
+      std::error_code ec;
+      fs::remove(e.path(), ec);
+      if (ec) throw FileError("remove", e.path(), lower(ec.message()));
+      log::warning(t.tag + ": " + e.what() + ": removed; training from scratch");
+      t = prepare(slot, t.claim);
+      return fit(t.net, ctx_.data, t.plan, hooks(slot, t));
+    }
+  } catch (const Diverged& e) {
+    throw worker::TrialFailed("diverged", e.what(), false);
+  }
 }
 
 // The trial's energy in this attempt: its busy-time share of the device counter.

@@ -41,7 +41,11 @@ public:
   std::string verb() const override { return "train"; }
   std::vector<std::string> columns() const override { return {"epochs", "val_acc", "test_acc", "wall_s", "energy_j"}; }
   void in_thread(int slot, const std::function<void()>& loop) override;
-  // Throws worker::TrialFailed("diverged", no retry) when the loss or weights became NaN/Inf.
+  // Throws worker::TrialFailed("diverged", no retry) when the loss or weights became NaN/Inf,
+  // TrialFailed("out of memory" or "error", retry) for LibTorch's errors (their first line, no
+  // stack frames), worker::EnvironmentFault for a CUDA error, FileError when a checkpoint
+  // cannot be written or removed. An unreadable checkpoint is removed and the trial trained
+  // from scratch.
   worker::JobResult run(worker::Slot& slot, const store::Claim& claim) override;
 
 protected:
@@ -58,6 +62,8 @@ private:
   struct Trial;
   Trial prepare(worker::Slot& slot, const store::Claim& claim);
   FitHooks hooks(worker::Slot& slot, Trial& t);
+  worker::JobResult train(worker::Slot& slot, const store::Claim& claim);
+  FitOutcome fit_trial(worker::Slot& slot, Trial& t);
   worker::JobResult record(worker::Slot& slot, Trial& t, const FitOutcome& out, double joules_before);
   TrainContext& ctx_;
 };

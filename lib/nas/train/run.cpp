@@ -121,7 +121,10 @@ int run_training(const TrainOptions& o, std::ostream& out, const TrainJobFactory
   Table rows(s.columns);
   for (const auto& r : s.rows) rows.add(r);
   if (rows.size() || o.format != Format::table) rows.write(out, o.format);
-  if (int sig = stop_signal()) log::info("stopped by " + worker::signal_name(sig));
+  if (!s.environment_fault.empty())
+    log::error("stopped by a fault of the environment, not of any trial: " + s.environment_fault +
+               "; no attempt was counted: fix it and start the worker again");
+  else if (int sig = stop_signal()) log::info("stopped by " + worker::signal_name(sig));
   else if (now_unix() + o.grace_s >= wo.deadline) log::info("stopped: the deadline is near");
   return s.failed ? 1 : 0;
 }

@@ -20,9 +20,12 @@
 #include "nas/store/results.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <filesystem>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 namespace nas::worker {
@@ -53,7 +56,18 @@ public:
   // of the same trial again (a promotion) is a new claim: an old verdict cannot drop it.
   std::vector<std::atomic<int64_t>> claim_seq, lost_seq;
   std::atomic<bool> failed{false};
+  std::atomic<bool> env_fault{false};
 
+  // The first fault of the environment stops every slot (and makes the process exit 1).
+  void stop_for_environment(const std::string& what) {
+    std::lock_guard<std::mutex> lock(rows_mutex_);
+    if (env_fault_what_.empty()) env_fault_what_ = what;
+    env_fault = failed = true;
+  }
+  std::string environment_fault() {
+    std::lock_guard<std::mutex> lock(rows_mutex_);
+    return env_fault_what_;
+  }
   bool deadline_near() const { return now_unix() + opts.grace_s >= opts.deadline; }
   bool lost(int slot, int64_t trial) const {
     const size_t i = size_t(slot);
@@ -85,14 +99,28 @@ public:
 private:
   std::mutex rows_mutex_;
   std::vector<std::vector<nlohmann::json>> rows_;
+  std::string env_fault_what_;
 };
+
+bool is_environment_fault(const std::exception& e) {
+  if (dynamic_cast<const EnvironmentFault*>(&e) || dynamic_cast<const FileError*>(&e) ||
+      dynamic_cast<const std::filesystem::filesystem_error*>(&e))
+    return true;
+  if (const auto* se = dynamic_cast<const std::system_error*>(&e)) {
+    const int err = se->code().value();
+    return se->code().category() == std::generic_category() || se->code().category() == std::system_category()
+               ? err == ENOSPC || err == EROFS || err == EACCES || err == EPERM || err == EIO || err == EDQUOT
+               : false;
+  }
+  return false;
+}
 
 std::optional<store::Claim> Job::claim(store::Db& db, int64_t worker_id, const search::Policy& policy) {
   return search::claim_next(db, worker_id, policy);
 }
 
 const search::Policy& Slot::policy() const { return w_.policy; }
-bool Slot::should_stop() const { return stop_requested() || w_.deadline_near(); }
+bool Slot::should_stop() const { return stop_requested() || w_.deadline_near() || w_.env_fault; }
 bool Slot::lease_lost(int64_t trial) const { return w_.lost(index_, trial); }
 EnergyLedger& Slot::ledger() { return w_.ledger; }
 int Slot::slots() const { return int(w_.worker_ids.size()); }
@@ -102,6 +130,7 @@ namespace {
 std::string stop_reason(const Worker& w, int slot, int64_t trial) {
   if (w.lost(slot, trial)) return "lease lost";
   if (int sig = stop_signal()) return signal_name(sig);
+  if (w.env_fault) return "a fault of the environment";
   return "deadline";
 }
 
@@ -116,6 +145,7 @@ private:
   void run_job(Slot& slot, const store::Claim& c);
   void end(Slot& slot, const store::Claim& c, const JobResult& r);
   void fail_attempt(Slot& slot, int64_t id, const std::string& reason, std::string what, bool retry);
+  void environment_fault(Slot& slot, int64_t id, const std::string& what);
   Worker& w_;
   int index_;
   bool waiting_ = false, rechecked_ = false;
@@ -199,9 +229,30 @@ void SlotLoop::run_job(Slot& slot, const store::Claim& c) {
     fail_attempt(slot, c.trial_id, e.reason(), e.what(), e.retry());
   } catch (const std::exception& e) {
     const std::string what = e.what();
+    if (is_environment_fault(e)) return environment_fault(slot, c.trial_id, first_line(what));
     const bool oom = lower(what).find("out of memory") != std::string::npos;
     fail_attempt(slot, c.trial_id, oom ? "out of memory" : "error", what, true);
   }
+}
+
+// A fault no trial can fix: the trial goes back to the queue with its attempt uncounted, and
+// every slot stops. When the study file cannot be written either (the same full disk), the
+// release fails with a DbError that stops the slot, and the lease runs out as after a kill.
+void SlotLoop::environment_fault(Slot& slot, int64_t id, const std::string& what) {
+  const std::string tag = "trial " + std::to_string(id);
+  if (w_.lost(index_, id)) {
+    log::warning(tag + ": " + what + " (its lease was lost meanwhile): dropped");
+    return;
+  }
+  w_.stop_for_environment(what);
+  log::error(tag + ": " + what);
+  try {
+    store::release(slot.db(), id, slot.worker_id(), "fault of the environment: " + what);
+  } catch (const LeaseLost&) {
+    return;
+  }
+  log::info(tag + ": released to the queue without counting the attempt (a fault of the environment)");
+  w_.add_row(id, store::TrialState::queued, {}, "environment");
 }
 
 void SlotLoop::end(Slot& slot, const store::Claim& c, const JobResult& r) {
@@ -224,7 +275,7 @@ void SlotLoop::end(Slot& slot, const store::Claim& c, const JobResult& r) {
 // (out of memory may pass on a less crowded device), else failed.
 void SlotLoop::fail_attempt(Slot& slot, int64_t id, const std::string& reason, std::string what, bool retry) {
   const std::string tag = "trial " + std::to_string(id);
-  what = what.substr(0, what.find('\n'));
+  what = first_line(what);
   try {
     store::fail(slot.db(), id, slot.worker_id(), reason, what, retry, w_.policy);
   } catch (const LeaseLost&) {
@@ -314,6 +365,7 @@ WorkerSummary run_worker(const WorkerOptions& o, const search::Policy& policy, J
   record_energy(w);
   WorkerSummary s;
   s.failed = w.failed;
+  s.environment_fault = w.environment_fault();
   s.columns = {"trial", "state"};
   for (const auto& c : job.columns()) s.columns.push_back(c);
   s.columns.push_back("reason");

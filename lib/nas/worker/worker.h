@@ -26,8 +26,8 @@ namespace nas::worker {
 
 // A failure of the trial's attempt that the job has classified: with `retry` and attempts left
 // the trial goes back to the queue, else it fails with `reason` ("diverged", "out of memory").
-// Any other exception of a job counts as reason "error" (or "out of memory" when its message
-// says so), with retry.
+// Any other exception of a job but a fault of the environment (EnvironmentFault below) counts
+// as reason "error" (or "out of memory" when its message says so), with retry.
 class TrialFailed : public std::runtime_error {
 public:
   TrialFailed(std::string reason, const std::string& what, bool retry)
@@ -38,6 +38,20 @@ private:
   std::string reason_;
   bool retry_;
 };
+
+// A fault of the environment, not of the trial: the study's folder unwritable, the disk full, a
+// file missing or unreadable, the device lost. The worker releases the trial without counting
+// the attempt, stops every slot and exits 1: going on would burn the attempts of the whole
+// queue on a fault no trial can fix. A job throws it for what it knows to be such a fault;
+// FileError and std::filesystem::filesystem_error are taken as one too (is_environment_fault).
+class EnvironmentFault : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+// Whether `e` is a fault of the environment: EnvironmentFault, FileError, a filesystem_error,
+// or a system_error of an I/O errno (no space, read-only, permission, I/O error, quota).
+bool is_environment_fault(const std::exception& e);
 
 // How a job's run on a claimed trial ended.
 struct JobResult {
@@ -57,8 +71,9 @@ public:
   store::Db& db() { return db_; }
   int64_t worker_id() const { return worker_id_; }
   const search::Policy& policy() const;
-  // A signal arrived, or the deadline minus the grace period has passed: checkpoint and return
-  // End::stopped (the worker releases the trial without counting the attempt).
+  // A signal arrived, the deadline minus the grace period has passed, or another slot met a
+  // fault of the environment: checkpoint and return End::stopped (the worker releases the trial
+  // without counting the attempt).
   bool should_stop() const;
   // The heartbeat saw another worker take `trial`: return End::lease_lost without writing.
   bool lease_lost(int64_t trial) const;
@@ -93,7 +108,7 @@ public:
   virtual std::optional<store::Claim> claim(store::Db& db, int64_t worker_id, const search::Policy& policy);
   // Runs the claimed trial: records its results and moves it to its next state (store::finish)
   // itself, in one transaction. Throws TrialFailed, LeaseLost, DbError (stops the slot) or any
-  // other exception (a failed attempt).
+  // other exception (a failed attempt, or a fault of the environment: is_environment_fault).
   virtual JobResult run(Slot& slot, const store::Claim& claim) = 0;
 };
 
@@ -110,6 +125,7 @@ struct WorkerOptions {
 
 struct WorkerSummary {
   bool failed = false;                 // a --trial run failed, or a slot hit a database error
+  std::string environment_fault;       // the first fault of the environment that stopped the slots
   std::vector<std::string> columns;
   std::vector<std::vector<nlohmann::json>> rows;   // one per trial run
 };

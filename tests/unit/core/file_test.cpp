@@ -5,6 +5,7 @@
 #include "nas/core/error.h"
 #include "nas/core/file.h"
 
+#include <chrono>
 #include <filesystem>
 #include <set>
 #include <string>
@@ -89,4 +90,21 @@ TEST_CASE("commit_temp_file moves a finished file into place") {
   commit_temp_file(tmp, target);
   CHECK(read_file(target) == "new");
   CHECK(!std::filesystem::exists(tmp));
+}
+
+TEST_CASE("remove_stale_temps removes a dead writer's temporaries of one file, nothing else") {
+  test::TempDir dir;
+  const std::string target = dir.file("trial-1.pt");
+  auto touch = [&](const std::string& name, int age_s) {
+    const std::string p = dir.file(name);
+    write_file_atomic(p, "x");
+    std::filesystem::last_write_time(p, std::filesystem::file_time_type::clock::now() - std::chrono::seconds(age_s));
+  };
+  touch("trial-1.pt.123-4.tmp", 3600);     // stale: removed
+  touch("trial-1.pt.123-5.tmp", 1);        // being written: kept
+  touch("trial-12.pt.123-4.tmp", 3600);    // another trial's: kept
+  touch("trial-1.pt", 3600);               // the checkpoint itself: kept
+  CHECK(remove_stale_temps(target, 300) == 1);
+  CHECK(names_in(dir.path) == std::set<std::string>{"trial-1.pt.123-5.tmp", "trial-12.pt.123-4.tmp", "trial-1.pt"});
+  CHECK(remove_stale_temps(dir.file("none/trial-1.pt"), 300) == 0);   // no folder: nothing to do
 }

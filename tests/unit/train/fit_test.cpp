@@ -6,11 +6,13 @@
 #include <doctest/doctest.h>
 
 #include "../support.h"
+#include "nas/core/error.h"
 #include "nas/train/fit.h"
 #include "nas/train/pack.h"
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 
 using namespace nas;
 
@@ -274,4 +276,42 @@ TEST_CASE("the packing planner") {
   DOCTEST_CHECK(train::plan_pack("cuda", 10 * gib, 16, gib / 2).k == 8);     // 8 GiB usable, 1 GiB each
   DOCTEST_CHECK(train::plan_pack("cuda", 4 * gib, 16, gib / 2).k == 3);
   DOCTEST_CHECK(train::plan_pack("cuda", gib / 4, 16, gib).k == 1);          // never below one
+}
+
+TEST_CASE("an unreadable checkpoint is CheckpointUnreadable naming the file; an unwritable one a FileError") {
+  torch::set_num_threads(1);
+  test::TempDir dir;
+  auto data = study_data();
+  const std::string ckpt = dir.file("c.pt");
+  auto net = tiny_net(1);
+  auto p = plan(ckpt, 2);
+  p.budget_epochs = 1;
+  DOCTEST_REQUIRE(train::fit(net, data, p, {}).epochs_done == 1);
+  const auto whole = std::filesystem::file_size(ckpt);
+  p.budget_epochs = 2;
+  for (auto size : {uintmax_t(0), uintmax_t(100), whole / 2, whole - 8}) {
+    DOCTEST_CAPTURE(size);
+    auto copy = tiny_net(1);
+    {
+      auto fresh = tiny_net(1);
+      p.budget_epochs = 1;
+      std::filesystem::remove(ckpt);
+      train::fit(fresh, data, p, {});
+      p.budget_epochs = 2;
+    }
+    std::filesystem::resize_file(ckpt, size);
+    try {
+      train::fit(copy, data, p, {});
+      DOCTEST_FAIL("a truncated checkpoint was read");
+    } catch (const train::CheckpointUnreadable& e) {
+      DOCTEST_CHECK(e.path() == ckpt);
+      DOCTEST_CHECK(std::string(e.what()).find("checkpoint '" + ckpt + "' is unreadable: ") == 0);
+      DOCTEST_CHECK(std::string(e.what()).find('\n') == std::string::npos);   // no stack frames
+    }
+  }
+  // the folder is a plain file: a FileError naming it, and nothing left behind
+  const std::string blocked = dir.file("plain");
+  { std::ofstream(blocked) << "x"; }
+  auto other = tiny_net(2);
+  DOCTEST_CHECK_THROWS_AS(train::fit(other, data, plan(blocked + "/c.pt", 1), {}), FileError);
 }

@@ -11,7 +11,10 @@
 #include "nas/store/queue.h"
 #include "nas/worker/worker.h"
 
+#include <cerrno>
 #include <csignal>
+#include <filesystem>
+#include <system_error>
 #include <map>
 #include <mutex>
 #include <set>
@@ -26,7 +29,7 @@ namespace {
 // A job whose behaviour per trial is scripted: what `run` does with trial N is `plan[N]`.
 class ScriptedJob : public nas::worker::Job {
 public:
-  enum class Act { finish, diverge, throw_oom, stop, lose_lease };
+  enum class Act { finish, diverge, throw_oom, stop, lose_lease, disk_full, env_fault };
   std::map<int64_t, Act> plan;
   std::mutex mu;
   std::map<int64_t, int> runs;             // trial -> times run
@@ -66,6 +69,10 @@ public:
       case Act::lose_lease:
         r.end = JobResult::End::lease_lost;
         return r;
+      case Act::disk_full:
+        throw nas::FileError("write", "study.db.d/checkpoints/trial-1.pt", "no space left on device");
+      case Act::env_fault:
+        throw nas::worker::EnvironmentFault("the device failed: CUDA error: an illegal memory access");
     }
     return r;
   }
@@ -164,4 +171,43 @@ TEST_CASE("--trial runs one trial; a trial that is done is nothing to do, a fail
   s = run(path, job, 1, c);
   CHECK(s.failed);                        // pruned: not run
   CHECK(job.runs.count(c) == 0);
+}
+
+TEST_CASE("a fault of the environment releases the trial without counting the attempt and stops every slot") {
+  for (auto act : {ScriptedJob::Act::disk_full, ScriptedJob::Act::env_fault}) {
+    TempDir dir;
+    const std::string path = dir.file("w.db");
+    Db db = Db::open(path, OpenMode::create);
+    std::vector<int64_t> ids;
+    for (int i = 0; i < 5; ++i) ids.push_back(add_trial(db, "queued", 1));
+    ScriptedJob job;
+    for (auto id : ids) job.plan[id] = act;   // whichever is claimed first meets the fault
+    nas::clear_stop();
+    const auto s = run(path, job, 1);
+    CHECK(s.failed);
+    CHECK(s.environment_fault.find(act == ScriptedJob::Act::disk_full ? "no space left" : "CUDA error") != std::string::npos);
+    int runs = 0;
+    for (auto id : ids) {
+      CHECK(state_of(db, id) == "queued");   // none burnt: the faulty one released, the rest never claimed
+      CHECK(attempts_of(db, id) == 0);
+      runs += job.runs[id];
+    }
+    CHECK(runs == 1);
+    for (auto id : ids) CHECK(text_of(db, "SELECT count(*) FROM event WHERE kind = 'fail' AND trial_id = ?1", id) == "0");
+    REQUIRE(s.rows.size() == 1);
+    CHECK(s.rows[0][1] == "queued");
+    CHECK(s.rows[0][3] == "environment");
+  }
+}
+
+TEST_CASE("is_environment_fault: files, folders, I/O errno and EnvironmentFault; nothing else") {
+  using nas::worker::is_environment_fault;
+  CHECK(is_environment_fault(nas::FileError("write", "x", "read-only file system")));
+  CHECK(is_environment_fault(std::filesystem::filesystem_error("mkdir", std::make_error_code(std::errc::read_only_file_system))));
+  CHECK(is_environment_fault(std::system_error(ENOSPC, std::generic_category())));
+  CHECK(is_environment_fault(nas::worker::EnvironmentFault("device lost")));
+  CHECK_FALSE(is_environment_fault(std::system_error(EINVAL, std::generic_category())));
+  CHECK_FALSE(is_environment_fault(std::runtime_error("No space left in the network's head")));
+  CHECK_FALSE(is_environment_fault(nas::worker::TrialFailed("diverged", "NaN", false)));
+  CHECK_FALSE(is_environment_fault(nas::UsageError("bad")));
 }

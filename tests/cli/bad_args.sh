@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # bad_args: command-line values and environment variables a tool reads are checked where they
-# enter (issue 13, items 3, 8, 9, 10, 12, 13, 14, and 15's subcommand and folder messages): exit 2
-# with a message that names the option or variable and says what it must be; nothing is
-# written, nothing is clamped or ignored.
+# enter (issue 13, items 3, 8, 9, 10, 12, 13, 14, and 15's messages: subcommands, folders,
+# corrupt gzip files, files without images): exit 2 with a message that names the option,
+# variable or config key and says what it must be; nothing is written, nothing is clamped or
+# ignored.
 source "$(dirname "$0")/common.bash"
 tiny_study args 5 1 > "$tmp/s.toml"
 db="$tmp/s.db"
@@ -86,6 +87,65 @@ run nas-sample --db "$tmp/dir.db" --config "$tmp/dir.toml" -n 1
 expect_rc 2 "a folder as the training images"
 expect_has "$err" "key 'data.train_images': '$tmp/dir' is a directory, not a data file" "says so at the key"
 [ ! -e "$tmp/dir.db" ] || fail "a study file was created"; ok
+
+# 15: a gzip file whose CRC or data are damaged is called corrupt (was "truncated"), at its key,
+# when the study is created and when a worker checks the files again; a file without images is
+# blamed at its own key (was data.validation)
+# flip_crc FILE: inverts the first byte of a gzip file's CRC-32 (its last 8 bytes: CRC, length)
+flip_crc() {
+  local at byte
+  at=$(( $(stat -c %s "$1") - 8 ))
+  byte=$(od -An -tu1 -j "$at" -N1 "$1" | tr -d ' ')
+  printf "\\$(printf '%03o' $((byte ^ 255)))" | dd of="$1" bs=1 seek="$at" conv=notrunc status=none
+}
+# idx_study NAME TRAIN_IMAGES TRAIN_LABELS: a study of the files, tested on Fashion-MNIST's
+idx_study() {
+  cat <<EOT
+[study]
+name = "$1"
+seed = 1
+[data]
+format = "idx"
+train_images = "$2"
+train_labels = "$3"
+test_images = "$fmd/t10k-images-idx3-ubyte.gz"
+test_labels = "$fmd/t10k-labels-idx1-ubyte.gz"
+[space]
+family = "cnn"
+stages = 1
+width = 4
+depth = 1
+block = "conv"
+[train]
+epochs = 1
+EOT
+}
+mkdir "$tmp/gz"
+for key in images labels; do
+  cp "$fmd/t10k-images-idx3-ubyte.gz" "$fmd/t10k-labels-idx1-ubyte.gz" "$tmp/gz/"
+  file="$tmp/gz/t10k-$key-idx$([[ $key == images ]] && echo 3 || echo 1)-ubyte.gz"
+  flip_crc "$file"
+  idx_study crc "$tmp/gz/t10k-images-idx3-ubyte.gz" "$tmp/gz/t10k-labels-idx1-ubyte.gz" > "$tmp/crc.toml"
+  run nas-sample --db "$tmp/crc.db" --config "$tmp/crc.toml" -n 1
+  expect_rc 2 "a CRC-corrupt $key file"
+  expect_has "$err" "key 'data.train_$key': '$file': corrupt gzip data (CRC mismatch)" "called corrupt at its key"
+  [[ "$err" != *truncated* ]] || fail "a CRC-corrupt $key file called truncated: $err"; ok
+  [ ! -e "$tmp/crc.db" ] || fail "a study file was created"; ok
+done
+cp "$fmd/t10k-images-idx3-ubyte.gz" "$fmd/t10k-labels-idx1-ubyte.gz" "$tmp/gz/"
+run nas-sample --db "$tmp/crc.db" --config "$tmp/crc.toml" -n 1 --queue -q
+expect_rc 0 "a study over the intact files"
+flip_crc "$tmp/gz/t10k-images-idx3-ubyte.gz"
+run nas-train --db "$tmp/crc.db" --worker
+expect_rc 2 "a worker over a file damaged since"
+expect_has "$err" "key 'data.train_images': '$tmp/gz/t10k-images-idx3-ubyte.gz': corrupt gzip data (CRC mismatch)" "the worker calls it corrupt at its key"
+expect_eq "$(sql "$tmp/crc.db" "select state || attempts from trial")" "queued0" "the trial is untouched"
+printf '\x00\x00\x08\x03\x00\x00\x00\x00\x00\x00\x00\x1c\x00\x00\x00\x1c' | gzip -n > "$tmp/gz/none-images.gz"
+printf '\x00\x00\x08\x01\x00\x00\x00\x00' | gzip -n > "$tmp/gz/none-labels.gz"
+idx_study none "$tmp/gz/none-images.gz" "$tmp/gz/none-labels.gz" > "$tmp/none.toml"
+run nas-sample --db "$tmp/none.db" --config "$tmp/none.toml" -n 1
+expect_rc 2 "a training file without images"
+expect_has "$err" "none.toml:6:16: key 'data.train_images': '$tmp/gz/none-images.gz' holds no images" "blamed at its own key"
 
 # 14: environment variables are validated like options
 run env SLURM_JOB_END_TIME=soon nas-train --db "$db" --worker

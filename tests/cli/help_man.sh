@@ -26,6 +26,20 @@ done
 for page in nas-study.5 minnow.7; do
   [[ -f "$NAS_SOURCE_DIR/man/$page" ]] || fail "missing man/$page"
 done
+# every tool's page says when it exits 0, 1 and 2, and minnow.7's table of exit codes names every tool
+# exit_status PAGE: the EXIT STATUS section of a man page, without font escapes
+exit_status() { sed 's/\\-/-/g; s/\\f[BIR]//g' "$1" | awk '/^\.SH EXIT STATUS/{f=1;next} /^\.SH/{f=0} f'; }
+overview=$(exit_status "$NAS_SOURCE_DIR/man/minnow.7")
+for tool_dir in "$NAS_SOURCE_DIR"/tools/nas-*; do
+  tool=$(basename "$tool_dir")
+  section=$(exit_status "$NAS_SOURCE_DIR/man/$tool.1")
+  for code in 0 1 2; do
+    grep -qx "\.B $code" <<<"$section" || fail "$tool.1: EXIT STATUS does not say when it exits $code"
+    ok
+  done
+  grep -q "^$tool|" <<<"$overview" || fail "minnow.7: the table of exit codes has no row for $tool"
+  ok
+done
 # every key the study format accepts is documented in nas-study.5
 study=$(sed 's/\\-/-/g; s/\\f[BIR]//g' "$NAS_SOURCE_DIR/man/nas-study.5")
 for key in name seed format train_images train_labels test_images test_labels train test layout shape classes samples \
@@ -36,7 +50,10 @@ for key in name seed format train_images train_labels test_images test_labels tr
            warmup_epochs schedule grad_clip max_attempts lease_s hparams v_results v_epochs \
            partition account qos gpus gpus_per_task gpu_option cpus_per_task memory time array_parallelism \
            gpu_mem pack processes mps signal_s throughput cpu_throughput step_s device setup sbatch templates job v_jobs \
-           proxies weights ensemble rank_by keep min_epochs max_epochs eta proxy_start early_stop promotion anneal; do
+           proxies weights ensemble rank_by keep min_epochs max_epochs eta proxy_start early_stop promotion anneal \
+           strategy objectives constraints population islands crossover mutation random migration migrants \
+           pollination evaluations breeding island_member v_lineage \
+           teacher teacher_mean teacher_std loss temperature alpha beta trials targets; do
   grep -qw -- "$key" <<<"$study" || fail "nas-study.5 does not document '$key'"
   ok
 done

@@ -110,6 +110,6 @@ run nas-db
 expect_rc 2 "no subcommand"
 echo "not a database" > "$tmp/junk.db"
 run nas-db status --db "$tmp/junk.db"
-expect_rc 1 "junk file"
-expect_has "$err" "junk.db" "junk file named"
+expect_rc 2 "junk file (bad input, issue 13)"
+expect_has "$err" "'$tmp/junk.db' is not a minnow study file: not an SQLite database" "junk file named"
 done_checks

@@ -10,6 +10,8 @@
 #include "nas/core/version.h"
 #include "nas/data/probe.h"
 #include "nas/space/hparams.h"
+#include "nas/search/breed.h"
+#include "nas/search/policy.h"
 #include "nas/search/strategy.h"
 #include "nas/space/sampler.h"
 #include "nas/store/db.h"
@@ -179,7 +181,11 @@ void sample_new(store::Db& db, const SampleOptions& o, const config::StudyConfig
   Rng rng(cfg.seed, uint64_t(batch));
   log::verbose("sampling " + std::to_string(o.count) + " candidates (seed " + std::to_string(cfg.seed) + ", batch " +
                std::to_string(batch) + ")");
-  const auto strategy = search::make_strategy(cfg, sampler);
+  // Random whatever the file's strategy (nas-sample --strategy random on an evolutionary study):
+  // the stream is then a random study's with the same seed.
+  config::SearchConfig random_search = cfg.search;
+  random_search.strategy = config::StrategyKind::random;
+  const auto strategy = search::make_strategy(random_search, sampler);
   std::vector<store::NewTrial> added;
   std::vector<store::Inserted> added_ids;
   int64_t fruitless = 0;                       // draws in a row that gave no new candidate
@@ -189,7 +195,7 @@ void sample_new(store::Db& db, const SampleOptions& o, const config::StudyConfig
     std::set<std::string> hashes;
     int64_t want = std::min<int64_t>(o.count - int64_t(added.size()), 512);
     while (int64_t(chunk.size()) < want && fruitless < fruitless_limit) {
-      space::Genome g = strategy->propose(rng);
+      space::Genome g = strategy->propose({}, rng, [](const space::Genome&) { return false; }).genome;
       store::NewTrial t = make_trial(g, sampler, cfg, "sample", o.queue, o.budget);
       if (!hashes.insert(t.hash).second) { ++fruitless; continue; }
       chunk.push_back(std::move(t));
@@ -212,6 +218,28 @@ void sample_new(store::Db& db, const SampleOptions& o, const config::StudyConfig
             (o.queue ? ", queued for training (" + std::to_string(o.budget ? o.budget : cfg.train.epochs) + " epochs)" : ""));
 }
 
+// -n with an evolutionary strategy: o.count breeding events, one transaction each, on the
+// islands in turn. Throws Error when the space runs out of new candidates first.
+void breed_new(store::Db& db, const SampleOptions& o, const config::StudyConfig& cfg, config::StrategyKind kind,
+               const SampleFormat& format, std::ostream& out) {
+  const search::Breeder breeder(cfg, kind);
+  std::vector<store::NewTrial> added;
+  std::vector<store::Inserted> ids;
+  for (int64_t i = 0; i < o.count; ++i) {
+    search::BreedRequest r;
+    r.island = store::count_breedings(db) % breeder.cfg().search.islands;
+    r.state = o.queue ? store::TrialState::queued : store::TrialState::sampled;
+    if (o.budget > 0) r.budget = double(o.budget);
+    const auto bred = search::breed(db, breeder, r);
+    if (!bred) throw Error("the space has no more unique candidates near the islands: bred " + std::to_string(i) +
+                           " of " + std::to_string(o.count));
+    added.push_back(bred->trial);
+    ids.push_back({bred->trial_id, false});
+  }
+  print(out, format, added, ids, false);
+  log::info("bred " + std::to_string(o.count) + " candidates (" + config::to_string(kind) + ") into '" + o.db + "'");
+}
+
 } // namespace
 
 SampleFormat parse_sample_format(const std::string& s) {
@@ -219,11 +247,18 @@ SampleFormat parse_sample_format(const std::string& s) {
   return {false, parse_format(s)};
 }
 
+config::StrategyKind parse_strategy_option(const std::string& s) {
+  if (auto k = config::parse_strategy(s)) return *k;
+  throw UsageError("--strategy: unknown strategy '" + s + "'" + suggestion_suffix(s, {"random", "evolution", "nsga2"}) +
+                   " (expected random, evolution or nsga2)");
+}
+
 int run_sample(const SampleOptions& o, std::ostream& out) {
   bool given = !o.archs.empty() || !o.genome_file.empty();
   if (given && o.count > 0) throw UsageError("-n samples new candidates; --arch and --genome add given ones: use one or the other");
   if (!given && o.count <= 0) throw UsageError("nothing to do: give -n N, --arch STRING or --genome FILE");
   if (o.budget != 0 && !o.queue) throw UsageError("--budget: give --queue too (the budget is the queued trials' epochs)");
+  if (o.strategy && given) throw UsageError("--strategy applies to -n, not to --arch or --genome");
   if (o.budget < 0) throw UsageError("--budget: " + std::to_string(o.budget) + " epochs: expected at least 1");
   const SampleFormat format = o.format.value_or(SampleFormat{!given, Format::table});
 
@@ -250,7 +285,9 @@ int run_sample(const SampleOptions& o, std::ostream& out) {
   check_budget(o, cfg);   // the stored configuration (a given one was checked before writing)
   space::Sampler sampler(cfg);
 
+  const config::StrategyKind kind = o.strategy.value_or(cfg.search.strategy);
   if (given) add_given(db, o, cfg, sampler, given_genomes, format, out);
+  else if (kind != config::StrategyKind::random) breed_new(db, o, cfg, kind, format, out);
   else sample_new(db, o, cfg, sampler, format, out);
   return 0;
 }

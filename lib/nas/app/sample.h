@@ -5,6 +5,7 @@
 #include <optional>
 #include <vector>
 
+#include "nas/config/study_config.h"
 #include "nas/core/table.h"
 
 namespace nas::app {
@@ -18,6 +19,9 @@ struct SampleFormat {
 // --format's value: "ids" or a table format's name. Throws UsageError (exit 2) for any other.
 SampleFormat parse_sample_format(const std::string& s);
 
+// --strategy's value: random, evolution or nsga2. Throws UsageError (exit 2) for any other.
+config::StrategyKind parse_strategy_option(const std::string& s);
+
 struct SampleOptions {
   std::string db;                    // study file
   std::string config;                // study TOML ("" : use the stored one)
@@ -28,6 +32,7 @@ struct SampleOptions {
   bool queue = false;                // --queue: new candidates go straight to the training queue
   int64_t budget = 0;                // --budget: epochs the queued candidates train (0: [train] epochs)
   std::optional<SampleFormat> format;  // none: ids when sampling, a table when adding
+  std::optional<config::StrategyKind> strategy;  // --strategy: overrides [search] strategy for -n
 };
 
 // Runs nas-sample; writes data to out. Returns the exit code (0 also when every given

@@ -17,6 +17,7 @@
 #include "nas/space/sampler.h"
 #include "nas/store/db.h"
 #include "nas/store/open.h"
+#include "nas/store/teacher.h"
 #include "nas/store/inspect.h"
 #include "nas/store/jobs.h"
 #include "nas/store/results.h"
@@ -312,6 +313,10 @@ int run_slurm_submit(const SlurmOptions& options, std::ostream& out) {
   if (!o.local && !slurm::on_path("sbatch"))
     throw UsageError("'sbatch' is not on PATH: is this a Slurm login node? (use --local to run the plan here)");
   store::Db db = store::open_study_file(o.db, store::Access::read_write);
+  // A distillation study's workers refuse to start without a teacher: say so before submitting.
+  if (p.cfg.distill.given && !store::current_teacher(db))
+    throw UsageError("study '" + p.cfg.name + "' distills ([distill]) but has no teacher yet: run 'nas-distill teacher --db " +
+                     o.db + "' first");
   // The submission's number and folder: creating the folder reserves the number, so two
   // submissions started at once never share one.
   int64_t submission = store::next_submission(db);

@@ -12,6 +12,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 #include <filesystem>
 #include <set>
@@ -29,7 +32,7 @@ const std::vector<std::string> kNb201Ops = {"none", "skip_connect", "nor_conv_1x
 // network minnow searches, far below overflow.
 constexpr int64_t kMaxCost = 1000000000000000;
 
-const std::vector<std::string> kReserved = {"distill", "measure", "pareto", "search"};
+const std::vector<std::string> kReserved = {"measure", "pareto"};
 
 // The spellings of each enumerated value, in the order messages list them.
 template <class E> using Spellings = std::vector<std::pair<E, std::string>>;
@@ -43,6 +46,13 @@ const Spellings<Ensemble> kEnsembles = {{Ensemble::sum, "sum"}, {Ensemble::vote,
 const Spellings<Promotion> kPromotions = {{Promotion::asynchronous, "asynchronous"}, {Promotion::synchronous, "synchronous"}};
 const Spellings<GpuOption> kGpuOptions = {
     {GpuOption::gres, "gres"}, {GpuOption::gpus_per_task, "gpus-per-task"}, {GpuOption::none, "none"}};
+const Spellings<DistillLoss> kDistillLosses = {{DistillLoss::kd, "kd"}, {DistillLoss::dkd, "dkd"}};
+const Spellings<DistillTrials> kDistillTrials = {
+    {DistillTrials::all, "all"}, {DistillTrials::none, "none"}, {DistillTrials::searched, "searched"}};
+const Spellings<SoftTargets> kSoftTargets = {
+    {SoftTargets::automatic, "auto"}, {SoftTargets::cached, "cached"}, {SoftTargets::online, "online"}};
+const Spellings<StrategyKind> kStrategies = {
+    {StrategyKind::random, "random"}, {StrategyKind::evolution, "evolution"}, {StrategyKind::nsga2, "nsga2"}};
 
 template <class E> std::string spelling(const Spellings<E>& table, E e) {
   for (const auto& [v, name] : table)
@@ -60,6 +70,78 @@ template <class E> std::vector<std::string> names_of(const Spellings<E>& table) 
   return out;
 }
 
+// toml++ 3.3 (Debian's) reaches __builtin_unreachable -- undefined behaviour -- when it asks
+// whether U+00A1..U+0499, U+2C5E..U+3057 (but U+3000) or U+FB26..U+FEFE is whitespace, which it
+// does wherever such a character stands outside a string (marzer/tomlplusplus#190 and #295, fixed
+// upstream by #305). The text toml++ reads has each moved to the private-use plane 15 (U+F0000 +
+// c: still one character, so lines and columns stay) and every string read back is moved back.
+constexpr char32_t kShield = 0xF0000;
+bool toml_unsafe(char32_t c) {
+  return (c > 0xA0 && c < 0x49A) || (c >= 0x2C5E && c < 0x3058 && c != 0x3000) || (c >= 0xFB26 && c < 0xFEFF);
+}
+
+void append_utf8(std::string& out, char32_t c) {
+  if (c < 0x800) {
+    out += char(0xC0 | (c >> 6));
+  } else if (c < 0x10000) {
+    out += char(0xE0 | (c >> 12));
+    out += char(0x80 | ((c >> 6) & 0x3F));
+  } else {
+    out += char(0xF0 | (c >> 18));
+    out += char(0x80 | ((c >> 12) & 0x3F));
+    out += char(0x80 | ((c >> 6) & 0x3F));
+  }
+  out += char(0x80 | (c & 0x3F));
+}
+
+// Moves the characters of `text` for which `move` gives a new code point (0: kept). Only
+// well-formed 2- to 4-byte UTF-8 sequences are decoded; any other byte is kept for toml++ to refuse.
+template <class F> std::string remap_utf8(const std::string& text, F move) {
+  static const char32_t shortest[5] = {0, 0, 0x80, 0x800, 0x10000};   // overlong forms are not decoded
+  std::string out;
+  for (size_t i = 0; i < text.size();) {
+    const auto b = [&](size_t k) { return static_cast<unsigned char>(k < text.size() ? text[k] : 0); };
+    const size_t len = b(i) >= 0xF0 ? 4 : b(i) >= 0xE0 ? 3 : b(i) >= 0xC2 ? 2 : 1;
+    char32_t c = b(i) & (0x7F >> len);
+    bool ok = len > 1;
+    for (size_t k = 1; k < len; ++k) {
+      ok = ok && (b(i + k) & 0xC0) == 0x80;
+      c = c << 6 | (b(i + k) & 0x3F);
+    }
+    const char32_t to = ok && c >= shortest[len] ? move(c) : 0;
+    if (to) append_utf8(out, to);
+    else out.append(text, i, ok ? len : 1);
+    i += ok ? len : 1;
+  }
+  return out;
+}
+
+std::string unshield(const std::string& s) {
+  if (s.find('\xF3') == std::string::npos) return s;   // U+F0000.. are F3 B0 .. in UTF-8
+  return remap_utf8(s, [](char32_t c) { return c >= kShield && toml_unsafe(c - kShield) ? c - kShield : 0; });
+}
+
+std::string shield(const std::string& text, const std::string& file) {
+  return remap_utf8(text, [&](char32_t c) -> char32_t {
+    if (c >= kShield && toml_unsafe(c - kShield)) {   // would come back as another character
+      char name[16];
+      std::snprintf(name, sizeof name, "U+%05X", unsigned(c));
+      throw ConfigError(file, 0, 0, "", "the private-use character " + std::string(name) + " is not supported");
+    }
+    return toml_unsafe(c) ? kShield + c : 0;
+  });
+}
+
+void unshield_strings(toml::node& n) {
+  if (auto* s = n.as_string()) {
+    s->get() = unshield(s->get());
+  } else if (auto* t = n.as_table()) {
+    for (auto&& [k, v] : *t) unshield_strings(v);
+  } else if (auto* a = n.as_array()) {
+    for (auto& v : *a) unshield_strings(v);
+  }
+}
+
 // A TOML table being read: remembers which keys were consumed so that the rest can be
 // reported as unknown, and turns type problems into ConfigErrors with their place.
 class Section {
@@ -69,11 +151,14 @@ public:
 
   std::string key(const std::string& k) const { return prefix_.empty() ? k : prefix_ + "." + k; }
 
+  // (Keys come from the text toml++ read: unshielded for messages, as values are.)
   [[noreturn]] void fail_at(const toml::node& n, const std::string& k, const std::string& msg) const {
-    throw ConfigError(file_, int(n.source().begin.line), int(n.source().begin.column), key(k), msg);
+    throw ConfigError(file_, int(n.source().begin.line), int(n.source().begin.column), unshield(key(k)),
+                      unshield(msg));
   }
   [[noreturn]] void fail_here(const std::string& k, const std::string& msg) const {
-    throw ConfigError(file_, int(t_.source().begin.line), int(t_.source().begin.column), key(k), msg);
+    throw ConfigError(file_, int(t_.source().begin.line), int(t_.source().begin.column), unshield(key(k)),
+                      unshield(msg));
   }
   Place place(const toml::node& n) const {
     return {file_, int(n.source().begin.line), int(n.source().begin.column)};
@@ -111,11 +196,15 @@ public:
     if (v > max) fail_at(*n, k, "must be at most " + std::to_string(max) + ", got " + std::to_string(v));
     return v;
   }
+  // A number key; TOML's nan and inf are refused (no setting means them, and every check
+  // after this one would let nan through).
   std::optional<double> number(const std::string& k) {
     const toml::node* n = get(k);
     if (!n) return std::nullopt;
     if (!n->is_number()) fail_at(*n, k, "expected a number, got " + type_name(*n));
-    return *n->value<double>();
+    const double v = *n->value<double>();
+    if (!std::isfinite(v)) fail_at(*n, k, "expected a finite number, got " + format_number(v));
+    return v;
   }
   std::optional<std::vector<int64_t>> int_list(const std::string& k) {
     const toml::node* n = get(k);
@@ -262,8 +351,8 @@ public:
       std::string name(k.str());
       if (!allowed_.count(name)) {
         std::vector<std::string> known(allowed_.begin(), allowed_.end());
-        throw ConfigError(file_, int(k.source().begin.line), int(k.source().begin.column), key(name),
-                          "unknown key" + suggestion_suffix(name, known));
+        throw ConfigError(file_, int(k.source().begin.line), int(k.source().begin.column), unshield(key(name)),
+                          "unknown key" + suggestion_suffix(unshield(name), known));
       }
     }
   }
@@ -383,7 +472,12 @@ void parse_data(Section& s, StudyConfig& cfg, const std::string& base_dir) {
     if (!(*v > 0 && *v < 1)) s.fail_at(*s.raw().get("validation"), "validation", "must be a fraction between 0 and 1, got " + std::to_string(*v));
     d.validation = *v;
   }
-  if (auto n = s.integer("subset", 0, 1000000000)) {
+  // DataConfig::subset 0 stands for "every sample", so a written 0 (a subset of nothing) is
+  // refused rather than read as all of them.
+  if (const toml::node* n = s.raw().get("subset"); n && n->is_integer() && *n->value<int64_t>() < 1)
+    s.fail_at(*n, "subset", "must be at least 1, got " + std::to_string(*n->value<int64_t>()) +
+                                "; leave the key out to use every training sample");
+  if (auto n = s.integer("subset", 1, 1000000000)) {
     d.subset = *n;
     d.places["subset"] = s.place(*s.raw().get("subset"));
   }
@@ -611,7 +705,7 @@ void parse_proxy(Section& s, ProxyConfig& c) {
         s.fail_at(node, "weights." + name, "'" + name + "' is not one of the chosen proxies " + quoted_list(c.proxies));
       if (!node.is_number()) s.fail_at(node, "weights." + name, "expected a number, got " + Section::type_name(node));
       const double v = *node.value<double>();
-      if (!(v >= 0)) s.fail_at(node, "weights." + name, "must be at least 0");
+      if (!(v >= 0) || !std::isfinite(v)) s.fail_at(node, "weights." + name, "must be a finite number of at least 0");
       c.weights[name] = v;
     }
   }
@@ -626,6 +720,51 @@ void parse_proxy(Section& s, ProxyConfig& c) {
   }
   c.batch_size = s.integer("batch_size", 2, 1000000).value_or(c.batch_size);
   c.threads = int(s.integer("threads", 0, 1024).value_or(0));
+  s.finish();
+}
+
+// [distill]: the teacher's file is kept as a path; nas-distill loads and checks it.
+void parse_distill(Section& s, DistillConfig& d, const std::string& base_dir) {
+  if (auto v = s.str("teacher")) {
+    if (v->empty()) s.fail_at(*s.raw().get("teacher"), "teacher", "must not be empty (leave it out for the study's own teacher)");
+    d.teacher = resolve(base_dir, *v);
+    d.teacher_place = s.place(*s.raw().get("teacher"));
+  }
+  auto stats = [&](const char* k, std::vector<double>& out, bool positive) {
+    const toml::node* n = s.get(k);
+    if (!n) return;
+    const toml::array* a = n->as_array();
+    if (!a || a->empty()) s.fail_at(*n, k, "expected a non-empty array of numbers, one per channel");
+    for (const auto& e : *a) {
+      if (!e.is_number() || !std::isfinite(*e.value<double>()) || (positive && !(*e.value<double>() > 0)))
+        s.fail_at(e, k, positive ? "expected positive numbers" : "expected finite numbers");
+      out.push_back(*e.value<double>());
+    }
+  };
+  stats("teacher_mean", d.teacher_mean, false);
+  stats("teacher_std", d.teacher_std, true);
+  if (d.teacher_mean.size() != d.teacher_std.size())
+    s.fail_here(d.teacher_mean.empty() ? "teacher_mean" : "teacher_std", "teacher_mean and teacher_std go together, one value per channel each");
+  if (!d.teacher_mean.empty() && d.teacher.empty())
+    s.fail_here("teacher_mean", "is for a TorchScript teacher: give 'teacher' too");
+  d.loss = s.one_of("loss", kDistillLosses).value_or(d.loss);
+  if (d.loss == DistillLoss::dkd) d.alpha = 1;
+  auto real = [&](const char* k, double& out, double lo, double hi) {
+    if (auto v = s.number(k)) {
+      if (*v < lo || *v > hi)
+        s.fail_at(*s.raw().get(k), k, "must be in [" + format_number(lo) + ", " + format_number(hi) + "], got " + format_number(*v));
+      out = *v;
+    }
+  };
+  real("temperature", d.temperature, 0.05, 100);
+  real("alpha", d.alpha, 0, d.loss == DistillLoss::kd ? 1 : 100);
+  if (d.loss == DistillLoss::kd && (s.raw().get("beta") || s.raw().get("warmup_epochs")))
+    s.fail_at(*(s.raw().get("beta") ? s.raw().get("beta") : s.raw().get("warmup_epochs")),
+              s.raw().get("beta") ? "beta" : "warmup_epochs", "belongs to loss = \"dkd\", not \"kd\"");
+  real("beta", d.beta, 0, 100);
+  d.warmup_epochs = s.integer("warmup_epochs", 0, 100000).value_or(d.warmup_epochs);
+  d.trials = s.one_of("trials", kDistillTrials).value_or(d.trials);
+  d.targets = s.one_of("targets", kSoftTargets).value_or(d.targets);
   s.finish();
 }
 
@@ -672,7 +811,120 @@ void parse_budget(Section& s, BudgetConfig& b, const TrainConfig& t) {
   s.finish();
 }
 
+// Whether `m` names a metric a study can hold: a cost-model value, a training result, a proxy
+// score, or a measurement (BACKEND:DEVICE:METRIC, or a measured metric's bare name). Empty when
+// yes, else why not.
+std::string unknown_metric(const std::string& m) {
+  static const std::vector<std::string> cost = {"params", "macs", "peak_act_bytes", "weight_bytes"};
+  static const std::vector<std::string> measured = {"latency_s", "ram_bytes", "rom_bytes"};
+  if (m == "test_acc" || m == "test_loss") return "'" + m + "' is reported only, never used for a decision (use val_acc)";
+  std::vector<std::string> known = cost;
+  for (const auto& r : result_metric_names()) known.push_back(r);
+  for (const auto& p : proxy_names()) known.push_back("proxy_" + p);
+  for (const auto& x : measured) known.push_back(x);
+  if (std::find(known.begin(), known.end(), m) != known.end()) return "";
+  const size_t a = m.find(':'), b = a == std::string::npos ? a : m.find(':', a + 1);
+  if (b != std::string::npos && a > 0 && b > a + 1 && b + 1 < m.size() && m.find(':', b + 1) == std::string::npos) return "";
+  return "unknown metric '" + m + "'" + suggestion_suffix(m, known) + " (a cost-model value, a training result, proxy_NAME or BACKEND:DEVICE:METRIC)";
+}
+
+// objectives = ["val_acc:max", "params:min"]
+void parse_objectives(Section& s, SearchConfig& c) {
+  auto v = s.str_list("objectives");
+  if (!v) return;
+  const toml::node& at = *s.raw().get("objectives");
+  if (v->empty()) s.fail_at(at, "objectives", "empty list: give at least one NAME:min|max");
+  for (const auto& o : *v) {
+    const size_t colon = o.rfind(':');
+    const std::string dir = colon == std::string::npos ? "" : o.substr(colon + 1);
+    if (dir != "min" && dir != "max") s.fail_at(at, "objectives", "'" + o + "' must read NAME:min or NAME:max");
+    Objective obj{o.substr(0, colon), dir == "max"};
+    if (auto why = unknown_metric(obj.metric); !why.empty()) s.fail_at(at, "objectives", why);
+    for (const auto& seen : c.objectives)
+      if (seen.metric == obj.metric) s.fail_at(at, "objectives", "metric '" + obj.metric + "' is listed twice");
+    c.objectives.push_back(obj);
+  }
+}
+
+// constraints = ["latency_s <= 0.005", "val_acc >= 0.5"]
+void parse_search_constraints(Section& s, SearchConfig& c) {
+  auto v = s.str_list("constraints");
+  if (!v) return;
+  const toml::node& at = *s.raw().get("constraints");
+  for (const auto& text : *v) {
+    const size_t op = text.find_first_of("<>");
+    if (op == std::string::npos || op + 1 >= text.size() || text[op + 1] != '=')
+      s.fail_at(at, "constraints", "'" + text + "' must read NAME <= NUMBER or NAME >= NUMBER");
+    SearchConstraint k;
+    k.metric = trim(text.substr(0, op));
+    k.at_most = text[op] == '<';
+    const std::string num = trim(text.substr(op + 2));
+    size_t used = 0;
+    try {
+      k.bound = std::stod(num, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (num.empty() || used != num.size() || !std::isfinite(k.bound))
+      s.fail_at(at, "constraints", "'" + text + "': '" + num + "' is not a finite number");
+    if (auto why = unknown_metric(k.metric); !why.empty()) s.fail_at(at, "constraints", why);
+    c.constraints.push_back(k);
+  }
+}
+
+// [search]
+void parse_search(Section& s, SearchConfig& c) {
+  c.strategy = s.one_of("strategy", kStrategies).value_or(c.strategy);
+  // Random sampling breeds nothing: a key of the island model would be silently ignored.
+  if (c.strategy == StrategyKind::random)
+    for (const char* k : {"population", "islands", "crossover", "mutation", "random", "migration", "migrants",
+                          "pollination", "evaluations"})
+      if (const toml::node* n = s.get(k))
+        s.fail_at(*n, k, "applies to the evolutionary strategies, and strategy is 'random' (set strategy = 'evolution' or 'nsga2')");
+  parse_objectives(s, c);
+  parse_search_constraints(s, c);
+  c.population = s.integer("population", 2, 100000).value_or(c.population);
+  c.islands = s.integer("islands", 1, 1024).value_or(c.islands);
+  auto probability = [&](const char* k, double& out) {
+    if (auto v = s.number(k)) {
+      if (!(*v >= 0 && *v <= 1)) s.fail_at(*s.raw().get(k), k, "a probability must be in [0, 1], got " + format_number(*v));
+      out = *v;
+    }
+  };
+  probability("crossover", c.crossover);
+  probability("mutation", c.mutation);
+  probability("random", c.random);
+  probability("migration", c.migration);
+  // A bred child is changed by at least one operator (breeding draws again while neither fires).
+  if (c.crossover == 0 && c.mutation == 0) {   // both given (the defaults are not 0)
+    s.fail_at(*s.get("mutation"), "mutation",
+              "crossover and mutation cannot both be 0: a bred child would be a copy of its parent"
+              " (for random search, set strategy = 'random')");
+  }
+  c.migrants = s.integer("migrants", 1, 100000).value_or(c.migrants);
+  // A copy replaces one of the target's worst, never its best: fewer than population.
+  if (c.migrants >= c.population)
+    s.fail_at(*s.get("migrants"), "migrants",
+              "must be less than population (" + std::to_string(c.population) + "), got " + std::to_string(c.migrants));
+  c.pollination = s.boolean("pollination").value_or(c.pollination);
+  c.evaluations = s.integer("evaluations", 0, 100000000).value_or(c.evaluations);
+  if (c.objectives.empty())
+    c.objectives = c.strategy == StrategyKind::nsga2 ? std::vector<Objective>{{"val_acc", true}, {"params", false}}
+                                                    : std::vector<Objective>{{"val_acc", true}};
+  if (c.strategy == StrategyKind::evolution && c.objectives.size() != 1)
+    s.fail_at(*s.raw().get("objectives"), "objectives", "strategy 'evolution' optimises one objective: use 'nsga2' for several");
+  if (c.strategy == StrategyKind::nsga2 && c.objectives.size() < 2)
+    s.fail_at(*s.raw().get("objectives"), "objectives", "strategy 'nsga2' needs at least two objectives");
+  s.finish();
+}
+
 } // namespace
+
+const std::vector<std::string>& result_metric_names() {
+  static const std::vector<std::string> names = {"val_acc", "val_loss", "train_loss", "epochs",
+                                                 "wall_s", "samples_per_s", "mfu", "energy_j"};
+  return names;
+}
 
 const std::vector<std::string>& proxy_names() {
   static const std::vector<std::string> names = {"grad_norm", "snip", "grasp", "fisher", "synflow", "jacob_cov",
@@ -688,7 +940,7 @@ int64_t parse_slurm_time(const std::string& s) {
   int64_t days = -1;
   if (auto dash = rest.find('-'); dash != std::string::npos) {
     std::string d = rest.substr(0, dash);
-    if (d.empty() || d.find_first_not_of("0123456789") != std::string::npos) throw bad();
+    if (d.empty() || d.size() > 6 || d.find_first_not_of("0123456789") != std::string::npos) throw bad();
     days = std::stoll(d);
     rest = rest.substr(dash + 1);
   }
@@ -721,13 +973,19 @@ int64_t parse_bytes(const std::string& s) {
   size_t i = 0;
   while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
   std::string num = s.substr(0, i), unit = s.substr(i);
-  if (num.empty()) throw std::invalid_argument("'" + s + "' is not a size (e.g. 80GiB, 512MiB, 16G)");
-  double v = std::stod(num);
+  char* end = nullptr;
+  const double v = std::strtod(num.c_str(), &end);
+  if (num.empty() || end != num.c_str() + num.size())
+    throw std::invalid_argument("'" + s + "' is not a size (e.g. 80GiB, 512MiB, 16G)");
   static const std::vector<std::pair<std::string, double>> units = {
       {"", 1}, {"B", 1}, {"K", 1024.0}, {"KiB", 1024.0}, {"M", 1048576.0}, {"MiB", 1048576.0},
       {"G", 1073741824.0}, {"GiB", 1073741824.0}, {"T", 1099511627776.0}, {"TiB", 1099511627776.0}};
-  for (const auto& [u, f] : units)
-    if (unit == u) return int64_t(v * f);
+  for (const auto& [u, f] : units) {
+    if (unit != u) continue;
+    // Converting a double past int64 is undefined: such a size is refused, not wrapped.
+    if (!(v * f < 9.0e18)) throw std::invalid_argument("'" + s + "' is too large");
+    return int64_t(v * f);
+  }
   throw std::invalid_argument("'" + s + "' has an unknown unit '" + unit + "' (use B, KiB, MiB, GiB or TiB)");
 }
 
@@ -748,10 +1006,21 @@ ConfigError data_error(const DataConfig& d, const std::string& key, const std::s
   return ConfigError(p.file, p.line, p.col, "data." + key, msg);
 }
 
+// A split without samples is the fault of the file that has none, not of the fractions taken
+// from it (validation, subset): refused at that file's key.
+static void check_not_empty(const DataConfig& d, const SplitProbe& split, const std::string& name) {
+  if (split.samples >= 1) return;
+  const std::string key = d.format == "cifar10" ? name : d.format == "synthetic" ? "" : name + "_images";
+  const std::string file = split.files.empty() ? "the " + name + " split" : "'" + split.files[0] + "'";
+  throw data_error(d, key, file + " holds no images: the " + name + " split needs at least one sample");
+}
+
 void apply_data_probe(StudyConfig& cfg, const DataProbe& probe) {
   DataConfig& d = cfg.data;
   const SplitProbe& train = probe.train;
   const SplitProbe& test = probe.test;
+  check_not_empty(d, train, "train");
+  check_not_empty(d, test, "test");
   if (train.shape != test.shape)
     throw data_error(d, "test_images", "test samples have another shape than the training samples", true);
   if (train.shape.size() != 3) throw data_error(d, "", "the data's samples have no [channels, height, width] shape", true);
@@ -795,6 +1064,10 @@ std::string to_string(Optimizer o) { return spelling(kOptimizers, o); }
 std::string to_string(Ensemble e) { return spelling(kEnsembles, e); }
 std::string to_string(Promotion p) { return spelling(kPromotions, p); }
 std::string to_string(GpuOption g) { return spelling(kGpuOptions, g); }
+std::string to_string(StrategyKind s) { return spelling(kStrategies, s); }
+std::string to_string(DistillLoss l) { return spelling(kDistillLosses, l); }
+std::string to_string(DistillTrials t) { return spelling(kDistillTrials, t); }
+std::string to_string(SoftTargets t) { return spelling(kSoftTargets, t); }
 std::optional<Precision> parse_precision(const std::string& s) { return lookup(kPrecisions, s); }
 std::optional<WeightPrecision> parse_weight_precision(const std::string& s) { return lookup(kWeightPrecisions, s); }
 std::optional<Schedule> parse_schedule(const std::string& s) { return lookup(kSchedules, s); }
@@ -802,6 +1075,7 @@ std::optional<Optimizer> parse_optimizer(const std::string& s) { return lookup(k
 std::optional<Ensemble> parse_ensemble(const std::string& s) { return lookup(kEnsembles, s); }
 std::optional<Promotion> parse_promotion(const std::string& s) { return lookup(kPromotions, s); }
 std::optional<GpuOption> parse_gpu_option(const std::string& s) { return lookup(kGpuOptions, s); }
+std::optional<StrategyKind> parse_strategy(const std::string& s) { return lookup(kStrategies, s); }
 
 StudyConfig parse_study_config(const std::string& text, const std::string& path) {
   StudyConfig cfg;
@@ -810,11 +1084,12 @@ StudyConfig parse_study_config(const std::string& text, const std::string& path)
   const std::string& file = path;
   toml::table root;
   try {
-    root = toml::parse(text, path);
+    root = toml::parse(shield(text, file), path);
   } catch (const toml::parse_error& e) {
     throw ConfigError(file, int(e.source().begin.line), int(e.source().begin.column), "",
-                      "syntax error: " + std::string(e.description()));
+                      "syntax error: " + unshield(std::string(e.description())));
   }
+  unshield_strings(root);
   std::string base_dir = fs::path(cfg.path).parent_path().string();
   Section top(root, "", file);
   for (const auto& r : kReserved) {
@@ -866,6 +1141,18 @@ StudyConfig parse_study_config(const std::string& text, const std::string& path)
   if (const toml::table* slurm = top.table("slurm")) {
     Section s(*slurm, "slurm", file);
     parse_slurm(s, cfg.slurm);
+  }
+  {
+    const toml::table* search = top.table("search");
+    toml::table empty;
+    Section s(search ? *search : empty, "search", file);
+    parse_search(s, cfg.search);
+    cfg.search.given = search != nullptr;
+  }
+  if (const toml::table* distill = top.table("distill")) {
+    Section s(*distill, "distill", file);
+    parse_distill(s, cfg.distill, base_dir);
+    cfg.distill.given = true;
   }
   top.finish();
   cfg.canonical_hash = sha256_hex(to_json(root).dump());

@@ -20,6 +20,10 @@ enum class Optimizer { sgd, adamw };                    // [train] optimizer
 enum class Ensemble { sum, vote, none };                // [proxy] ensemble
 enum class Promotion { asynchronous, synchronous };     // [budget] promotion
 enum class GpuOption { gres, gpus_per_task, none };     // [slurm] gpu_option: "gres", "gpus-per-task", "none"
+enum class StrategyKind { random, evolution, nsga2 };  // [search] strategy
+enum class DistillLoss { kd, dkd };                     // [distill] loss
+enum class DistillTrials { all, none, searched };      // [distill] trials: which trials distill
+enum class SoftTargets { automatic, cached, online };   // [distill] targets; automatic is "auto"
 
 std::string to_string(Precision p);
 std::string to_string(WeightPrecision p);
@@ -28,6 +32,10 @@ std::string to_string(Optimizer o);
 std::string to_string(Ensemble e);
 std::string to_string(Promotion p);
 std::string to_string(GpuOption g);
+std::string to_string(StrategyKind s);
+std::string to_string(DistillLoss l);
+std::string to_string(DistillTrials t);
+std::string to_string(SoftTargets t);
 std::optional<Precision> parse_precision(const std::string& s);
 std::optional<WeightPrecision> parse_weight_precision(const std::string& s);
 std::optional<Schedule> parse_schedule(const std::string& s);
@@ -35,6 +43,7 @@ std::optional<Optimizer> parse_optimizer(const std::string& s);
 std::optional<Ensemble> parse_ensemble(const std::string& s);
 std::optional<Promotion> parse_promotion(const std::string& s);
 std::optional<GpuOption> parse_gpu_option(const std::string& s);
+std::optional<StrategyKind> parse_strategy(const std::string& s);
 
 // Where a value came from, for messages.
 struct Place {
@@ -95,7 +104,7 @@ struct DataConfig {
   std::map<std::string, Place> places;        // key -> where the file writes it ("": the [data] table)
   std::string layout = "auto";                // npy image layout: auto | nchw | nhwc
   double validation = 0.1;                    // fraction of the training files held out for validation
-  int64_t subset = 0;                         // use this many training samples (0: all), drawn from the seed
+  int64_t subset = 0;                         // use this many training samples, drawn from the seed (0: the key is absent, all)
   bool crop = false;                          // augmentation: random crop after zero padding
   bool flip = false;                          // augmentation: random horizontal flip
   int64_t crop_padding = 4;
@@ -216,12 +225,66 @@ struct SlurmConfig {
   std::string templates;                      // folder of *.sbatch.in ("" : the installed templates)
 };
 
+// An objective of the search: a metric as nas-pareto names it, and its direction.
+struct Objective {
+  std::string metric;                         // params | val_acc | proxy_synflow | local:cpu:latency_s | ...
+  bool maximize = true;
+  bool operator==(const Objective& o) const { return metric == o.metric && maximize == o.maximize; }
+};
+
+// A bound on a metric a trial must meet to be feasible ("latency_s <= 0.005").
+struct SearchConstraint {
+  std::string metric;
+  bool at_most = true;                        // <= (else >=)
+  double bound = 0;
+};
+
+// [search]: which strategy proposes candidates, and the island model of the evolutionary ones
+// (Propulate's defaults). The probabilities are those of each breeding event: `random` the
+// share of children drawn fresh from the space; of the others, `crossover` the share that cross
+// two parents and `mutation` the share that get a point mutation (independently).
+struct SearchConfig {
+  StrategyKind strategy = StrategyKind::random;
+  std::vector<Objective> objectives;          // evolution: one (default val_acc:max); nsga2: two or more
+  std::vector<SearchConstraint> constraints;  // feasible trials rank before infeasible ones
+  int64_t population = 20;                    // parents come from the best `population` evaluated trials of the island
+  int64_t islands = 1;
+  double crossover = 0.7, mutation = 0.4, random = 0.1;
+  double migration = 0.9;                     // per breeding event, divided by the island's workers
+  int64_t migrants = 1;                       // the best trials an island sends to each other island
+  bool pollination = true;                    // copies replacing the target's worst (else the migrants move)
+  int64_t evaluations = 0;                    // trials the study may hold; idle workers breed below it (0: they do not)
+  bool given = false;                         // the file has a [search] section
+};
+
 // Seconds of a Slurm time string: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS. Throws
 // std::invalid_argument naming the string when it is none of these or zero.
 int64_t parse_slurm_time(const std::string& s);
 
 // "80GiB", "512MiB", "16G", "1000000" (bytes) -> bytes. Throws std::invalid_argument.
 int64_t parse_bytes(const std::string& s);
+
+// [distill]: knowledge distillation by nas-distill from a teacher network. Without the section a
+// study does not distill.
+struct DistillConfig {
+  bool given = false;                         // the file has a [distill] section
+  // A TorchScript file of a teacher trained elsewhere (resolved against the config's folder);
+  // "": the teacher nas-distill trained and recorded in the study file.
+  std::string teacher;
+  Place teacher_place;
+  // The TorchScript teacher's input normalisation, per channel, on pixels scaled to [0, 1];
+  // empty: the study's own (the mean and std of its training split).
+  std::vector<double> teacher_mean, teacher_std;
+  DistillLoss loss = DistillLoss::kd;
+  double temperature = 4;
+  double alpha = 0.9;                         // kd: the KL's weight (CE has 1 - alpha); dkd: TCKD's (default 1)
+  double beta = 8;                            // dkd: NCKD's weight
+  int64_t warmup_epochs = 20;                 // dkd: the KD terms' linear warm-up
+  DistillTrials trials = DistillTrials::all;  // searched: each trial draws distill on or off
+  // cached: the teacher's logits of the training set computed once (needs no random augmentation);
+  // online: the teacher runs on each augmented batch; auto: cached when the data is not augmented.
+  SoftTargets targets = SoftTargets::automatic;
+};
 
 struct StudyConfig {
   std::string path;                           // absolute path of the TOML file
@@ -236,6 +299,8 @@ struct StudyConfig {
   SlurmConfig slurm;                          // defaults when the file has no [slurm]
   ProxyConfig proxy;                          // defaults when the file has no [proxy]
   BudgetConfig budget;                        // defaults when the file has no [budget]
+  SearchConfig search;                        // defaults (random) when the file has no [search]
+  DistillConfig distill;                      // given = false when the file has no [distill]
 };
 
 // Reads and validates a study TOML file. Relative paths inside resolve against the file's
@@ -260,6 +325,10 @@ std::vector<std::string> data_files(const DataConfig& d, const std::string& key)
 // A ConfigError at the [data] key `key` of the file (at the [data] table when `at_table` or
 // when the file does not write the key): how probe errors name their place.
 ConfigError data_error(const DataConfig& d, const std::string& key, const std::string& msg, bool at_table = false);
+
+// The training results a search objective or constraint may name (test_acc is left out: it is
+// reported, never used for a decision).
+const std::vector<std::string>& result_metric_names();
 
 // The proxies nas-proxy knows, in the order of its man page.
 const std::vector<std::string>& proxy_names();

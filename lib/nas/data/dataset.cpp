@@ -3,26 +3,10 @@
 #include "nas/core/error.h"
 #include "nas/data/probe.h"
 
-#include <zlib.h>
-
 #include <fstream>
-#include <memory>
 
 namespace nas::data {
 namespace {
-
-// The whole (decompressed) content of a file read with zlib, which also reads plain files.
-std::vector<uint8_t> read_all(const std::string& path) {
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (!f) throw UsageError("cannot open '" + path + "': no such file or unreadable");
-  std::unique_ptr<gzFile_s, int (*)(gzFile)> guard(f, gzclose);
-  std::vector<uint8_t> out;
-  uint8_t buf[1 << 16];
-  int n;
-  while ((n = gzread(f, buf, sizeof buf)) > 0) out.insert(out.end(), buf, buf + n);
-  if (n < 0) throw UsageError("'" + path + "': cannot decompress (corrupt gzip data)");
-  return out;
-}
 
 torch::Tensor bytes_tensor(const std::vector<uint8_t>& bytes, size_t offset, std::vector<int64_t> shape) {
   int64_t n = 1;
@@ -41,7 +25,7 @@ void check_labels(const torch::Tensor& labels, const std::string& path) {
 
 Split read_idx(const std::string& images, const std::string& labels) {
   Probe p = probe_idx(images, labels);  // validates magic numbers, counts and lengths
-  auto ib = read_all(images), lb = read_all(labels);
+  auto ib = read_gz_file(images), lb = read_gz_file(labels);
   int64_t n = p.samples, h = p.shape[1], w = p.shape[2];
   if (int64_t(ib.size()) != 16 + n * h * w)
     throw UsageError("'" + images + "': " + std::to_string(ib.size() - 16) + " bytes of pixels, the header promises " +
@@ -112,20 +96,31 @@ Split synthetic(const std::vector<int64_t>& shape, int64_t classes, int64_t n, u
   return s;
 }
 
+namespace {
+
+// One split's files read as their format says; a fault of a file is reported at its key.
+Split read_split(const config::DataConfig& cfg, const std::string& name) {
+  const SplitFiles split = split_files(cfg, name);
+  const auto& f = split.files;
+  Split s;
+  at_file_keys(cfg, split, [&] {
+    if (cfg.format == "idx") s = read_idx(f[0], f[1]);
+    else if (cfg.format == "npy") s = read_npy(f[0], f[1], cfg.layout);
+    else s = read_cifar10(f);
+  });
+  return s;
+}
+
+} // namespace
+
 StudyData load_study_data(const config::DataConfig& cfg, uint64_t seed, const torch::Device& device) {
   Split train, test;
-  if (cfg.format == "idx") {
-    train = read_idx(cfg.files.at("train_images"), cfg.files.at("train_labels"));
-    test = read_idx(cfg.files.at("test_images"), cfg.files.at("test_labels"));
-  } else if (cfg.format == "npy") {
-    train = read_npy(cfg.files.at("train_images"), cfg.files.at("train_labels"), cfg.layout);
-    test = read_npy(cfg.files.at("test_images"), cfg.files.at("test_labels"), cfg.layout);
-  } else if (cfg.format == "cifar10") {
-    train = read_cifar10(config::data_files(cfg, "train"));
-    test = read_cifar10(config::data_files(cfg, "test"));
-  } else {
+  if (cfg.format == "synthetic") {
     train = synthetic(cfg.shape, cfg.classes, cfg.train_samples, seed);
     test = synthetic(cfg.shape, cfg.classes, cfg.test_samples, seed ^ 0x5851f42d4c957f2dULL);
+  } else {
+    train = read_split(cfg, "train");
+    test = read_split(cfg, "test");
   }
   // One permutation from the seed decides the subset and the validation split.
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);

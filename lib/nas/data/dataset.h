@@ -41,7 +41,8 @@ struct StudyData {
 // Reads the files of the [data] section (or makes the synthetic data), takes the `subset`
 // and the validation fraction from a permutation drawn from `seed` (the same seed gives the
 // same split on every machine), and moves everything to `device` once. The test split is only
-// ever reported on, never used for a decision.
+// ever reported on, never used for a decision. Throws ConfigError at the [data] key of a file
+// that is missing or refused (as the probe does: corrupt, truncated, wrong type).
 StudyData load_study_data(const config::DataConfig& cfg, uint64_t seed, const torch::Device& device);
 
 // The rows `index` (int64, on the data's device) of a split as a float batch: scaled to [0, 1]

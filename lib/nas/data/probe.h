@@ -2,6 +2,7 @@
 // validating magic numbers, shapes, label range and lengths; no LibTorch, no image data loaded
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,19 @@ void check_same_data(const config::StudyConfig& cfg, const config::DataProbe& no
 // for a file now missing or refused.
 void check_data_unchanged(const config::StudyConfig& cfg, const config::DataProbe& recorded);
 
+// The files of one split ("train" or "test") and the [data] key that names each (cifar10: every
+// batch at the split's key); nothing for synthetic data.
+struct SplitFiles {
+  std::vector<std::string> keys;  // parallel to files
+  std::vector<std::string> files;
+};
+SplitFiles split_files(const config::DataConfig& d, const std::string& split);
+
+// Runs `read` (a probe or a reader of the split's files). A UsageError about one of the files
+// (its message starts with 'PATH') is rethrown as a ConfigError at that file's key (FILE:LINE:COL
+// of the study's TOML), any other at the split's first key; ConfigErrors pass unchanged.
+void at_file_keys(const config::DataConfig& d, const SplitFiles& split, const std::function<void()>& read);
+
 struct Probe {
   std::vector<int64_t> shape;     // C, H, W of one sample
   int64_t classes = 0;            // max label + 1
@@ -39,8 +53,13 @@ struct Probe {
 
 // IDX images (ubyte, 3 dims: N x H x W) and labels (ubyte, 1 dim), gzipped or not.
 // Throws UsageError naming the file and what is wrong (bad magic, wrong type, count mismatch,
-// truncated file).
+// truncated file, corrupt gzip data).
 Probe probe_idx(const std::string& images, const std::string& labels);
+
+// The whole decompressed content of a file read with zlib (which also reads plain files).
+// Throws UsageError naming the file when it is missing or unreadable, "corrupt gzip data" (with
+// "CRC mismatch" or zlib's reason) for a damaged stream, "truncated" for one that ends early.
+std::vector<uint8_t> read_gz_file(const std::string& path);
 
 // CIFAR-10 binary batches: records of 1 label byte + 3 x 32 x 32 bytes.
 Probe probe_cifar10(const std::vector<std::string>& files);

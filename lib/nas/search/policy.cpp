@@ -1,5 +1,6 @@
 // policy: see policy.h
 #include "nas/search/policy.h"
+#include "nas/search/breed.h"
 
 #include <algorithm>
 #include <cmath>
@@ -31,6 +32,13 @@ Policy policy_of(const config::StudyConfig& cfg) {
     p.early_stop = cfg.budget.early_stop;
     p.synchronous = cfg.budget.promotion == config::Promotion::synchronous;
   }
+  const auto& s = cfg.search;
+  if (s.objectives.size() > 1) {
+    p.objectives = s.objectives;
+    p.constraints = s.constraints;
+  }
+  if (s.strategy != config::StrategyKind::random && s.evaluations > 0 && cfg.data.shape.size() == 3)
+    p.breeder = std::make_shared<const Breeder>(cfg);
   return p;
 }
 

@@ -2,11 +2,14 @@
 // successive halving from [budget]: rungs, each rung's budget, how many a rung keeps
 #pragma once
 #include <cstddef>
+#include <memory>
 
 #include "nas/config/study_config.h"
 #include "nas/store/queue.h"
 
 namespace nas::search {
+
+class Breeder;
 
 struct Policy : store::LeasePolicy {
   // Successive halving ([budget]); eta 0 turns promotion off. Rung r's budget is
@@ -21,6 +24,14 @@ struct Policy : store::LeasePolicy {
   // every promotion ranks all of its rung's results. Asynchronous (ASHA, the default) promotes
   // as soon as a trial is in the top 1/eta of the results so far.
   bool synchronous = false;
+  // An evolutionary [search] with an evaluations budget: a worker that finds nothing to claim
+  // breeds a child inside its claim (null: workers breed nothing).
+  std::shared_ptr<const Breeder> breeder;
+  // Multi-objective successive halving: with two or more [search] objectives a rung promotes by
+  // feasibility ([search] constraints), non-dominated rank and crowding distance (MO-ASHA), not
+  // by val_acc alone. Empty: val_acc.
+  std::vector<config::Objective> objectives;
+  std::vector<config::SearchConstraint> constraints;
 
   double rung_budget(int rung) const;
   int last_rung() const;
@@ -28,7 +39,8 @@ struct Policy : store::LeasePolicy {
   int64_t rung_keep(int64_t n) const;
 };
 
-// The study's policy. Without a [budget] section: no promotion (eta 0), no early stopping.
+// The study's policy. Without a [budget] section: no promotion (eta 0), no early stopping. With
+// [search] strategy evolution or nsga2 and evaluations > 0 (and the data probed), a breeder.
 Policy policy_of(const config::StudyConfig& cfg);
 
 // How many of n ranked candidates enter training ([budget] keep: a count, or a fraction rounded

@@ -4,11 +4,14 @@
 // in the top 1/eta of its rung to the next rung and claims it, in the same transaction, so no
 // two workers promote the same trial and a SIGKILL between the two steps cannot happen. The
 // ranking is done here, in C++, over the rung's results read inside the transaction (a few
-// thousand rows at most): the rule -- and the multi-objective rules to come -- lives in one
+// thousand rows at most): the rule -- by val_acc, or MO-ASHA over several objectives -- lives in one
 // place, and the store only reads and writes.
 #include "nas/search/promotion.h"
+#include "nas/search/breed.h"
 #include "nas/core/text.h"
+#include "nas/search/strategy.h"
 #include "nas/store/db.h"
+#include "nas/store/metrics.h"
 #include "nas/store/trials.h"
 
 #include <algorithm>
@@ -18,34 +21,83 @@ namespace nas::search {
 
 namespace {
 
+// A rung's result with its objective values (empty with one objective).
+struct Row {
+  const store::RungResult* r;
+  const std::vector<std::optional<double>>* values;
+  const store::RungResult* operator->() const { return r; }
+};
+
+bool stopped_in_rung(const store::RungResult* r) { return r->stopped_early && r->trial_rung == r->rung; }
+
 // Results of one rung in promotion order: finished ones before those stopped early there, then
 // by value (best first), then by id.
-void rank_rung(std::vector<const store::RungResult*>& rows) {
-  std::sort(rows.begin(), rows.end(), [](const store::RungResult* a, const store::RungResult* b) {
-    const bool sa = a->stopped_early && a->trial_rung == a->rung, sb = b->stopped_early && b->trial_rung == b->rung;
+void rank_rung(std::vector<Row>& rows) {
+  std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+    const bool sa = stopped_in_rung(a.r), sb = stopped_in_rung(b.r);
     if (sa != sb) return !sa;
     if (a->value != b->value) return a->value > b->value;
     return a->trial_id < b->trial_id;
   });
 }
 
+// `rows` best first by the objectives (search::rank_members: feasible, non-dominated rank,
+// crowding, id); rows without every objective last, by id.
+std::vector<Row> by_objectives(const std::vector<Row>& rows, const Policy& p) {
+  config::SearchConfig s;
+  s.objectives = p.objectives;
+  s.constraints = p.constraints;
+  std::vector<Member> members;
+  for (const auto& r : rows) members.push_back({r->trial_id, {}, *r.values});
+  std::vector<Row> out;
+  std::vector<bool> placed(rows.size(), false);
+  for (size_t i : rank_members(members, s)) {
+    out.push_back(rows[i]);
+    placed[i] = true;
+  }
+  std::vector<Row> rest;
+  for (size_t i = 0; i < rows.size(); ++i)
+    if (!placed[i]) rest.push_back(rows[i]);
+  std::sort(rest.begin(), rest.end(), [](const Row& a, const Row& b) { return a->trial_id < b->trial_id; });
+  out.insert(out.end(), rest.begin(), rest.end());
+  return out;
+}
+
+// Several objectives (MO-ASHA): finished before stopped early, each part by the objectives.
+void rank_rung_mo(std::vector<Row>& rows, const Policy& p) {
+  std::vector<Row> finished, stopped;
+  for (const auto& r : rows) (stopped_in_rung(r.r) ? stopped : finished).push_back(r);
+  rows = by_objectives(finished, p);
+  for (const auto& r : by_objectives(stopped, p)) rows.push_back(r);
+}
+
 } // namespace
 
 std::vector<Promotable> promotable(const std::vector<store::RungResult>& results, std::optional<int> lowest_active,
                                    const Policy& policy) {
+  Policy one = policy;
+  one.objectives.clear();   // no values: by val_acc
+  return promotable(results, ObjectiveValues(results.size()), lowest_active, one);
+}
+
+std::vector<Promotable> promotable(const std::vector<store::RungResult>& results, const ObjectiveValues& values,
+                                   std::optional<int> lowest_active, const Policy& policy) {
   std::vector<Promotable> out;
   if (policy.eta <= 0) return out;
   const int last = policy.last_rung();
-  std::map<int, std::vector<const store::RungResult*>> by_rung;
-  for (const auto& r : results)
-    if (r.rung < last) by_rung[r.rung].push_back(&r);
+  std::map<int, std::vector<Row>> by_rung;
+  for (size_t i = 0; i < results.size(); ++i)
+    if (results[i].rung < last) by_rung[results[i].rung].push_back({&results[i], &values.at(i)});
   for (auto& [rung, rows] : by_rung) {
     if (policy.synchronous && lowest_active && *lowest_active <= rung) continue;   // rung not complete
-    rank_rung(rows);
+    const bool mo = policy.objectives.size() > 1;
+    if (mo) rank_rung_mo(rows, policy);
+    else rank_rung(rows);
     const int64_t keep = policy.rung_keep(int64_t(rows.size()));
     for (int64_t i = 0; i < keep; ++i) {
-      const store::RungResult& r = *rows[size_t(i)];
-      if (r.state == store::TrialState::paused && r.trial_rung == rung) out.push_back({r.trial_id, rung, r.value});
+      const store::RungResult& r = *rows[size_t(i)].r;
+      // By objectives, the position is the value: the sort below keeps the rung's order.
+      if (r.state == store::TrialState::paused && r.trial_rung == rung) out.push_back({r.trial_id, rung, mo ? -double(i) : r.value});
     }
   }
   const bool lowest_first = policy.synchronous;
@@ -57,10 +109,47 @@ std::vector<Promotable> promotable(const std::vector<store::RungResult>& results
   return out;
 }
 
+// Several objectives: each result's values of the policy's objectives and constraints, at its
+// rung (or, for values that do not depend on the rung, the trial's).
+static ObjectiveValues objective_values(store::Db& db, const std::vector<store::RungResult>& rows, const Policy& policy) {
+  ObjectiveValues out(rows.size());
+  std::vector<std::string> metrics;
+  for (const auto& o : policy.objectives) metrics.push_back(o.metric);
+  for (const auto& c : policy.constraints) metrics.push_back(c.metric);
+  for (const auto& m : metrics) {
+    const auto values = store::rung_metric_values(db, m, policy.last_rung());
+    for (size_t i = 0; i < rows.size(); ++i) {
+      auto it = values.find({rows[i].trial_id, rows[i].rung});
+      if (it == values.end()) it = values.find({rows[i].trial_id, -1});
+      out[i].push_back(it == values.end() ? std::nullopt : std::optional<double>(it->second));
+    }
+  }
+  return out;
+}
+
 static std::vector<Promotable> promotable_now(store::Db& db, const Policy& policy) {
   if (policy.eta <= 0) return {};
-  return promotable(store::rung_results(db, "val_acc", policy.last_rung()),
-                    policy.synchronous ? store::lowest_active_rung(db) : std::nullopt, policy);
+  const auto rows = store::rung_results(db, "val_acc", policy.last_rung());
+  const auto lowest = policy.synchronous ? store::lowest_active_rung(db) : std::nullopt;
+  if (policy.objectives.size() > 1) return promotable(rows, objective_values(db, rows, policy), lowest, policy);
+  return promotable(rows, lowest, policy);
+}
+
+// Nothing to promote or claim: an evolutionary search breeds a child, queued at rung 0, on the
+// worker's island -- inside the claim's transaction, so the child is claimed as it is born and
+// a worker killed right after leaves it to lease expiry like any claimed trial.
+static std::optional<int64_t> breed_for(store::Db& db, int64_t worker_id, const Policy& policy, double now) {
+  if (!policy.breeder) return std::nullopt;
+  const auto& s = policy.breeder->cfg().search;
+  BreedRequest r;
+  r.island = island_of_worker(worker_id, s);
+  r.worker_id = worker_id;
+  r.island_workers = std::max<int64_t>(1, store::island_workers(db, r.island, s.islands, policy.lease_s, now));
+  r.state = store::TrialState::queued;
+  r.budget = policy.eta > 0 ? std::optional<double>(policy.rung_budget(0)) : std::nullopt;
+  r.within_evaluations = true;
+  const auto bred = breed(db, *policy.breeder, r);
+  return bred ? std::optional<int64_t>(bred->trial_id) : std::nullopt;
 }
 
 std::optional<store::Claim> claim_next(store::Db& db, int64_t worker_id, const Policy& policy) {
@@ -77,6 +166,10 @@ std::optional<store::Claim> claim_next(store::Db& db, int64_t worker_id, const P
       return;
     }
     if (auto id = store::next_queued_in_tx(db)) claim = store::claim_in_tx(db, worker_id, *id, policy, now);
+    // Synchronous: a child bred now would keep rung 0 incomplete, and no rung would promote
+    // until the budget is spent; the worker waits for the running rung instead (worth_waiting).
+    else if (worth_waiting(db, policy)) return;
+    else if (auto child = breed_for(db, worker_id, policy, now)) claim = store::claim_in_tx(db, worker_id, *child, policy, now);
   });
   return claim;
 }
@@ -87,6 +180,8 @@ int64_t count_claimable(store::Db& db, const Policy& policy) {
   // Synchronous: a rung still running will promote once it completes -- work for a job that
   // ends now (released trials are queued and counted above).
   if (policy.eta > 0 && policy.synchronous) n += store::count_running_below(db, policy.last_rung());
+  // An evolutionary search breeds while its evaluations last.
+  if (policy.breeder) n += evaluations_left(db, policy.breeder->cfg().search);
   return n;
 }
 

@@ -14,11 +14,13 @@ namespace nas::search {
 struct Promotable {
   int64_t trial_id = 0;
   int rung = 0;                      // the rung it finished (it goes to rung + 1)
-  double value = 0;                  // its val_acc there
+  double value = 0;                  // its val_acc there (several objectives: minus its position in the rung)
 };
 
 // The paused trials in the top floor(n / eta) of their rung, below the last rung, in the order
-// promotions take them. Each rung ranks its n results by val_acc (ties by id); a trial stopped
+// promotions take them. Each rung ranks its n results by val_acc (ties by id) -- or, with two or
+// more policy.objectives, by feasibility, non-dominated rank and crowding distance over each
+// result's objective values (MO-ASHA, the overload below; results missing an objective last, by id); a trial stopped
 // early inside the rung counts among the n but ranks below every one that finished it.
 // Asynchronous: highest rung first (the trial closest to done), then the best. Synchronous: only
 // rungs that are complete (no trial queued or running at them or below: `lowest_active` is the
@@ -27,11 +29,22 @@ struct Promotable {
 std::vector<Promotable> promotable(const std::vector<store::RungResult>& results, std::optional<int> lowest_active,
                                    const Policy& policy);
 
+// The values of the policy's objectives, then its constraints, of each result (parallel to the
+// results; none where a value is not known).
+using ObjectiveValues = std::vector<std::vector<std::optional<double>>>;
+
+// The same with several objectives: `values` holds each result's (MO-ASHA ranking). Pure.
+std::vector<Promotable> promotable(const std::vector<store::RungResult>& results, const ObjectiveValues& values,
+                                   std::optional<int> lowest_active, const Policy& policy);
+
 // Atomically claims work for the worker (one BEGIN IMMEDIATE transaction): expired leases are
 // reclaimed; with promotion on (policy.eta > 0) the first promotable trial goes to the next rung
 // (budget rung_budget(rung + 1), a 'promote' event) and is claimed -- decided inside the
-// transaction, so two workers never promote the same trial; else the best queued trial. Returns
-// nullopt when neither exists.
+// transaction, so two workers never promote the same trial; else the best queued trial; else,
+// in an evolutionary search with evaluations left (policy.breeder), a child bred on the worker's
+// island and claimed -- not under synchronous promotion while a trial runs below the last rung
+// (worth_waiting), which would keep that rung from ever completing. Returns nullopt when there
+// is none of these.
 std::optional<store::Claim> claim_next(store::Db& db, int64_t worker_id, const Policy& policy);
 
 // Trials a claim could take now: queued ones, plus (promotion on) promotable ones, plus

@@ -147,6 +147,8 @@ Pipeline write_pipeline(const config::StudyConfig& cfg, const Plan& plan, const 
       {"PROCESSES", std::to_string(plan.processes)},
       {"MPS", s.mps ? "1" : "0"},
       {"DEVICE", s.device},
+      // a study with [distill] trains its trials by distillation: the same worker, another tool
+      {"TRAINER", cfg.distill.given ? "nas-distill" : "nas-train"},
       {"OBJECTIVES", objectives},
       {"TASKS", std::to_string(plan.tasks)},
       {"PARALLEL", std::to_string(o.local_gpus > 0 ? std::min(o.local_gpus, plan.tasks) : 1)},

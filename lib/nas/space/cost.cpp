@@ -13,9 +13,23 @@
 #include "nas/core/error.h"
 
 #include <algorithm>
+#include <limits>
 
 namespace nas::space {
 namespace {
+
+// MACs and their sums saturate at INT64_MAX instead of overflowing (undefined): the largest
+// inputs and widths a configuration allows reach past 2^63 MACs, and such a network must still
+// compare as larger than any constraint (at most 10^15).
+constexpr int64_t kSaturated = std::numeric_limits<int64_t>::max();
+int64_t sat_mul(int64_t a, int64_t b) {
+  int64_t r;
+  return __builtin_mul_overflow(a, b, &r) ? kSaturated : r;
+}
+int64_t sat_add(int64_t a, int64_t b) {
+  int64_t r;
+  return __builtin_add_overflow(a, b, &r) ? kSaturated : r;
+}
 
 struct Shape {
   int64_t c, h, w;
@@ -30,7 +44,7 @@ public:
   Shape conv(const std::string& name, Shape in, int64_t out_c, int64_t k, int64_t stride, int64_t groups = 1) {
     Shape out{out_c, conv_out(in.h, k, stride), conv_out(in.w, k, stride)};
     cost_.layers.push_back({name, "conv", out_c * (in.c / groups) * k * k,
-                            out.elems() * (in.c / groups) * k * k, {out.c, out.h, out.w}});
+                            sat_mul(out.elems(), (in.c / groups) * k * k), {out.c, out.h, out.w}});
     return out;
   }
   // conv (no bias: the batch norm has the shift) + BN.
@@ -175,11 +189,11 @@ Cost estimate_cost(const space::Genome& g, const CostContext& ctx) {
   if (g.family == "nb201") cost_nb201(n, g.nb201, ctx);
   else cost_cnn(n, g.cnn, ctx);
   for (const auto& l : cost.layers) {
-    cost.params += l.params;
-    cost.macs += l.macs;
+    cost.params = sat_add(cost.params, l.params);
+    cost.macs = sat_add(cost.macs, l.macs);
   }
-  cost.peak_activation_bytes = n.peak() * ctx.bytes_per_element;
-  cost.weight_bytes = cost.params * ctx.bytes_per_element;
+  cost.peak_activation_bytes = sat_mul(n.peak(), ctx.bytes_per_element);
+  cost.weight_bytes = sat_mul(cost.params, ctx.bytes_per_element);
   return cost;
 }
 

@@ -36,7 +36,7 @@ struct Cost {
 };
 
 // Throws UsageError for a genome that cannot be built for the context (e.g. NB201 on a
-// non-square input smaller than 4x4).
+// non-square input smaller than 4x4). Counts past int64 saturate at INT64_MAX.
 Cost estimate_cost(const space::Genome& g, const CostContext& ctx);
 
 // Output size of a convolution or pooling with padding k/2.

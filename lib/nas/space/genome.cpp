@@ -73,7 +73,10 @@ std::string get_name(const nlohmann::json& o, const std::string& k, const std::s
   return s;
 }
 
+// Also the check that `o` is an object: the key of an array's or a number's element throws
+// nlohmann's invalid_iterator, which is no UsageError.
 void only_keys(const nlohmann::json& o, const std::vector<std::string>& keys, const std::string& where) {
+  if (!o.is_object()) bad(where + ": expected a JSON object");
   for (auto it = o.begin(); it != o.end(); ++it)
     if (std::find(keys.begin(), keys.end(), it.key()) == keys.end())
       bad(where + ": unknown key '" + it.key() + "'" + suggestion_suffix(it.key(), keys));
@@ -136,7 +139,7 @@ Genome genome_from_json(const std::string& text) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {   // parse_error, and out_of_range for a number past double
     std::string what = e.what();
     bad("not valid JSON (" + what.substr(what.find(']') + 2) + ")");
   }

@@ -181,6 +181,10 @@ Genome Sampler::mutate(const Genome& g, Rng& rng, int max_rejections) const {
 }
 
 Genome Sampler::crossover(const Genome& a, const Genome& b, Rng& rng, int max_rejections) const {
+  return try_crossover(a, b, rng, max_rejections).value_or(a);
+}
+
+std::optional<Genome> Sampler::try_crossover(const Genome& a, const Genome& b, Rng& rng, int max_rejections) const {
   if (a.family != b.family) throw UsageError("cannot cross genomes of families '" + a.family + "' and '" + b.family + "'");
   for (int attempt = 0; attempt < max_rejections; ++attempt) {
     Genome c = a;
@@ -203,7 +207,7 @@ Genome Sampler::crossover(const Genome& a, const Genome& b, Rng& rng, int max_re
     }
     if (feasible(c)) return c;
   }
-  return a;
+  return std::nullopt;
 }
 
 } // namespace nas::space

@@ -3,6 +3,7 @@
 #pragma once
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "nas/config/study_config.h"
@@ -43,6 +44,9 @@ public:
   // whole from a parent that has stage i; the number of stages from either). Retries until the
   // constraints hold, falling back to a copy of the fitter-looking parent `a`.
   Genome crossover(const Genome& a, const Genome& b, Rng& rng, int max_rejections = 200) const;
+  // The same without the fallback: nullopt when no crossover satisfied the constraints (the
+  // same draws as crossover()).
+  std::optional<Genome> try_crossover(const Genome& a, const Genome& b, Rng& rng, int max_rejections = 200) const;
 
   space::Cost cost(const Genome& g) const { return space::estimate_cost(g, ctx_); }
   bool feasible(const Genome& g) const { return violations(cost(g), cfg_.constraints).empty(); }

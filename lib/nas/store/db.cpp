@@ -17,6 +17,7 @@
 #include "nas/store/schema.h"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -146,8 +147,10 @@ template <class F> void retry_busy(const std::string& path, F&& fn) {
   }
 }
 
-DbError not_a_study_file(const std::string& path) {
-  return DbError("'" + path + "' is not a minnow study file");
+// A file that is not a study file was given where one belongs: bad input (exit 2, as a bad
+// config), not a fault of the run. `what` says what the file is instead.
+UsageError not_a_study_file(const std::string& path, const std::string& what) {
+  return UsageError("'" + path + "' is not a minnow study file: " + what);
 }
 
 } // namespace
@@ -304,11 +307,12 @@ int study_file_version(Db& db, const std::string& path) {
       }
     });
   } catch (const SqliteError& e) {
-    if ((e.code() & 0xff) == SQLITE_NOTADB) throw not_a_study_file(path);
+    if ((e.code() & 0xff) == SQLITE_NOTADB) throw not_a_study_file(path, "not an SQLite database");
     throw;
   }
-  if (version < 0 || (version == 0 && tables > 0) || (version > 0 && !has_trial))
-    throw not_a_study_file(path);
+  if (version < 0) throw not_a_study_file(path, "an SQLite database of user_version " + std::to_string(version));
+  if ((version == 0 && tables > 0) || (version > 0 && !has_trial))
+    throw not_a_study_file(path, "an SQLite database without minnow's table 'trial'");
   return version;
 }
 
@@ -319,6 +323,8 @@ Db Db::open(const std::string& path, OpenMode mode) {
   // The mode comes from a fixed list (journal.cpp), never from the user's text as such, since
   // pragmas take no bound parameters.
   const std::string want = mode == OpenMode::read_only ? "" : choose_journal_mode(path);
+  struct stat st{};
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) throw not_a_study_file(path, "a directory");
   sqlite3* handle = open_handle(path, mode);
   Db db(handle, path);   // closes the handle if anything below throws
   sqlite3_extended_result_codes(handle, 1);
@@ -331,7 +337,7 @@ Db Db::open(const std::string& path, OpenMode mode) {
     throw DbError("'" + path + "' has schema version " + std::to_string(version) +
                   ", newer than this minnow (" + std::to_string(current) + "): upgrade minnow");
   if (mode == OpenMode::read_only) {
-    if (version == 0) throw not_a_study_file(path);
+    if (version == 0) throw not_a_study_file(path, "an empty SQLite database");
     if (version < current)
       throw DbError("'" + path + "' has schema version " + std::to_string(version) +
                     ", older than this minnow (" + std::to_string(current) +

@@ -85,8 +85,10 @@ class Db {
 public:
   // Opens the file: sets the journal mode chosen for its file system (see journal.h), foreign
   // keys on, a busy timeout, and brings the schema to the current version (mode create or
-  // existing). Throws DbError naming the file when it cannot be opened, is not a study file,
-  // or has a newer schema than this build (read_only: a schema other than this build's);
+  // existing). Throws DbError naming the file when it cannot be opened or has a newer schema
+  // than this build (read_only: a schema other than this build's); UsageError (exit 2) "'PATH'
+  // is not a minnow study file: WHAT" for a directory, a file that is not SQLite, or an SQLite
+  // database without minnow's tables (read_only: or an empty one), leaving it untouched; and
   // UsageError for an invalid NAS_DB_JOURNAL. Busy files are waited for as in write().
   static Db open(const std::string& path, OpenMode mode);
 

@@ -97,6 +97,36 @@ std::map<int64_t, double> metric_values(Db& db, const MetricInfo& m, std::option
   return out;
 }
 
+std::map<std::pair<int64_t, int>, double> rung_metric_values(Db& db, const std::string& metric, int below_rung) {
+  std::string sql;
+  std::vector<std::string> params = {metric};
+  const size_t a = metric.find(':'), b = a == std::string::npos ? a : metric.find(':', a + 1);
+  if (metric == "params" || metric == "macs" || metric == "peak_act_bytes" || metric == "weight_bytes") {
+    sql = "SELECT id, -1, " + metric + " FROM trial WHERE ?1 = ?1";   // the column name is one of the four above
+  } else if (metric.rfind("proxy_", 0) == 0) {
+    sql = "SELECT trial_id, -1, value FROM proxy_score WHERE proxy = ?1";
+    params = {metric.substr(6)};
+  } else if (b != std::string::npos) {
+    sql = "SELECT trial_id, -1, value FROM measurement WHERE backend = ?1 AND device = ?3 AND metric = ?4 ORDER BY id";
+    params = {metric.substr(0, a), "", metric.substr(a + 1, b - a - 1), metric.substr(b + 1)};
+  } else {
+    // Ordered, so that the latest measurement of a trial is the one the map keeps.
+    sql = "SELECT trial_id, -1 AS rung, value, id AS k FROM measurement WHERE metric = ?1 UNION ALL "
+          "SELECT trial_id, rung, value, 0 FROM result WHERE metric = ?1 AND rung < ?2 ORDER BY k";
+  }
+  std::map<std::pair<int64_t, int>, double> out;
+  db.read([&] {
+    out.clear();
+    auto q = db.prepare(sql);
+    for (size_t i = 0; i < params.size(); ++i)
+      if (i != 1) q.bind(int(i) + 1, params[i]);
+    if (sql.find("?2") != std::string::npos) q.bind(2, below_rung);
+    while (q.step())
+      if (auto v = q.opt_real(2)) out[{q.int64(0), int(q.int64(1))}] = *v;
+  });
+  return out;
+}
+
 std::map<int64_t, std::string> trial_archs(Db& db) {
   std::map<int64_t, std::string> out;
   for (auto q = db.prepare("SELECT id, arch FROM trial"); q.step();) out[q.int64(0)] = q.text(1);

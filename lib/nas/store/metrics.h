@@ -38,6 +38,13 @@ std::optional<int> last_result_rung(Db& db);
 std::map<int64_t, double> metric_values(Db& db, const MetricInfo& m, std::optional<int> rung,
                                         const std::vector<TrialState>& exclude_states);
 
+// The values of `metric` that a promotion below `below_rung` may rank, keyed by (trial id, rung):
+// a training result at each rung; a value that does not depend on the rung (cost model, proxy
+// score, measurement: the latest row) under rung -1. `metric` is named as in a [search]
+// objective (a cost-model column, a result, proxy_NAME, BACKEND:DEVICE:METRIC or a bare
+// measured metric). NULL values are left out. Reads in the caller's transaction or its own.
+std::map<std::pair<int64_t, int>, double> rung_metric_values(Db& db, const std::string& metric, int below_rung);
+
 // trial id -> arch summary for the given trials.
 std::map<int64_t, std::string> trial_archs(Db& db);
 

@@ -18,6 +18,11 @@ UsageError no_study_error(const std::string& path) {
 
 Db open_study_file(const std::string& path, Access access) {
   if (!std::filesystem::exists(path)) throw UsageError("cannot open '" + path + "': no such file");
+  // SQLite takes an empty file for an empty database, and opening it for writing would give it
+  // the schema: a tool that needs a study leaves the file as it was.
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(path, ec) && std::filesystem::file_size(path, ec) == 0)
+    throw no_study_error(path);
   return Db::open(path, access == Access::read_write ? OpenMode::existing : OpenMode::read_only);
 }
 

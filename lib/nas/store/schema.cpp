@@ -251,10 +251,70 @@ CREATE TABLE data_probe (
 );
 )SQL";
 
+// v6 (evolutionary search): how each bred child was made -- strategy, island, operators,
+// parents and the seed of its breeding event, enough to replay the search -- which trials each
+// island holds now (its population), and the migrations between islands. trial.origin,
+// trial.parents and trial.island (v1) are filled too, for the views.
+static const char* kSchemaV6 = R"SQL(
+CREATE TABLE breeding (
+  trial_id      INTEGER PRIMARY KEY REFERENCES trial(id) ON DELETE CASCADE,
+  strategy      TEXT NOT NULL,              -- evolution | nsga2
+  island        INTEGER NOT NULL,
+  operators     TEXT NOT NULL CHECK (operators IN ('random','crossover','mutation','crossover+mutation','copy')),
+  repairs       INTEGER NOT NULL DEFAULT 0, -- further mutations that made a child already in the study new
+  parents       TEXT NOT NULL,              -- JSON array of trial ids ([] for a random child)
+  seed          INTEGER NOT NULL,           -- the breeding event's seed: its draws replay from it
+  worker_id     INTEGER REFERENCES worker(id),
+  created_at    REAL NOT NULL
+);
+CREATE TABLE island_member (
+  island        INTEGER NOT NULL,
+  trial_id      INTEGER NOT NULL REFERENCES trial(id) ON DELETE CASCADE,
+  joined_at     REAL NOT NULL,
+  PRIMARY KEY (island, trial_id)
+);
+CREATE TABLE migration (
+  id            INTEGER PRIMARY KEY,
+  trial_id      INTEGER NOT NULL REFERENCES trial(id) ON DELETE CASCADE, -- the migrant
+  from_island   INTEGER NOT NULL,
+  to_island     INTEGER NOT NULL,
+  kind          TEXT NOT NULL CHECK (kind IN ('copy','move')),
+  replaced      INTEGER REFERENCES trial(id) ON DELETE SET NULL, -- the target's worst, which left it (copy)
+  worker_id     INTEGER REFERENCES worker(id),
+  at            REAL NOT NULL
+);
+CREATE VIEW v_lineage AS
+SELECT b.trial_id, b.strategy, b.island, b.operators, b.repairs, b.parents, b.seed, t.arch, t.state,
+       strftime('%Y-%m-%dT%H:%M:%SZ', b.created_at, 'unixepoch') AS created
+FROM breeding b JOIN trial t ON t.id = b.trial_id ORDER BY b.trial_id;
+)SQL";
+
+// v7 (distillation): the study's teachers. nas-distill records one before any student uses it,
+// with its accuracy and, for cached soft targets, the file of its logits and that file's sha256
+// (a worker refuses a file that no longer matches). The newest row is the current teacher;
+// each distilled trial names the teacher it learnt from in its results.
+static const char* kSchemaV7 = R"SQL(
+CREATE TABLE teacher (
+  id            INTEGER PRIMARY KEY,
+  kind          TEXT NOT NULL CHECK (kind IN ('torchscript','minnow')),
+  path          TEXT NOT NULL,              -- torchscript: as the config gave it; minnow: relative to the artifact folder
+  sha256        TEXT NOT NULL,              -- of that file
+  arch          TEXT,                       -- minnow: the network
+  genome        TEXT,                       -- minnow: its genome (JSON)
+  epochs        INTEGER,                    -- minnow: epochs trained
+  classes       INTEGER NOT NULL,
+  val_acc       REAL NOT NULL,
+  test_acc      REAL NOT NULL,              -- reported only
+  soft_targets  TEXT,                       -- cached logits of the training split, relative to the artifact folder
+  soft_targets_sha256 TEXT,
+  created_at    REAL NOT NULL
+);
+)SQL";
+
 int current_schema_version() { return int(migrations().size()); }
 
 const std::vector<std::string>& migrations() {
-  static const std::vector<std::string> steps = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4, kSchemaV5};
+  static const std::vector<std::string> steps = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4, kSchemaV5, kSchemaV6, kSchemaV7};
   return steps;
 }
 

@@ -105,7 +105,7 @@ std::vector<Inserted> insert_trials(Db& db, const std::vector<NewTrial>& trials,
     double now = now_unix();
     auto ins = db.prepare(
         "INSERT INTO trial (genome, hash, arch, origin, parents, state, reason, params, macs, peak_act_bytes,"
-        " weight_bytes, created_at, updated_at, hparams, budget) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        " weight_bytes, created_at, updated_at, hparams, budget, island) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
         " ON CONFLICT (hash) DO NOTHING");
     auto find = db.prepare("SELECT id FROM trial WHERE hash = ?");
     for (const auto& t : trials) {
@@ -118,6 +118,7 @@ std::vector<Inserted> insert_trials(Db& db, const std::vector<NewTrial>& trials,
       ins.bind(12, now).bind(13, now);
       if (t.hparams.empty()) ins.bind_null(14); else ins.bind(14, t.hparams);
       if (t.budget) ins.bind(15, *t.budget); else ins.bind_null(15);
+      ins.bind(16, t.island);
       ins.run();
       Inserted r;
       if (db.changes() == 1) {

@@ -51,6 +51,7 @@ struct NewTrial {
   std::string arch;             // summary
   std::string origin = "sample";
   std::string parents;          // JSON array or ""
+  std::optional<int64_t> island; // the island of a bred child
   TrialState state = TrialState::sampled;  // sampled, queued or pruned
   std::string reason;           // for pruned
   std::string hparams;          // training hyperparameters (JSON) or ""

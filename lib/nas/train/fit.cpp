@@ -200,7 +200,12 @@ public:
 private:
   bool run_epoch(int64_t epoch);                       // false: stopped inside it (out_ says how)
   bool stopped_at(int64_t step, Clock::time_point epoch_start);
-  double checked_loss_sum(int64_t epoch, int64_t step, double lr);
+  struct Sums {
+    double loss = 0;              // loss x samples
+    int64_t correct = 0, seen = 0;
+  };
+  Sums epoch_sums();
+  Sums checked_sums(int64_t epoch, int64_t step, double lr);
   EpochStats end_epoch(int64_t epoch, Clock::time_point epoch_start, int64_t epoch_samples, double lr);
 
   model::Network& net_;
@@ -214,6 +219,7 @@ private:
   Progress st_;
   FitOutcome out_;
   torch::Generator gen_, order_gen_;
+  double share_ = 1;                                   // this rank's share of the current batch
 };
 
 int64_t checked_size(const data::StudyData& data) {
@@ -222,20 +228,35 @@ int64_t checked_size(const data::StudyData& data) {
   return n;
 }
 
-// Steps of an epoch of n samples in batches of b: a last batch of one sample would break batch
-// norm, so it is left out of the epoch.
-int64_t steps_of(int64_t n, int64_t b) { return n % b == 1 ? n / b : (n + b - 1) / b; }
+// Steps of an epoch of n samples in batches of b over `world` ranks: a last batch of one sample
+// would break batch norm, and one smaller than `world` would leave a rank without samples, so
+// it is left out of the epoch.
+int64_t steps_of(int64_t n, int64_t b, int64_t world) {
+  const int64_t last = n % b;
+  return last != 0 && last < std::max<int64_t>(2, world) ? n / b : (n + b - 1) / b;
+}
+
+int64_t checked_batch(const FitPlan& plan, int64_t n) {
+  const int64_t b = std::min<int64_t>(plan.hp.batch_size, n);
+  if (plan.world < 1 || plan.rank < 0 || plan.rank >= plan.world)
+    throw UsageError("rank " + std::to_string(plan.rank) + " of " + std::to_string(plan.world) + " ranks");
+  if (b < plan.world)
+    throw UsageError("a batch of " + std::to_string(b) + " samples cannot be shared by " + std::to_string(plan.world) + " ranks");
+  return b;
+}
 
 Fit::Fit(model::Network& net, const data::StudyData& data, const FitPlan& plan, const FitHooks& hooks)
     : net_(net), data_(data), plan_(plan), hooks_(hooks), device_(data.train.images.device()), n_(checked_size(data)),
-      b_(std::min<int64_t>(plan.hp.batch_size, n_)), steps_(steps_of(n_, b_)),
+      b_(checked_batch(plan, n_)), steps_(steps_of(n_, b_, plan.world)),
       total_steps_(std::max<int64_t>(plan.schedule_epochs, plan.budget_epochs) * steps_),
       warmup_(int64_t(std::llround(plan.hp.warmup_epochs * double(steps_)))), gen_(make_generator(device_, 0)),
       order_gen_(at::make_generator<at::CPUGeneratorImpl>(0)) {
   opt_ = make_optimizer(net_, plan_.hp);
   if (!plan_.checkpoint.empty() && fs::exists(plan_.checkpoint)) st_ = load_checkpoint(plan_.checkpoint, net_, *opt_, device_);
+  if (plan_.rank > 0) st_.loss_sum = 0, st_.correct = st_.seen = 0;   // rank 0's checkpoint holds every rank's
   step_ = std::make_unique<TrainStep>(net_, *opt_, plan_.precision, device_, plan_.hp.grad_clip,
                                       plan_.loss ? plan_.loss : cross_entropy_loss(plan_.hp.label_smoothing));
+  if (plan_.after_backward) step_->after_backward = [this] { plan_.after_backward(share_); };
   step_->scale = st_.scale;
   step_->good_steps = st_.good_steps;
   out_.epochs_done = int(st_.epoch);
@@ -258,13 +279,15 @@ bool Fit::stopped_at(int64_t step, Clock::time_point epoch_start) {
   if (hooks_.lease_lost && hooks_.lease_lost()) {   // another worker owns the trial and its checkpoint now
     out_.stopped = out_.lease_lost = true;
   } else if (hooks_.should_stop && hooks_.should_stop()) {
+    const Sums sums = epoch_sums();
     st_.step = step;
-    st_.loss_sum += step_->loss_sum().item<double>();
-    st_.correct += step_->correct().item<int64_t>();
+    st_.loss_sum = sums.loss;
+    st_.correct = sums.correct;
+    st_.seen = sums.seen;
     st_.train_s += seconds_since(epoch_start);
     st_.scale = step_->scale;
     st_.good_steps = step_->good_steps;
-    if (!plan_.checkpoint.empty()) save_checkpoint(plan_.checkpoint, net_, *opt_, st_);
+    if (!plan_.checkpoint.empty() && plan_.write_checkpoint) save_checkpoint(plan_.checkpoint, net_, *opt_, st_);
     out_.stopped = true;
     out_.train_s = st_.train_s;
   } else {
@@ -275,14 +298,24 @@ bool Fit::stopped_at(int64_t step, Clock::time_point epoch_start) {
   return true;
 }
 
-// Every few steps: the loss summed over the epoch so far (one read, which synchronises the
-// device), after the NaN/Inf guard.
-double Fit::checked_loss_sum(int64_t epoch, int64_t step, double lr) {
-  const double ls = st_.loss_sum + step_->loss_sum().item<double>();
-  if (!std::isfinite(ls))
-    throw Diverged("loss became " + std::string(std::isnan(ls) ? "NaN" : "Inf") + " at epoch " + std::to_string(epoch + 1) +
+// The epoch's sums so far (one read, which synchronises the device), over every rank.
+Fit::Sums Fit::epoch_sums() {
+  Sums s{st_.loss_sum + step_->loss_sum().item<double>(), st_.correct + step_->correct().item<int64_t>(), st_.seen};
+  if (plan_.world > 1 && plan_.reduce_sums) {
+    torch::Tensor t = torch::tensor({s.loss, double(s.correct), double(s.seen)}, torch::kFloat64);
+    plan_.reduce_sums(t);
+    s = {t[0].item<double>(), int64_t(std::llround(t[1].item<double>())), int64_t(std::llround(t[2].item<double>()))};
+  }
+  return s;
+}
+
+// Every few steps: the epoch's sums so far, after the NaN/Inf guard (every rank agrees on it).
+Fit::Sums Fit::checked_sums(int64_t epoch, int64_t step, double lr) {
+  const Sums s = epoch_sums();
+  if (!std::isfinite(s.loss))
+    throw Diverged("loss became " + std::string(std::isnan(s.loss) ? "NaN" : "Inf") + " at epoch " + std::to_string(epoch + 1) +
                    ", step " + std::to_string(step + 1) + " (lr " + std::to_string(lr) + ")");
-  return ls;
+  return s;
 }
 
 bool Fit::run_epoch(int64_t epoch) {
@@ -298,24 +331,34 @@ bool Fit::run_epoch(int64_t epoch) {
     if (stopped_at(step, epoch_start)) return false;
     const auto t0 = Clock::now();
     const int64_t at = step * b_, bs = std::min(b_, n_ - at);
+    // this rank's slice [lo, hi) of the batch; augmented, the whole batch's random draws first
+    const int64_t lo = bs * plan_.rank / plan_.world, hi = bs * (plan_.rank + 1) / plan_.world;
     torch::Tensor idx = perm.narrow(0, at, bs);
     const int64_t global = epoch * steps_ + step;
     gen_.set_current_seed(mix_seed(plan_.seed ^ 0x6175676dULL, uint64_t(global)));
-    torch::Tensor x = data::gather_batch(data_, data_.train, idx, true, gen_);
+    torch::Tensor x;
+    if (plan_.world > 1 && (data_.flip || data_.crop)) {
+      x = data::gather_batch(data_, data_.train, idx, true, gen_).narrow(0, lo, hi - lo);
+      idx = idx.narrow(0, lo, hi - lo);
+    } else {
+      idx = idx.narrow(0, lo, hi - lo);
+      x = data::gather_batch(data_, data_.train, idx, true, gen_);
+    }
+    share_ = double(hi - lo) / double(bs);
     if (plan_.channels_last) x = model::to_channels_last(x);
     torch::Tensor y = data_.train.labels.index_select(0, idx);
     lr = plan_.anneal_from_epoch >= 0
              ? lr_at(plan_.hp, global, total_steps_, warmup_, plan_.anneal_from_epoch * steps_, plan_.budget_epochs * steps_)
              : lr_at(plan_.hp, global, total_steps_, warmup_);
     set_lr(*opt_, lr);
-    step_->run(x, y, idx);
-    epoch_samples += bs;
-    st_.seen += bs;
+    step_->run(x, y, idx, epoch);
+    epoch_samples += hi - lo;
+    st_.seen += hi - lo;
     if ((step + 1) % report_every == 0 || step + 1 == steps_) {
-      const double ls = checked_loss_sum(epoch, step, lr);
+      const Sums sums = checked_sums(epoch, step, lr);
       if (hooks_.on_progress)
-        hooks_.on_progress(int(epoch + 1), step + 1, steps_, ls / double(st_.seen),
-                           double(st_.correct + step_->correct().item<int64_t>()) / double(st_.seen),
+        hooks_.on_progress(int(epoch + 1), step + 1, steps_, sums.loss / double(sums.seen),
+                           double(sums.correct) / double(sums.seen),
                            double(epoch_samples) / std::max(1e-9, seconds_since(epoch_start)));
     }
     const double busy = seconds_since(t0);
@@ -333,8 +376,9 @@ bool Fit::run_epoch(int64_t epoch) {
 EpochStats Fit::end_epoch(int64_t epoch, Clock::time_point epoch_start, int64_t epoch_samples, double lr) {
   EpochStats es;
   es.epoch = int(epoch + 1);
-  es.train_loss = (st_.loss_sum + step_->loss_sum().item<double>()) / double(st_.seen);
-  es.train_acc = double(st_.correct + step_->correct().item<int64_t>()) / double(st_.seen);
+  const Sums sums = epoch_sums();
+  es.train_loss = sums.loss / double(sums.seen);
+  es.train_acc = double(sums.correct) / double(sums.seen);
   const auto eval_start = Clock::now();
   const Evaluation val = evaluate(net_, data_, data_.validation, plan_.eval_batch_size, plan_);
   if (hooks_.on_busy) hooks_.on_busy(seconds_since(eval_start));
@@ -351,7 +395,7 @@ EpochStats Fit::end_epoch(int64_t epoch, Clock::time_point epoch_start, int64_t 
   st_.correct = st_.seen = 0;
   st_.scale = step_->scale;
   st_.good_steps = step_->good_steps;
-  if (!plan_.checkpoint.empty()) save_checkpoint(plan_.checkpoint, net_, *opt_, st_);
+  if (!plan_.checkpoint.empty() && plan_.write_checkpoint) save_checkpoint(plan_.checkpoint, net_, *opt_, st_);
   out_.epochs_done = int(st_.epoch);
   out_.last = es;
   return es;

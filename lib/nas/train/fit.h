@@ -48,6 +48,18 @@ struct FitPlan {
   int64_t eval_batch_size = 1024;
   std::string checkpoint;          // file path; "" for no checkpoints
   LossFn loss;                     // the training loss; unset: cross-entropy with hp.label_smoothing
+  // Data-parallel training (lib/nas/distill/ddp.h fills these; train/ knows no process group).
+  // This process is rank `rank` of `world` and trains its contiguous slice of every batch of
+  // hp.batch_size: all ranks draw the same order and augmentation, so `world` ranks see exactly
+  // the samples one rank sees. An epoch's last batch smaller than `world` is left out of it.
+  int rank = 0, world = 1;
+  bool write_checkpoint = true;    // false: resume from `checkpoint` but never write it (ranks > 0)
+  // After backward, before the optimizer step, with this rank's share of the batch (its
+  // samples / the batch's): all-reduces the gradients to the whole batch's.
+  std::function<void(double share)> after_backward;
+  // Sums a float64 vector over the ranks, in place (the loss and accuracy sums); every rank
+  // calls it at the same points.
+  std::function<void(torch::Tensor& sums)> reduce_sums;
 };
 
 struct EpochStats {

@@ -235,7 +235,7 @@ worker::JobResult TrainJob::record(worker::Slot& slot, Trial& t, const FitOutcom
   const double budget = t.claim.budget.value_or(double(ctx_.cfg.train.epochs));
   const store::TrialState to =
       budget >= search::last_budget(ctx_.cfg) || out.ended_early ? store::TrialState::done : store::TrialState::paused;
-  const std::vector<store::ResultValue> results = {
+  std::vector<store::ResultValue> results = {
       {"val_acc", val.acc, "", ""},
       {"val_loss", val.loss, "", ""},
       {"test_acc", test.acc, "", "reported only; never used for a decision"},
@@ -249,6 +249,7 @@ worker::JobResult TrainJob::record(worker::Slot& slot, Trial& t, const FitOutcom
       {"device", std::nullopt, "", ctx_.dev.name + (ctx_.dev.model == "cpu" ? "" : " (" + ctx_.dev.model + ")") +
                                        ", " + config::to_string(ctx_.precision)},
   };
+  for (auto& v : extra_results(slot, t.claim)) results.push_back(std::move(v));
   store::Db& db = slot.db();
   db.write([&] {
     store::record_results(db, t.claim.trial_id, t.claim.rung, results);

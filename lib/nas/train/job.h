@@ -12,6 +12,7 @@
 
 #include "nas/config/study_config.h"
 #include "nas/data/dataset.h"
+#include "nas/store/results.h"
 #include "nas/train/device.h"
 #include "nas/train/fit.h"
 #include "nas/worker/worker.h"
@@ -53,6 +54,13 @@ protected:
   // trial's label smoothing. A distillation job overrides it with its KD/DKD loss over the
   // teacher's soft targets (found by the batch's sample indices).
   virtual LossFn loss(worker::Slot& slot, const store::Claim& claim) {
+    (void)slot;
+    (void)claim;
+    return {};
+  }
+  // Results recorded with the trial's own when its rung ends (a distillation job: whether the
+  // trial distilled, from which teacher, with which loss). None by default.
+  virtual std::vector<store::ResultValue> extra_results(worker::Slot& slot, const store::Claim& claim) {
     (void)slot;
     (void)claim;
     return {};

@@ -7,8 +7,8 @@ namespace nas::train {
 
 LossFn cross_entropy_loss(double label_smoothing) {
   const auto opts = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(label_smoothing);
-  return [opts](const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor&) {
-    return torch::nn::functional::cross_entropy(logits, labels, opts);
+  return [opts](const torch::Tensor& logits, const LossBatch& b) {
+    return torch::nn::functional::cross_entropy(logits, b.labels, opts);
   };
 }
 
@@ -60,12 +60,12 @@ void TrainStep::reset_sums() {
 // gradients overflowed.
 bool TrainStep::scaled_backward(const torch::Tensor& loss) {
   (loss * scale).backward();
+  for (auto& p : params_)
+    if (p.grad().defined()) p.mutable_grad().mul_(1.0 / scale);
+  if (after_backward) after_backward();
   torch::Tensor finite = torch::ones({}, torch::TensorOptions().dtype(torch::kBool).device(loss.device()));
   for (auto& p : params_)
-    if (p.grad().defined()) {
-      p.mutable_grad().mul_(1.0 / scale);
-      finite = finite.logical_and(torch::isfinite(p.grad()).all());
-    }
+    if (p.grad().defined()) finite = finite.logical_and(torch::isfinite(p.grad()).all());
   if (!finite.item<bool>()) {
     scale /= 2;
     good_steps = 0;
@@ -75,7 +75,7 @@ bool TrainStep::scaled_backward(const torch::Tensor& loss) {
   return true;
 }
 
-bool TrainStep::run(const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& indices) {
+bool TrainStep::run(const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& indices, int64_t epoch) {
   opt_.zero_grad();
   torch::Tensor logits;
   {
@@ -83,10 +83,14 @@ bool TrainStep::run(const torch::Tensor& x, const torch::Tensor& y, const torch:
     logits = net_->forward(x);
   }
   logits = logits.to(torch::kFloat32);
-  torch::Tensor loss = loss_(logits, y, indices);
+  torch::Tensor loss = loss_(logits, LossBatch{x, y, indices, epoch});
   bool take = true;
-  if (scaled_) take = scaled_backward(loss);
-  else loss.backward();
+  if (scaled_) {
+    take = scaled_backward(loss);
+  } else {
+    loss.backward();
+    if (after_backward) after_backward();
+  }
   if (take) {
     if (grad_clip_ > 0) torch::nn::utils::clip_grad_norm_(params_, grad_clip_);
     opt_.step();

@@ -13,10 +13,19 @@
 
 namespace nas::train {
 
-// The loss of a batch from the network's float32 logits, the labels, and the batch's sample
-// indices into the training split (a distillation loss finds its cached soft targets by them).
-using LossFn = std::function<torch::Tensor(const torch::Tensor& logits, const torch::Tensor& labels,
-                                           const torch::Tensor& indices)>;
+// What a loss sees of the batch besides the network's logits: the input as the network saw it
+// (augmented, normalised: an online teacher runs on the same view), the labels, the samples'
+// indices into the training split (cached soft targets are found by them) and the epoch
+// (0-based: a distillation loss warms up over the first epochs).
+struct LossBatch {
+  const torch::Tensor& x;
+  const torch::Tensor& labels;
+  const torch::Tensor& indices;
+  int64_t epoch;
+};
+
+// The loss of a batch from the network's float32 logits.
+using LossFn = std::function<torch::Tensor(const torch::Tensor& logits, const LossBatch& batch)>;
 
 // Cross-entropy with label smoothing: the default loss.
 LossFn cross_entropy_loss(double label_smoothing);
@@ -43,11 +52,11 @@ public:
   TrainStep(model::Network& net, torch::optim::Optimizer& opt, config::Precision precision,
             const torch::Device& device, double grad_clip, LossFn loss);
 
-  // One step on the batch (x, y; `indices` into the training split): zero_grad, forward, loss,
+  // One step on the batch (x, y; `indices` into the training split; in `epoch`): zero_grad, forward, loss,
   // backward, clip, optimizer step -- skipped when fp16 gradients overflowed (the scale then
   // halves; it doubles after 2000 good steps). Adds loss x batch and the correct predictions to
   // the sums. Returns whether the optimizer stepped.
-  bool run(const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& indices);
+  bool run(const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& indices, int64_t epoch);
 
   // Sums since the last reset, on the device (reading them synchronises).
   const torch::Tensor& loss_sum() const { return loss_sum_; }
@@ -56,6 +65,10 @@ public:
 
   double scale = 65536;              // the fp16 loss scale (checkpointed)
   int64_t good_steps = 0;            // steps since the scale last changed
+  // Runs after backward (fp16 gradients unscaled, before their overflow check) and before
+  // clipping and the optimizer step: data-parallel training all-reduces the gradients here, so
+  // every rank agrees on an overflow. Unset: nothing.
+  std::function<void()> after_backward;
 
 private:
   bool scaled_backward(const torch::Tensor& loss);

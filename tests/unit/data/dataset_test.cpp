@@ -10,6 +10,8 @@
 #include "nas/core/error.h"
 #include "nas/data/dataset.h"
 
+#include <zlib.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -71,6 +73,30 @@ TEST_CASE("IDX: a plain file reads like the gzipped one, a truncated one is refu
   img.pop_back();
   write_bytes(dir.file("short"), img);
   DOCTEST_CHECK_THROWS_AS(data::read_idx(dir.file("short"), dir.file("lab")), UsageError);
+}
+
+TEST_CASE("IDX: the loader calls a damaged gzip file corrupt, at its key") {
+  test::TempDir dir("minnow-data-test");
+  const std::vector<uint8_t> img = {0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  write_bytes(dir.file("lab"), {0, 0, 8, 1, 0, 0, 0, 3, 2, 0, 1});
+  gzFile gz = gzopen(dir.file("img.gz").c_str(), "wb");
+  gzwrite(gz, img.data(), unsigned(img.size()));
+  gzclose(gz);
+  DOCTEST_CHECK(data::read_idx(dir.file("img.gz"), dir.file("lab")).size() == 3);
+  // the stream's CRC-32 (its last 8 bytes: CRC, then length) no longer matches the data
+  std::fstream f(dir.file("img.gz"), std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(-8, std::ios::end);
+  const char crc = char(f.get());
+  f.seekp(-8, std::ios::end);
+  f.put(char(crc ^ 0xff));
+  f.close();
+  DOCTEST_CHECK_THROWS_WITH(data::read_idx(dir.file("img.gz"), dir.file("lab")),
+                            doctest::Contains("corrupt gzip data (CRC mismatch)"));
+  auto c = config::parse_study_config("[study]\n[data]\nformat='idx'\ntrain_images='img.gz'\ntrain_labels='lab'\n"
+                                      "test_images='img.gz'\ntest_labels='lab'\n[space]\nfamily='cnn'\n",
+                                      dir.file("s.toml"));
+  DOCTEST_CHECK_THROWS_WITH_AS(data::load_study_data(c.data, 1, torch::kCPU),
+                               doctest::Contains("s.toml:4:14: key 'data.train_images'"), ConfigError);
 }
 
 TEST_CASE("CIFAR-10 binary records and NPY files in both layouts") {

@@ -9,6 +9,7 @@
 #include "nas/space/hparams.h"
 #include "nas/space/sampler.h"
 
+#include <limits>
 #include <set>
 
 using namespace nas;
@@ -236,4 +237,28 @@ TEST_CASE("the study file keeps the optimizer and schedule by name; unknown name
   CHECK(back.schedule == config::Schedule::constant);
   CHECK(space::parse_hparams("{\"optimizer\":\"sgd\"}", h).optimizer == config::Optimizer::sgd);
   CHECK_THROWS_AS(space::parse_hparams("{\"schedule\":\"linear\"}", {}), UsageError);
+}
+
+// Found by tests/fuzz/fuzz_genome (bench/results/fuzz.md): a stem, stage or head that is not a
+// JSON object leaked nlohmann's invalid_iterator instead of a UsageError.
+TEST_CASE("a genome's parts that are not objects are refused as bad genomes") {
+  const std::string stages = R"("stages":[{"block":"conv","depth":1,"width":8,"kernel":3,"stride":1,"act":"relu"}])";
+  const std::string stem = R"("stem":{"width":8,"kernel":3,"stride":1,"act":"relu"})";
+  for (const std::string& text : {R"({"family":"cnn","stem":[1],)" + stages + R"(,"head":{"width":0}})",
+                                  R"({"family":"cnn",)" + stem + R"(,"stages":[7],"head":{"width":0}})",
+                                  R"({"family":"cnn",)" + stem + "," + stages + R"(,"head":"wide"})"}) {
+    CAPTURE(text);
+    CHECK_THROWS_WITH_AS(space::genome_from_json(text), doctest::Contains("expected a JSON object"), UsageError);
+  }
+}
+
+// Found by tests/fuzz/fuzz_genome: on the largest inputs and widths a configuration allows, the
+// MACs passed 2^63 (a signed overflow); they saturate, so such a network breaks any constraint.
+TEST_CASE("costs past int64 saturate instead of overflowing") {
+  const space::CostContext huge{{1, 65536, 65536}, 1000000, 4096, 5, 4};
+  const auto c = space::estimate_cost(nb201("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|"
+                                            "nor_conv_3x3~1|nor_conv_3x3~2|"), huge);
+  CHECK(c.macs == std::numeric_limits<int64_t>::max());
+  CHECK(c.params > 0);
+  CHECK(space::violations(c, config::Constraints{std::nullopt, int64_t(1000000000000000)}).size() == 1);
 }

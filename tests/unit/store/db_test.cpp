@@ -135,8 +135,8 @@ TEST_CASE("read_only mode reads, refuses writes and files of another schema vers
   // Older (an empty file is version 0) and newer files are refused without being changed.
   const std::string empty = dir.file("empty.db");
   { std::ofstream(empty).flush(); }
-  CHECK(message_of<nas::DbError>([&] { Db::open(empty, OpenMode::read_only); }) ==
-        "'" + empty + "' is not a minnow study file");
+  CHECK(message_of<nas::UsageError>([&] { Db::open(empty, OpenMode::read_only); }) ==
+        "'" + empty + "' is not a minnow study file: an empty SQLite database");
   {
     RawConn raw(path);
     raw.exec("PRAGMA user_version = " + std::to_string(current_schema_version() + 1));
@@ -214,7 +214,7 @@ TEST_CASE("journal mode follows the file system and NAS_DB_JOURNAL") {
   }
 }
 
-TEST_CASE("files that are not study files are refused and left untouched") {
+TEST_CASE("files that are not study files are refused as bad input (exit 2) and left untouched") {
   ScopedEnv j("NAS_DB_JOURNAL", std::nullopt);
   TempDir dir;
 
@@ -224,8 +224,8 @@ TEST_CASE("files that are not study files are refused and left untouched") {
     for (int i = 0; i < 6; ++i) content += content;   // longer than a SQLite header
     { std::ofstream(path) << content; }
     for (OpenMode mode : {OpenMode::create, OpenMode::existing, OpenMode::read_only})
-      CHECK(message_of<nas::DbError>([&] { Db::open(path, mode); }) ==
-            "'" + path + "' is not a minnow study file");
+      CHECK(message_of<nas::UsageError>([&] { Db::open(path, mode); }) ==
+            "'" + path + "' is not a minnow study file: not an SQLite database");
     CHECK(slurp(path) == content);
   }
 
@@ -235,8 +235,8 @@ TEST_CASE("files that are not study files are refused and left untouched") {
       RawConn raw(path);
       raw.exec("CREATE TABLE photos (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO photos VALUES (1, 'cat')");
     }
-    CHECK(message_of<nas::DbError>([&] { Db::open(path, OpenMode::existing); }) ==
-          "'" + path + "' is not a minnow study file");
+    CHECK(message_of<nas::UsageError>([&] { Db::open(path, OpenMode::existing); }) ==
+          "'" + path + "' is not a minnow study file: an SQLite database without minnow's table 'trial'");
     RawConn raw(path);
     CHECK(raw.value("SELECT count(*) FROM sqlite_master") == 1);   // no schema added
     CHECK(raw.value("PRAGMA user_version") == 0);
@@ -248,8 +248,14 @@ TEST_CASE("files that are not study files are refused and left untouched") {
       RawConn raw(path);
       raw.exec("CREATE TABLE t (x); PRAGMA user_version = 1");
     }
-    CHECK(message_of<nas::DbError>([&] { Db::open(path, OpenMode::existing); }) ==
-          "'" + path + "' is not a minnow study file");
+    CHECK(message_of<nas::UsageError>([&] { Db::open(path, OpenMode::existing); }) ==
+          "'" + path + "' is not a minnow study file: an SQLite database without minnow's table 'trial'");
+  }
+
+  SUBCASE("a directory") {
+    for (OpenMode mode : {OpenMode::create, OpenMode::existing, OpenMode::read_only})
+      CHECK(message_of<nas::UsageError>([&] { Db::open(dir.path, mode); }) ==
+            "'" + dir.path + "' is not a minnow study file: a directory");
   }
 }
 

@@ -239,3 +239,28 @@ TEST_CASE("the data probe round-trips through the study file") {
   CHECK(back->train == p.train);
   CHECK(back->test == p.test);
 }
+
+TEST_CASE("a v5 study file migrates to v6: its trials kept, breeding tables empty and usable") {
+  TempDir dir;
+  const std::string path = dir.file("v5.db");
+  std::string to_v5 = fixture("schema-v1.sql");
+  for (size_t step = 1; step < 5; ++step) to_v5 += migrations()[step];
+  raw_exec(path, to_v5 + "\nPRAGMA user_version = 5;");
+  Db db = Db::open(path, OpenMode::existing);
+  CHECK(scalar(db, "PRAGMA user_version") == current_schema_version());   // v6 and every step after it
+  CHECK(scalar(db, "SELECT count(*) FROM trial") == 4);
+  for (const char* table : {"breeding", "island_member", "migration"})
+    CHECK(scalar(db, std::string("SELECT count(*) FROM ") + table) == 0);
+  CHECK(scalar(db, "SELECT count(*) FROM pragma_table_info('breeding') WHERE name IN "
+                   "('trial_id', 'strategy', 'island', 'operators', 'repairs', 'parents', 'seed', 'worker_id')") == 8);
+  db.write([&] {
+    db.exec("INSERT INTO breeding (trial_id, strategy, island, operators, parents, seed, created_at)"
+            " VALUES (2, 'evolution', 1, 'crossover', '[1, 3]', 42, 0)");
+    db.exec("INSERT INTO island_member (island, trial_id, joined_at) VALUES (1, 2, 0)");
+    db.exec("INSERT INTO migration (trial_id, from_island, to_island, kind, at) VALUES (2, 1, 0, 'copy', 0)");
+  });
+  CHECK(scalar(db, "SELECT count(*) FROM v_lineage WHERE trial_id = 2 AND island = 1 AND seed = 42") == 1);
+  CHECK_THROWS(db.exec("INSERT INTO breeding (trial_id, strategy, island, operators, parents, seed, created_at)"
+                       " VALUES (1, 'evolution', 0, 'teleport', '[]', 1, 0)"));
+  CHECK(scalar(db, "SELECT count(*) FROM pragma_foreign_key_check") == 0);
+}

@@ -1,0 +1,109 @@
+// teacher_test: cached soft targets round-trip and refuse a damaged or foreign file; a teacher of
+// another task is refused; which trials distill
+#include <torch/torch.h>
+
+#include <doctest/doctest.h>
+
+#include "../support.h"
+#include "nas/core/error.h"
+#include "nas/core/file.h"
+#include "nas/core/sha256.h"
+#include "nas/distill/job.h"
+#include "nas/distill/soft_targets.h"
+#include "nas/distill/teacher.h"
+
+#include <string>
+
+using namespace nas;
+
+namespace {
+
+data::StudyData tiny_data(int64_t classes) {
+  data::StudyData d;
+  d.train = data::synthetic({1, 8, 8}, classes, 40, 1);
+  d.validation = data::synthetic({1, 8, 8}, classes, 20, 2);
+  d.test = d.validation;
+  d.classes = classes;
+  d.mean = torch::full({1}, 0.5);
+  d.std = torch::full({1}, 0.25);
+  return d;
+}
+
+model::Network net_of(int64_t classes) {
+  space::Genome g;
+  g.family = "cnn";
+  g.cnn.stem_width = 4;
+  g.cnn.stages = {{"conv", 1, 8, 3, 2, 1, "relu"}};
+  space::CostContext ctx;
+  ctx.input = {1, 8, 8};
+  ctx.classes = classes;
+  return model::Network(g, ctx);
+}
+
+std::string with_error(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const UsageError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+} // namespace
+
+TEST_CASE("cached soft targets: written, read back bit for bit, refused when damaged or of another split") {
+  test::TempDir dir;
+  const std::string path = dir.file("soft.bin");
+  const torch::Tensor t = torch::randn({40, 3}).to(torch::kHalf);
+  const std::string sha = distill::write_soft_targets(path, t);
+  CHECK(sha == sha256_file(path));
+  CHECK(torch::equal(distill::read_soft_targets(path, sha, 40, 3, torch::kCPU), t));
+  CHECK(with_error([&] { distill::read_soft_targets(path, sha, 41, 3, torch::kCPU); }).find("holds 40 x 3 soft targets") !=
+        std::string::npos);
+  std::string bytes = read_file(path);
+  bytes[100] ^= 1;
+  write_file_atomic(path, bytes);
+  CHECK(with_error([&] { distill::read_soft_targets(path, sha, 40, 3, torch::kCPU); }).find("sha256 differs") !=
+        std::string::npos);
+  CHECK(with_error([&] { distill::read_soft_targets(dir.file("none.bin"), sha, 40, 3, torch::kCPU); })
+            .find("run 'nas-distill teacher' again") != std::string::npos);
+}
+
+TEST_CASE("a teacher must give one logit per class of the study; its soft targets are its logits") {
+  const auto data = tiny_data(3);
+  auto wrong = distill::minnow_teacher(net_of(5), "five");
+  CHECK(with_error([&] { distill::check_teacher(*wrong, data, "'five.pt'"); }) ==
+        "teacher 'five.pt': gives an output of shape [4, 5] for 4 samples; the study has 3 classes, so 4 x 3 logits "
+        "were expected");
+  auto right = distill::minnow_teacher(net_of(3), "three");
+  CHECK_NOTHROW(distill::check_teacher(*right, data, "three"));
+  const torch::Tensor soft = distill::compute_soft_targets(*right, data, 16);
+  REQUIRE(soft.size(0) == 40);
+  REQUIRE(soft.size(1) == 3);
+  CHECK((soft.scalar_type() == torch::kHalf));
+  const torch::Tensor idx = torch::arange(40);
+  const torch::Tensor direct = right->logits(data::gather_batch(data, data.train, idx, false, torch::Generator()));
+  CHECK(torch::allclose(soft.to(torch::kFloat32), direct, 1e-2, 1e-2));   // half precision
+  const double acc = distill::teacher_accuracy(*right, data, data.test, 7);
+  CHECK(acc >= 0);
+  CHECK(acc <= 1);
+}
+
+TEST_CASE("which trials distill: all, none, or a fair, reproducible draw per genome") {
+  config::StudyConfig cfg;
+  cfg.seed = 9;
+  const std::string h = "0123456789abcdef0123456789abcdef";
+  cfg.distill.trials = config::DistillTrials::all;
+  CHECK(distill::distills(cfg, h));
+  cfg.distill.trials = config::DistillTrials::none;
+  CHECK_FALSE(distill::distills(cfg, h));
+  cfg.distill.trials = config::DistillTrials::searched;
+  int on = 0;
+  for (int i = 0; i < 400; ++i) {
+    const std::string hash = sha256_hex(std::to_string(i));
+    on += distill::distills(cfg, hash);
+    CHECK(distill::distills(cfg, hash) == distill::distills(cfg, hash));
+  }
+  CHECK(on > 160);
+  CHECK(on < 240);
+}

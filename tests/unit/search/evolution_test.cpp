@@ -1,0 +1,305 @@
+// evolution_test: the evolutionary strategies -- operator rates over many draws, parents from
+// the best `population`, NSGA-II's ranking with constraints -- and breeding in the study file:
+// recorded lineage, no duplicates, migrations at the configured rate, breeding in the claim
+#include <doctest/doctest.h>
+
+#include "../support.h"
+
+#include "nas/config/study_config.h"
+#include "nas/search/breed.h"
+#include "nas/search/policy.h"
+#include "nas/search/promotion.h"
+#include "nas/search/strategy.h"
+#include "nas/space/sampler.h"
+#include "nas/store/db.h"
+#include "nas/store/lineage.h"
+#include "nas/store/queue.h"
+
+#include <map>
+#include <set>
+#include <atomic>
+#include <thread>
+
+using namespace nas;
+using nas::test::TempDir;
+
+namespace {
+
+config::StudyConfig nb201_study(const std::string& search) {
+  return config::parse_study_config("[study]\nname='evo'\nseed=11\n[data]\nformat='synthetic'\nshape=[3,32,32]\n"
+                                    "classes=10\nsamples=64\n[space]\nfamily='nb201'\n[search]\n" + search,
+                                    "/tmp/evo.toml");
+}
+
+// n distinct random genomes whose val_acc is their index / 100 (the last one best).
+std::vector<search::Member> island_of(const space::Sampler& sampler, size_t n) {
+  std::vector<search::Member> out;
+  std::set<std::string> seen;
+  Rng rng(5);
+  while (out.size() < n) {
+    space::Genome g = sampler.draw(rng);
+    if (!seen.insert(space::canonical(g)).second) continue;
+    out.push_back({int64_t(out.size() + 1), g, {double(out.size()) / 100}});
+  }
+  return out;
+}
+
+const search::Taken kNothingTaken = [](const space::Genome&) { return false; };
+
+// The value breeding reads for a trial: a made-up accuracy from its genome (a share of convs).
+double fake_acc(const std::string& genome) {
+  double n = 0;
+  for (size_t p = 0; (p = genome.find("conv", p)) != std::string::npos; p += 4) ++n;
+  return 0.5 + n / 20 + double(std::hash<std::string>{}(genome) % 1000) / 1e5;
+}
+
+void evaluate(store::Db& db, int64_t id) {
+  db.write([&] {
+    auto g = db.prepare("SELECT genome FROM trial WHERE id = ?1");
+    g.bind(1, id);
+    REQUIRE(g.step());
+    auto q = db.prepare("INSERT INTO result (trial_id, rung, metric, value, created_at) VALUES (?1, 0, 'val_acc', ?2, 0)");
+    q.bind(1, id).bind(2, fake_acc(g.text(0))).run();
+  });
+}
+
+int64_t count(store::Db& db, const std::string& sql) {
+  auto q = db.prepare(sql);
+  REQUIRE(q.step());
+  return q.int64(0);
+}
+
+} // namespace
+
+TEST_CASE("each probability means what it says: random, crossover and mutation shares over many draws") {
+  const auto cfg = nb201_study("strategy='evolution'\npopulation=20\n");
+  const space::Sampler sampler(cfg);
+  const search::EvolutionStrategy evo(sampler, cfg.search);
+  const auto island = island_of(sampler, 40);
+  std::map<std::string, int> ops;
+  Rng rng(17);
+  const int n = 6000;
+  for (int i = 0; i < n; ++i) ops[evo.propose(island, rng, kNothingTaken).operators]++;
+  const double bred = n - ops["random"];
+  CHECK(ops["random"] / double(n) == doctest::Approx(0.1).epsilon(0.15));
+  CHECK((ops["crossover"] + ops["crossover+mutation"]) / bred == doctest::Approx(0.7).epsilon(0.04));
+  CHECK((ops["mutation"] + ops["crossover+mutation"]) / bred == doctest::Approx(0.4).epsilon(0.06));
+  CHECK(ops["copy"] / bred == doctest::Approx(0.3 * 0.6).epsilon(0.1));
+
+  // Extremes: always cross, never mutate, never random.
+  const auto all = nb201_study("strategy='evolution'\npopulation=20\ncrossover=1\nmutation=0\nrandom=0\n");
+  const search::EvolutionStrategy cross(sampler, all.search);
+  for (int i = 0; i < 200; ++i) CHECK(cross.propose(island, rng, kNothingTaken).operators == "crossover");
+}
+
+TEST_CASE("parents are two distinct trials drawn uniformly from the best `population` evaluated ones") {
+  const auto cfg = nb201_study("strategy='evolution'\npopulation=5\nrandom=0\n");
+  const space::Sampler sampler(cfg);
+  const search::EvolutionStrategy evo(sampler, cfg.search);
+  auto island = island_of(sampler, 30);
+  Rng other(1);
+  island.push_back({99, sampler.draw(other), {std::nullopt}});   // not evaluated: never a parent
+  std::map<int64_t, int> drawn;
+  Rng rng(3);
+  for (int i = 0; i < 2000; ++i) {
+    const auto p = evo.propose(island, rng, kNothingTaken);
+    REQUIRE(!p.parents.empty());
+    if (p.parents.size() == 2) CHECK(p.parents[0] != p.parents[1]);
+    for (int64_t id : p.parents) drawn[id]++;
+  }
+  // ids 26..30 hold the five best values (0.25 .. 0.29)
+  CHECK(drawn.size() == 5);
+  for (int64_t id = 26; id <= 30; ++id) CHECK(drawn[id] > 0);
+  for (const auto& [id, times] : drawn) CHECK(times / double(2000 * 1.7 / 5) == doctest::Approx(1).epsilon(0.15));
+
+  // fewer evaluated trials than `population`: a fresh random child
+  const std::vector<search::Member> small(island.begin(), island.begin() + 4);
+  CHECK(evo.propose(small, rng, kNothingTaken).operators == "random");
+}
+
+TEST_CASE("a child the study already holds is mutated until it is new") {
+  const auto cfg = nb201_study("strategy='evolution'\npopulation=2\nrandom=0\ncrossover=0\nmutation=0\n");
+  const space::Sampler sampler(cfg);
+  const search::EvolutionStrategy evo(sampler, cfg.search);
+  const auto island = island_of(sampler, 2);
+  std::set<std::string> held = {space::canonical(island[0].genome), space::canonical(island[1].genome)};
+  Rng rng(8);
+  const auto p = evo.propose(island, rng, [&](const space::Genome& g) { return held.count(space::canonical(g)) > 0; });
+  CHECK(p.operators == "copy");
+  CHECK(p.repairs >= 1);
+  CHECK(held.count(space::canonical(p.genome)) == 0);
+}
+
+TEST_CASE("ranking: feasible first, then non-dominated rank, then crowding; one objective by value") {
+  auto cfg = nb201_study("strategy='nsga2'\nobjectives=['val_acc:max','params:min']\nconstraints=['latency_s <= 1']\n");
+  space::Genome g;
+  // id: acc, params, latency
+  const std::vector<search::Member> island = {
+      {1, g, {0.90, 100.0, 0.5}},   // front 1 (extreme)
+      {2, g, {0.80, 50.0, 0.5}},    // front 1 (middle)
+      {3, g, {0.70, 10.0, 0.5}},    // front 1 (extreme)
+      {4, g, {0.85, 120.0, 0.5}},   // front 2: dominated by 1
+      {5, g, {0.99, 1.0, 3.0}},     // dominates all but breaks the constraint by 200%
+      {6, g, {0.99, 1.0, 1.5}},     // breaks it by 50%: before 5
+      {7, g, {std::nullopt, 5.0, 0.1}},   // not evaluated
+      {8, g, {0.95, 5.0, std::nullopt}},  // latency unknown: infeasible without bound
+  };
+  const auto r = search::rank_members(island, cfg.search);
+  std::vector<int64_t> ids;
+  for (size_t i : r) ids.push_back(island[i].id);
+  // front 1: 1 and 3 have infinite crowding (tie by id), then 2
+  CHECK(ids == std::vector<int64_t>{1, 3, 2, 4, 6, 5, 8});
+
+  cfg = nb201_study("strategy='evolution'\n");   // val_acc:max, values[0]; no constraints
+  const auto one = search::rank_members(island, cfg.search);
+  ids.clear();
+  for (size_t i : one) ids.push_back(island[i].id);
+  CHECK(ids == std::vector<int64_t>{5, 6, 8, 1, 4, 2, 3});   // the tie (0.99) by id; 7 not evaluated
+}
+
+TEST_CASE("breeding in the study file: every child new, its parents, island and seed recorded, replayable") {
+  const auto cfg = nb201_study("strategy='evolution'\npopulation=4\nislands=2\nmigration=0\n");
+  auto run = [&](const std::string& path) {
+    store::Db db = store::Db::open(path, store::OpenMode::create);
+    const search::Breeder breeder(cfg);
+    std::vector<std::string> genomes;
+    for (int i = 0; i < 60; ++i) {
+      search::BreedRequest r;
+      r.island = i % 2;
+      const auto bred = search::breed(db, breeder, r);
+      REQUIRE(bred);
+      evaluate(db, bred->trial_id);
+      genomes.push_back(bred->trial.genome);
+    }
+    return genomes;
+  };
+  TempDir dir;
+  const auto first = run(dir.file("a.db"));
+  CHECK(run(dir.file("b.db")) == first);   // the same seed replays the same search
+  store::Db db = store::Db::open(dir.file("a.db"), store::OpenMode::existing);
+  CHECK(count(db, "SELECT count(DISTINCT hash) FROM trial") == 60);
+  const auto rows = store::breedings(db);
+  REQUIRE(rows.size() == 60);
+  std::set<uint64_t> seeds;
+  int bred = 0;
+  for (const auto& b : rows) {
+    seeds.insert(b.seed);
+    CHECK(b.island == (b.trial_id - 1) % 2);
+    CHECK(count(db, "SELECT count(*) FROM trial WHERE island = " + std::to_string(b.island) + " AND id = " +
+                        std::to_string(b.trial_id)) == 1);
+    if (b.operators == "random") {
+      CHECK(b.parents.empty());
+      continue;
+    }
+    ++bred;
+    // parents: earlier, evaluated trials of the same island
+    for (int64_t p : b.parents) {
+      CHECK(p < b.trial_id);
+      CHECK(count(db, "SELECT count(*) FROM island_member WHERE island = " + std::to_string(b.island) +
+                          " AND trial_id = " + std::to_string(p)) == 1);
+    }
+  }
+  CHECK(seeds.size() == 60);
+  CHECK(bred > 30);
+}
+
+TEST_CASE("islands exchange migrants at the configured rate, divided by the island's workers") {
+  auto migrations = [](const std::string& path, int64_t workers, bool pollination) {
+    const auto cfg = nb201_study(std::string("strategy='evolution'\npopulation=3\nislands=2\nmigration=0.5\n") +
+                                 "pollination=" + (pollination ? "true" : "false") + "\n");
+    store::Db db = store::Db::open(path, store::OpenMode::create);
+    const search::Breeder breeder(cfg);
+    int sent = 0;
+    for (int i = 0; i < 400; ++i) {
+      search::BreedRequest r;
+      r.island = i % 2;
+      r.island_workers = workers;
+      const auto bred = search::breed(db, breeder, r);
+      REQUIRE(bred);
+      evaluate(db, bred->trial_id);
+      sent += bred->migrations;
+    }
+    CHECK(int64_t(store::migrations_of(db).size()) == sent);
+    return std::make_pair(sent, count(db, "SELECT count(*) FROM migration WHERE replaced IS NOT NULL"));
+  };
+  TempDir dir;
+  const auto [one, replaced] = migrations(dir.file("one.db"), 1, true);
+  CHECK(one == doctest::Approx(200).epsilon(0.2));      // 400 events x 0.5, one migrant to the one other island
+  CHECK(replaced > one / 2);                            // copies replace the target's worst once it is full
+  const auto [two, unused] = migrations(dir.file("two.db"), 2, true);
+  (void)unused;
+  CHECK(two == doctest::Approx(100).epsilon(0.3));      // 0.5 / 2 workers
+  TempDir moves;
+  store::Db db = store::Db::open(dir.file("one.db"), store::OpenMode::existing);
+  CHECK(count(db, "SELECT count(*) FROM migration WHERE kind = 'copy'") == one);
+  const auto [moved, none] = migrations(moves.file("m.db"), 1, false);
+  CHECK(moved == doctest::Approx(200).epsilon(0.2));
+  CHECK(none == 0);
+  store::Db m = store::Db::open(moves.file("m.db"), store::OpenMode::existing);
+  // a move leaves its island: every trial is on exactly one island
+  CHECK(count(m, "SELECT count(*) FROM (SELECT trial_id FROM island_member GROUP BY trial_id HAVING count(*) > 1)") == 0);
+}
+
+TEST_CASE("a worker with nothing to claim breeds inside its claim until [search] evaluations trials exist") {
+  const auto cfg = nb201_study("strategy='evolution'\npopulation=2\nevaluations=5\n");
+  const search::Policy policy = search::policy_of(cfg);
+  REQUIRE(policy.breeder);
+  TempDir dir;
+  store::Db db = store::Db::open(dir.file("w.db"), store::OpenMode::create);
+  store::WorkerInfo w;
+  w.host = "h";
+  w.pid = 1;
+  const int64_t worker = store::register_worker(db, w);
+  CHECK(search::count_claimable(db, policy) == 5);
+  std::set<int64_t> claimed;
+  while (auto c = search::claim_next(db, worker, policy)) {
+    claimed.insert(c->trial_id);
+    db.write([&] {
+      auto q = db.prepare("INSERT INTO result (trial_id, rung, metric, value, created_at) VALUES (?1, 0, 'val_acc', 0.5, 0)");
+      q.bind(1, c->trial_id).run();
+    });
+    store::finish(db, c->trial_id, worker, store::TrialState::done);
+    REQUIRE(claimed.size() <= 5);
+  }
+  CHECK(claimed.size() == 5);
+  CHECK(count(db, "SELECT count(*) FROM breeding WHERE worker_id IS NOT NULL") == 5);
+  CHECK(count(db, "SELECT count(*) FROM event WHERE kind = 'breed'") == 5);
+  CHECK(search::count_claimable(db, policy) == 0);
+  // random strategy, or no evaluations budget: no breeder
+  CHECK_FALSE(search::policy_of(nb201_study("strategy='evolution'\n")).breeder);
+  CHECK_FALSE(search::policy_of(nb201_study("evaluations=5\n")).breeder);
+}
+
+TEST_CASE("8 workers breeding and claiming at once: no duplicate, every child's lineage recorded, the budget kept") {
+  const auto cfg = nb201_study("strategy='evolution'\npopulation=4\nislands=4\nevaluations=160\n");
+  const search::Policy policy = search::policy_of(cfg);
+  TempDir dir;
+  const std::string path = dir.file("eight.db");
+  store::Db::open(path, store::OpenMode::create);
+  std::vector<std::thread> workers;
+  std::atomic<int> claims{0};
+  for (int k = 0; k < 8; ++k)
+    workers.emplace_back([&, k] {
+      store::Db db = store::Db::open(path, store::OpenMode::existing);
+      store::WorkerInfo w;
+      w.host = "h" + std::to_string(k);
+      w.pid = k;
+      const int64_t id = store::register_worker(db, w);
+      while (auto c = search::claim_next(db, id, policy)) {
+        ++claims;
+        evaluate(db, c->trial_id);
+        store::finish(db, c->trial_id, id, store::TrialState::done);
+      }
+    });
+  for (auto& t : workers) t.join();
+  store::Db db = store::Db::open(path, store::OpenMode::existing);
+  CHECK(claims == 160);
+  CHECK(count(db, "SELECT count(*) FROM trial") == 160);
+  CHECK(count(db, "SELECT count(*) FROM trial WHERE state = 'done'") == 160);
+  CHECK(count(db, "SELECT count(DISTINCT hash) FROM trial") == 160);
+  CHECK(count(db, "SELECT count(*) FROM breeding") == 160);
+  CHECK(count(db, "SELECT count(*) FROM breeding WHERE operators <> 'random' AND parents = '[]'") == 0);
+  // each worker bred for its own island (worker id mod 4)
+  CHECK(count(db, "SELECT count(*) FROM breeding WHERE island <> worker_id % 4") == 0);
+  CHECK(count(db, "SELECT count(*) FROM migration") > 0);
+}

@@ -51,6 +51,13 @@ expect_has "$out" $'1\ttorchscript\t'"$tmp/t.pt"$'\t3\t' "the teacher's row"
 soft=$(sql "$db" "select soft_targets from teacher where id = 1")
 [[ -f "$db.d/$soft" ]] || fail "no cached soft targets at $db.d/$soft"
 ok
+# nas-slurm: the array of a study with [distill] runs nas-distill workers
+run nas-slurm plan --db "$db" --stages train --local
+expect_rc 0 "plan a distillation study"
+expect_has "$out" 'nas-distill --db "$db" --worker' "the rendered array runs nas-distill"
+run nas-slurm plan --db "$tmp/plain.db" --stages train --local
+expect_has "$out" 'nas-train --db "$db" --worker' "a study without [distill] runs nas-train"
+
 run nas-distill --db "$db" --worker --threads 1 --format tsv
 expect_rc 0 "three students distil"
 expect_eq "$(sql "$db" "select count(*) from trial where state = 'done'")" "3" "every trial done"
@@ -68,6 +75,9 @@ expect_eq "$(sql "$db" "select count(*) from trial where state = 'queued' and at
 # the online teacher's file replaced after it was recorded
 { small_cnn_study online 3 96 2; printf '[distill]\nteacher = "t.pt"\ntargets = "online"\nloss = "dkd"\n'; } >"$tmp/online.toml"
 run nas-sample --db "$tmp/online.db" --config "$tmp/online.toml" -n 2 --queue
+run nas-slurm submit --db "$tmp/online.db" --stages train --local
+expect_rc 2 "submitting a distillation study without a teacher"
+expect_has "$err" "has no teacher yet: run 'nas-distill teacher" "submit without a teacher: the fix is named"
 run nas-distill teacher --db "$tmp/online.db"
 expect_rc 0 "record an online teacher"
 expect_eq "$(sql "$tmp/online.db" "select soft_targets is null from teacher")" "1" "online: no soft targets cached"

@@ -18,7 +18,10 @@ expect_rc 0 "breed 40"
 expect_eq "$(echo "$out" | head -1)" "id,arch,params,macs,peak_act_bytes,weight_bytes" "csv of the children"
 expect_eq "$(echo "$out" | tail -n +2 | wc -l)" "40" "40 children printed"
 expect_eq "$(sql "$db" 'select count(*) from breeding')" "40" "40 breeding rows"
-expect_eq "$(sql "$db" 'select count(distinct hash) from trial')" "70" "no duplicate genome"
+expect_eq "$(sql "$db" "select count(*) from trial t where t.id > 30 and not exists
+                        (select 1 from breeding b where b.trial_id = t.id)")" "0" "every child has its breeding row"
+expect_eq "$(sql "$db" "select count(*) from breeding b, json_each(b.parents) p
+                        where p.value not in (select id from trial where id < b.trial_id)")" "0" "parents are earlier trials"
 expect_eq "$(sql "$db" "select count(*) from breeding where strategy = 'evolution' and island = 0")" "40" "strategy and island"
 expect_eq "$(sql "$db" "select count(*) from breeding where operators <> 'random' and parents = '[]'")" "0" "bred children name parents"
 bred=$(sql "$db" "select count(*) from breeding where operators <> 'random'")
@@ -52,6 +55,16 @@ expect_rc 0 "islands from [search]"
 expect_eq "$(sql "$tmp/isl.db" 'select group_concat(island) from (select island from breeding order by trial_id)')" \
           "0,1,2,0,1,2,0,1,2" "islands in turn"
 expect_eq "$(sql "$tmp/isl.db" "select count(*) from breeding where operators = 'random'")" "9" "random until populated"
+
+# --strategy random on an evolutionary study samples as a random study with the same seed does
+sed '/^\[search\]/,$d' "$tmp/islands.toml" > "$tmp/plain.toml"
+run nas-sample --config "$tmp/islands.toml" --db "$tmp/r1.db" -n 20 --strategy random -q
+expect_rc 0 "--strategy random on an evolution study"
+run nas-sample --config "$tmp/plain.toml" --db "$tmp/r2.db" -n 20 -q
+expect_rc 0 "a random study"
+expect_eq "$(sql "$tmp/r1.db" 'select group_concat(hash) from (select hash from trial order by id)')" \
+          "$(sql "$tmp/r2.db" 'select group_concat(hash) from (select hash from trial order by id)')" "the same random stream"
+expect_eq "$(sql "$tmp/r1.db" 'select count(*) from breeding')" "0" "nothing bred"
 
 # refusals
 run nas-sample --db "$db" -n 2 --strategy evolutin

@@ -35,4 +35,22 @@ void apply_worker_flags(const WorkerFlags& f, const CommonOptions& common, train
   }
 }
 
+tabular::TableOptions table_options(const train::TrainOptions& o, const std::string& table) {
+  if (!o.trial && !o.worker) throw UsageError("give --trial ID or --worker");
+  tabular::TableOptions t;
+  t.db = o.db;
+  t.table = table;
+  t.trial = o.trial;
+  if (o.pack == "auto") t.slots = 1;
+  else if (o.pack.find_first_not_of("0123456789") != std::string::npos || o.pack.empty() || o.pack.size() > 2 ||
+           std::stoi(o.pack) < 1 || std::stoi(o.pack) > 64)
+    throw UsageError("--pack: expected a number of trainings from 1 to 64 or auto, got '" + o.pack + "'");
+  else t.slots = std::stoi(o.pack);
+  t.max_trials = o.max_trials;
+  t.until = o.until;
+  t.grace_s = o.grace_s;
+  t.format = o.format;
+  return t;
+}
+
 } // namespace nas::app

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "nas/app/cli.h"
+#include "nas/tabular/run.h"
 #include "nas/train/run.h"
 
 namespace nas::app {
@@ -23,5 +24,9 @@ void add_worker_options(CLI::App& app, train::TrainOptions& o, WorkerFlags& f, c
 // Fills `o` from the parsed flags and the common options: the study file, the output format,
 // --trial, the deadline and the precision. Throws UsageError naming the option.
 void apply_worker_flags(const WorkerFlags& f, const CommonOptions& common, train::TrainOptions& o);
+
+// nas-train --table: the worker options for the table job (nb201 lookups in place of training).
+// Throws UsageError for neither --trial nor --worker, or a --pack that is not 1..64 (auto: 1).
+tabular::TableOptions table_options(const train::TrainOptions& o, const std::string& table);
 
 } // namespace nas::app

@@ -168,10 +168,11 @@ TEST_CASE("[search]: every refusal names its file, line, column and key") {
   const std::string base = std::string(kBase) + "[space]\nfamily='nb201'\n[search]\n";
   CHECK(error_of(base + "strategy='evolve'\n").find("study.toml:12:10: key 'search.strategy': unknown value 'evolve'") !=
         std::string::npos);
-  CHECK(error_of(base + "crossover=1.5\n").find("key 'search.crossover': a probability must be in [0, 1], got 1.5") !=
+  const std::string evo = base + "strategy='evolution'\n";
+  CHECK(error_of(evo + "crossover=1.5\n").find("key 'search.crossover': a probability must be in [0, 1], got 1.5") !=
         std::string::npos);
-  CHECK(error_of(base + "population=1\n").find("key 'search.population': must be at least 2") != std::string::npos);
-  CHECK(error_of(base + "islands=0\n").find("key 'search.islands'") != std::string::npos);
+  CHECK(error_of(evo + "population=1\n").find("key 'search.population': must be at least 2") != std::string::npos);
+  CHECK(error_of(evo + "islands=0\n").find("key 'search.islands'") != std::string::npos);
   CHECK(error_of(base + "strategy='nsga2'\nobjectives=['val_acc:max']\n").find("needs at least two objectives") !=
         std::string::npos);
   CHECK(error_of(base + "strategy='evolution'\nobjectives=['val_acc:max','params:min']\n").find("use 'nsga2'") !=
@@ -183,7 +184,31 @@ TEST_CASE("[search]: every refusal names its file, line, column and key") {
   CHECK(error_of(base + "objectives=['val_acc:max','val_acc:min']\n").find("listed twice") != std::string::npos);
   CHECK(error_of(base + "constraints=['latency_s < 3']\n").find("NAME <= NUMBER") != std::string::npos);
   CHECK(error_of(base + "constraints=['latency_s <= fast']\n").find("'fast' is not a finite number") != std::string::npos);
-  CHECK(error_of(base + "islands=2\nmigrate=1\n").find("key 'search.migrate': unknown key") != std::string::npos);
+  CHECK(error_of(evo + "islands=2\nmigrate=1\n").find("key 'search.migrate': unknown key") != std::string::npos);
+}
+
+TEST_CASE("[search]: keys of the island model are refused with strategy random; migrants below population") {
+  const std::string base = std::string(kBase) + "[space]\nfamily='nb201'\n[search]\n";
+  // strategy random (the default, or named): every island-model key refused at its key
+  for (const std::string kv : {"population=8", "islands=2", "crossover=0.5", "mutation=0.5", "random=0.2",
+                               "migration=0.5", "migrants=2", "pollination=false", "evaluations=300"}) {
+    CAPTURE(kv);
+    const std::string key = kv.substr(0, kv.find('='));
+    CHECK(error_of(base + kv + "\n").find("study.toml:12:" + std::to_string(key.size() + 2) + ": key 'search." + key +
+                                          "': applies to the evolutionary strategies, and strategy is 'random'") !=
+          std::string::npos);
+    CHECK(error_of(base + "strategy='random'\n" + kv + "\n").find("study.toml:13:" + std::to_string(key.size() + 2) + ": key 'search." + key + "'") !=
+          std::string::npos);
+  }
+  // objectives and constraints also rank successive halving's rungs: allowed
+  CHECK(parse("[space]\nfamily='nb201'\n[search]\nobjectives=['val_acc:max','params:min']\n").search.objectives.size() == 2);
+  const std::string evo = base + "strategy='evolution'\n";
+  CHECK(error_of(evo + "population=4\nmigrants=4\n").find("study.toml:14:10: key 'search.migrants': must be less than population (4), got 4") !=
+        std::string::npos);
+  CHECK(error_of(evo + "migrants=20\n").find("must be less than population (20), got 20") != std::string::npos);
+  CHECK(parse("[space]\nfamily='nb201'\n[search]\nstrategy='evolution'\npopulation=4\nmigrants=3\n").search.migrants == 3);
+  CHECK(error_of(evo + "crossover=0\nmutation=0\n").find("key 'search.mutation': crossover and mutation cannot both be 0") !=
+        std::string::npos);
 }
 
 // Found by tests/fuzz/fuzz_config (bench/results/fuzz.md): TOML's nan and inf passed the checks

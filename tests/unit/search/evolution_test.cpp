@@ -6,6 +6,8 @@
 #include "../support.h"
 
 #include "nas/config/study_config.h"
+#include "nas/core/error.h"
+#include "nas/core/text.h"
 #include "nas/search/breed.h"
 #include "nas/search/policy.h"
 #include "nas/search/promotion.h"
@@ -19,6 +21,8 @@
 #include <set>
 #include <atomic>
 #include <thread>
+#include <mutex>
+#include <stdexcept>
 
 using namespace nas;
 using nas::test::TempDir;
@@ -53,14 +57,28 @@ double fake_acc(const std::string& genome) {
   return 0.5 + n / 20 + double(std::hash<std::string>{}(genome) % 1000) / 1e5;
 }
 
-void evaluate(store::Db& db, int64_t id) {
+// Records the trial's val_acc at `rung`; false when the study has no such trial. Asserts
+// nothing, so that threads may call it (doctest's assertions belong to the main thread).
+bool evaluated(store::Db& db, int64_t id, int rung = 0) {
+  bool found = false;
   db.write([&] {
     auto g = db.prepare("SELECT genome FROM trial WHERE id = ?1");
     g.bind(1, id);
-    REQUIRE(g.step());
-    auto q = db.prepare("INSERT INTO result (trial_id, rung, metric, value, created_at) VALUES (?1, 0, 'val_acc', ?2, 0)");
-    q.bind(1, id).bind(2, fake_acc(g.text(0))).run();
+    found = g.step();
+    if (!found) return;
+    auto q = db.prepare("INSERT INTO result (trial_id, rung, metric, value, created_at) VALUES (?1, ?2, 'val_acc', ?3, 0)");
+    q.bind(1, id).bind(2, rung).bind(3, fake_acc(g.text(0))).run();
   });
+  return found;
+}
+
+void evaluate(store::Db& db, int64_t id, int rung = 0) { REQUIRE(evaluated(db, id, rung)); }
+
+store::WorkerInfo worker_info(int k) {
+  store::WorkerInfo w;
+  w.host = "h" + std::to_string(k);
+  w.pid = k;
+  return w;
 }
 
 int64_t count(store::Db& db, const std::string& sql) {
@@ -81,10 +99,12 @@ TEST_CASE("each probability means what it says: random, crossover and mutation s
   const int n = 6000;
   for (int i = 0; i < n; ++i) ops[evo.propose(island, rng, kNothingTaken).operators]++;
   const double bred = n - ops["random"];
+  // drawn again while neither fires: each rate given that something is done (1 - 0.3 x 0.6)
   CHECK(ops["random"] / double(n) == doctest::Approx(0.1).epsilon(0.15));
-  CHECK((ops["crossover"] + ops["crossover+mutation"]) / bred == doctest::Approx(0.7).epsilon(0.04));
-  CHECK((ops["mutation"] + ops["crossover+mutation"]) / bred == doctest::Approx(0.4).epsilon(0.06));
-  CHECK(ops["copy"] / bred == doctest::Approx(0.3 * 0.6).epsilon(0.1));
+  CHECK((ops["crossover"] + ops["crossover+mutation"]) / bred == doctest::Approx(0.7 / 0.82).epsilon(0.04));
+  CHECK((ops["mutation"] + ops["crossover+mutation"]) / bred == doctest::Approx(0.4 / 0.82).epsilon(0.06));
+  CHECK(ops["crossover+mutation"] / bred == doctest::Approx(0.28 / 0.82).epsilon(0.08));
+  CHECK(ops.count("copy") == 0);
 
   // Extremes: always cross, never mutate, never random.
   const auto all = nb201_study("strategy='evolution'\npopulation=20\ncrossover=1\nmutation=0\nrandom=0\n");
@@ -117,15 +137,16 @@ TEST_CASE("parents are two distinct trials drawn uniformly from the best `popula
   CHECK(evo.propose(small, rng, kNothingTaken).operators == "random");
 }
 
-TEST_CASE("a child the study already holds is mutated until it is new") {
-  const auto cfg = nb201_study("strategy='evolution'\npopulation=2\nrandom=0\ncrossover=0\nmutation=0\n");
+TEST_CASE("a child the study already holds is mutated until it is new, the repairs counted apart") {
+  const auto cfg = nb201_study("strategy='evolution'\npopulation=2\nrandom=0\ncrossover=1\nmutation=0\n");
   const space::Sampler sampler(cfg);
   const search::EvolutionStrategy evo(sampler, cfg.search);
-  const auto island = island_of(sampler, 2);
-  std::set<std::string> held = {space::canonical(island[0].genome), space::canonical(island[1].genome)};
+  auto island = island_of(sampler, 1);
+  island.push_back({2, island[0].genome, {0.5}});   // crossing two equal parents reproduces them
+  std::set<std::string> held = {space::canonical(island[0].genome)};
   Rng rng(8);
   const auto p = evo.propose(island, rng, [&](const space::Genome& g) { return held.count(space::canonical(g)) > 0; });
-  CHECK(p.operators == "copy");
+  CHECK(p.operators == "crossover");
   CHECK(p.repairs >= 1);
   CHECK(held.count(space::canonical(p.genome)) == 0);
 }
@@ -177,7 +198,8 @@ TEST_CASE("breeding in the study file: every child new, its parents, island and 
   const auto first = run(dir.file("a.db"));
   CHECK(run(dir.file("b.db")) == first);   // the same seed replays the same search
   store::Db db = store::Db::open(dir.file("a.db"), store::OpenMode::existing);
-  CHECK(count(db, "SELECT count(DISTINCT hash) FROM trial") == 60);
+  CHECK(count(db, "SELECT count(*) FROM trial") == 60);
+  CHECK(count(db, "SELECT count(*) FROM event WHERE kind = 'breed'") == 60);   // one event a new trial
   const auto rows = store::breedings(db);
   REQUIRE(rows.size() == 60);
   std::set<uint64_t> seeds;
@@ -265,41 +287,176 @@ TEST_CASE("a worker with nothing to claim breeds inside its claim until [search]
   CHECK(count(db, "SELECT count(*) FROM breeding WHERE worker_id IS NOT NULL") == 5);
   CHECK(count(db, "SELECT count(*) FROM event WHERE kind = 'breed'") == 5);
   CHECK(search::count_claimable(db, policy) == 0);
-  // random strategy, or no evaluations budget: no breeder
+  // no evaluations budget: no breeder (with the random strategy, evaluations is refused)
   CHECK_FALSE(search::policy_of(nb201_study("strategy='evolution'\n")).breeder);
-  CHECK_FALSE(search::policy_of(nb201_study("evaluations=5\n")).breeder);
+  CHECK_THROWS_AS(nb201_study("evaluations=5\n"), ConfigError);
 }
 
-TEST_CASE("8 workers breeding and claiming at once: no duplicate, every child's lineage recorded, the budget kept") {
-  const auto cfg = nb201_study("strategy='evolution'\npopulation=4\nislands=4\nevaluations=160\n");
+TEST_CASE("8 workers breeding and claiming at once: no duplicate, lineage recorded, migrants at 0.9 / island workers") {
+  const int64_t evaluations = 400;
+  const auto cfg = nb201_study("strategy='evolution'\npopulation=4\nislands=4\nevaluations=" + std::to_string(evaluations) + "\n");
   const search::Policy policy = search::policy_of(cfg);
   TempDir dir;
   const std::string path = dir.file("eight.db");
-  store::Db::open(path, store::OpenMode::create);
+  std::vector<int64_t> ids;
+  {
+    // all registered before any claims: two live workers an island (id % 4) for the whole run
+    store::Db db = store::Db::open(path, store::OpenMode::create);
+    for (int k = 0; k < 8; ++k) ids.push_back(store::register_worker(db, worker_info(k)));
+    for (int64_t island = 0; island < 4; ++island)
+      CHECK(store::island_workers(db, island, 4, policy.lease_s, now_unix()) == 2);
+    CHECK(store::island_workers(db, 0, 4, policy.lease_s, now_unix() + 2 * policy.lease_s) == 0);   // heartbeats too old
+    store::stop_worker(db, store::register_worker(db, worker_info(9)));
+    CHECK(store::island_workers(db, 1, 4, policy.lease_s, now_unix()) == 2);   // a stopped worker does not count
+  }
   std::vector<std::thread> workers;
+  std::mutex failed_mutex;
+  std::vector<std::string> failed;   // asserted after the join
   std::atomic<int> claims{0};
   for (int k = 0; k < 8; ++k)
     workers.emplace_back([&, k] {
-      store::Db db = store::Db::open(path, store::OpenMode::existing);
-      store::WorkerInfo w;
-      w.host = "h" + std::to_string(k);
-      w.pid = k;
-      const int64_t id = store::register_worker(db, w);
-      while (auto c = search::claim_next(db, id, policy)) {
-        ++claims;
-        evaluate(db, c->trial_id);
-        store::finish(db, c->trial_id, id, store::TrialState::done);
+      try {
+        store::Db db = store::Db::open(path, store::OpenMode::existing);
+        while (auto c = search::claim_next(db, ids[size_t(k)], policy)) {
+          ++claims;
+          if (!evaluated(db, c->trial_id)) throw std::runtime_error("claimed trial " + std::to_string(c->trial_id) + " not found");
+          store::finish(db, c->trial_id, ids[size_t(k)], store::TrialState::done);
+        }
+      } catch (const std::exception& e) {
+        std::lock_guard<std::mutex> lock(failed_mutex);
+        failed.push_back("worker " + std::to_string(k) + ": " + e.what());
       }
     });
   for (auto& t : workers) t.join();
+  for (const auto& f : failed) FAIL_CHECK(f);
   store::Db db = store::Db::open(path, store::OpenMode::existing);
-  CHECK(claims == 160);
-  CHECK(count(db, "SELECT count(*) FROM trial") == 160);
-  CHECK(count(db, "SELECT count(*) FROM trial WHERE state = 'done'") == 160);
-  CHECK(count(db, "SELECT count(DISTINCT hash) FROM trial") == 160);
-  CHECK(count(db, "SELECT count(*) FROM breeding") == 160);
+  CHECK(claims == evaluations);
+  CHECK(count(db, "SELECT count(*) FROM trial WHERE state = 'done'") == evaluations);
+  CHECK(count(db, "SELECT count(*) FROM event WHERE kind = 'breed'") == evaluations);   // one event a new trial
+  CHECK(count(db, "SELECT count(*) FROM (SELECT trial_id FROM event WHERE kind = 'claim' GROUP BY trial_id HAVING count(*) > 1)") == 0);
+  CHECK(count(db, "SELECT count(*) FROM trial t WHERE NOT EXISTS (SELECT 1 FROM breeding b WHERE b.trial_id = t.id)") == 0);
   CHECK(count(db, "SELECT count(*) FROM breeding WHERE operators <> 'random' AND parents = '[]'") == 0);
+  // parents: earlier trials of the study
+  CHECK(count(db, "SELECT count(*) FROM breeding b, json_each(b.parents) p WHERE p.value NOT IN"
+                  " (SELECT id FROM trial WHERE id < b.trial_id)") == 0);
   // each worker bred for its own island (worker id mod 4)
   CHECK(count(db, "SELECT count(*) FROM breeding WHERE island <> worker_id % 4") == 0);
-  CHECK(count(db, "SELECT count(*) FROM migration") > 0);
+  // migration 0.9 / 2 workers per breeding event, one migrant to each of the 3 other islands
+  // (a little less: an island's first events have no evaluated trial to send)
+  const double expected = double(evaluations) * 0.9 / 2 * 3;
+  CHECK(double(count(db, "SELECT count(*) FROM migration")) == doctest::Approx(expected).epsilon(0.2));
+}
+
+TEST_CASE("a copy never replaces the target's best, however many migrants a configuration asks") {
+  auto cfg = nb201_study("strategy='evolution'\npopulation=3\nislands=2\nmigration=0\n");
+  TempDir dir;
+  store::Db db = store::Db::open(dir.file("m.db"), store::OpenMode::create);
+  const search::Breeder quiet(cfg);
+  for (int i = 0; i < 30; ++i) {   // 24 on island 0, 6 on island 1
+    search::BreedRequest r;
+    r.island = i % 5 == 4 ? 1 : 0;
+    const auto bred = search::breed(db, quiet, r);
+    REQUIRE(bred);
+    evaluate(db, bred->trial_id);
+  }
+  const auto best_of_1 = [&] {
+    return count(db, "SELECT i.trial_id FROM island_member i JOIN result r ON r.trial_id = i.trial_id"
+                     " WHERE i.island = 1 ORDER BY r.value DESC, i.trial_id LIMIT 1");
+  };
+  const int64_t best = best_of_1();
+  cfg.search.migration = 1;
+  cfg.search.migrants = 10;   // the parser refuses migrants >= population; breeding must hold anyway
+  const search::Breeder eager(cfg);
+  search::BreedRequest r;
+  r.island = 0;
+  const auto bred = search::breed(db, eager, r);
+  REQUIRE(bred);
+  CHECK(bred->migrations == 5);   // island 1 holds 6 evaluated trials: all but its best replaced
+  CHECK(count(db, "SELECT count(*) FROM island_member WHERE island = 1 AND trial_id = " + std::to_string(best)) == 1);
+  CHECK(count(db, "SELECT count(*) FROM island_member WHERE island = 1") == 6);   // 5 in, 5 out
+  CHECK(count(db, "SELECT count(*) FROM migration WHERE replaced IS NULL OR replaced NOT IN (SELECT id FROM trial)") == 0);
+  CHECK(count(db, "SELECT count(*) FROM island_member WHERE trial_id NOT IN (SELECT id FROM trial)") == 0);
+}
+
+TEST_CASE("stored children carry each operator at the documented rate, with the study's real duplicates") {
+  const auto cfg = nb201_study("strategy='evolution'\npopulation=10\n");
+  TempDir dir;
+  store::Db db = store::Db::open(dir.file("rates.db"), store::OpenMode::create);
+  const search::Breeder breeder(cfg);
+  for (int i = 0; i < 800; ++i) {
+    const auto bred = search::breed(db, breeder, {});
+    REQUIRE(bred);
+    evaluate(db, bred->trial_id);
+  }
+  // from the 11th child on the island has `population` evaluated trials
+  const std::string later = " FROM breeding WHERE trial_id > 10";
+  const double events = double(count(db, "SELECT count(*)" + later));
+  const double bred = double(count(db, "SELECT count(*)" + later + " AND operators <> 'random'"));
+  const double crossed = double(count(db, "SELECT count(*)" + later + " AND operators LIKE 'crossover%'"));
+  const double mutated = double(count(db, "SELECT count(*)" + later + " AND operators LIKE '%mutation'"));
+  const double both = double(count(db, "SELECT count(*)" + later + " AND operators = 'crossover+mutation'"));
+  CHECK(count(db, "SELECT count(*) FROM breeding WHERE operators NOT IN ('random','crossover','mutation','crossover+mutation')") == 0);
+  CHECK(1 - bred / events == doctest::Approx(0.1).epsilon(0.25));
+  // crossover 0.7 and mutation 0.4, drawn again while neither fires: given 1 - 0.3 x 0.6 = 0.82
+  CHECK(crossed / bred == doctest::Approx(0.7 / 0.82).epsilon(0.05));
+  CHECK(mutated / bred == doctest::Approx(0.4 / 0.82).epsilon(0.12));
+  CHECK(both / bred == doctest::Approx(0.28 / 0.82).epsilon(0.15));
+}
+
+TEST_CASE("a space with nothing new left: breeding records it exhausted, and workers stop asking") {
+  // two operations on 6 edges: 64 cells, fewer than the 100 evaluations asked
+  const auto cfg = config::parse_study_config(
+      "[study]\nname='small'\nseed=2\n[data]\nformat='synthetic'\nshape=[3,32,32]\nclasses=10\nsamples=64\n"
+      "[space]\nfamily='nb201'\nops=['none','skip_connect']\n[search]\nstrategy='evolution'\npopulation=4\nevaluations=100\n",
+      "/tmp/small.toml");
+  const search::Policy policy = search::policy_of(cfg);
+  REQUIRE(policy.breeder);
+  TempDir dir;
+  store::Db db = store::Db::open(dir.file("x.db"), store::OpenMode::create);
+  const int64_t worker = store::register_worker(db, worker_info(1));
+  int claimed = 0;
+  while (auto c = search::claim_next(db, worker, policy)) {
+    evaluate(db, c->trial_id);
+    store::finish(db, c->trial_id, worker, store::TrialState::done);
+    REQUIRE(++claimed <= 64);
+  }
+  CHECK(claimed == 64);
+  CHECK(count(db, "SELECT count(*) FROM event WHERE kind = 'breed_exhausted'") == 1);
+  CHECK(store::breed_exhausted(db));
+  CHECK(search::evaluations_left(db, cfg.search) == 0);
+  CHECK(search::count_claimable(db, policy) == 0);   // a job script does not requeue for it
+  // a later worker neither claims nor tries again
+  CHECK_FALSE(search::claim_next(db, worker, policy));
+  CHECK(count(db, "SELECT count(*) FROM event WHERE kind = 'breed_exhausted'") == 1);
+}
+
+TEST_CASE("synchronous promotion: a worker waits for the running rung instead of breeding, so rungs promote") {
+  const auto cfg = nb201_study("strategy='evolution'\npopulation=2\nevaluations=6\n"
+                               "[budget]\nmin_epochs=1\nmax_epochs=2\neta=2\npromotion='synchronous'\n");
+  const search::Policy policy = search::policy_of(cfg);
+  REQUIRE(policy.breeder);
+  REQUIRE(policy.synchronous);
+  TempDir dir;
+  store::Db db = store::Db::open(dir.file("s.db"), store::OpenMode::create);
+  const int64_t a = store::register_worker(db, worker_info(1)), b = store::register_worker(db, worker_info(2));
+  auto pause = [&](const store::Claim& c, int64_t w) {
+    evaluate(db, c.trial_id, c.rung);
+    store::finish(db, c.trial_id, w, store::TrialState::paused);
+  };
+  const auto first = search::claim_next(db, a, policy);
+  REQUIRE(first);
+  CHECK_FALSE(search::claim_next(db, b, policy));   // rung 0 runs: no child bred beside it
+  CHECK(search::worth_waiting(db, policy));
+  CHECK(count(db, "SELECT count(*) FROM trial") == 1);
+  pause(*first, a);
+  const auto second = search::claim_next(db, b, policy);   // rung 0 complete, 1 result: nothing to promote, so breed
+  REQUIRE(second);
+  CHECK(second->rung == 0);
+  CHECK_FALSE(search::claim_next(db, a, policy));
+  pause(*second, b);
+  const auto third = search::claim_next(db, a, policy);   // rung 0 complete with 2 results: its best promoted
+  REQUIRE(third);
+  CHECK(third->rung == 1);
+  CHECK(count(db, "SELECT count(*) FROM event WHERE kind = 'promote'") == 1);
+  CHECK(search::evaluations_left(db, cfg.search) == 4);   // promoted before the budget was spent
 }

@@ -69,6 +69,10 @@ TEST_CASE("nas-train --table: an evolutionary search breeds, looks up and finish
   TempDir dir;
   // the real table: a search needs every cell
   const std::string table = std::string(NAS_SHARED_DIR) + "/benchmarks/nb201/nats_bench.csv";
+  if (!std::ifstream(table)) {   // a clean machine has no ../shared: ctest passes there
+    MESSAGE("skipped: no NAS-Bench-201 table at " << table);
+    return;
+  }
   const auto toml = write(dir, "s.toml",
                           "[study]\nname='t'\nseed=4\n[data]\nformat='synthetic'\nshape=[3,32,32]\nclasses=10\n"
                           "samples=1000\n[space]\nfamily='nb201'\n[train]\nepochs=200\n"
@@ -99,7 +103,7 @@ TEST_CASE("nas-train --table: an evolutionary search breeds, looks up and finish
                " AND b.metric = 'test_acc' AND a.value = b.value") == 40);
   CHECK(scalar("SELECT max(value) FROM result WHERE metric = 'test_acc'") > 0.9);
   // simulated time: 6 MACs x 900 training samples (10 % held out) x 200 epochs at 2e12 FLOP/s
-  CHECK(scalar("SELECT min(abs(r.value - 6.0 * t.macs * 900 * 200 / 2e12)) FROM result r JOIN trial t ON t.id = r.trial_id"
+  CHECK(scalar("SELECT max(abs(r.value - 6.0 * t.macs * 900 * 200 / 2e12)) FROM result r JOIN trial t ON t.id = r.trial_id"
                " WHERE r.metric = 'wall_s'") < 1e-9);
   CHECK(out.str().find("val_acc") != std::string::npos);
   // a cnn study is refused

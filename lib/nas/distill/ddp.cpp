@@ -150,7 +150,10 @@ c10::intrusive_ptr<ProcessGroup> make_group(const Rendezvous& r, const torch::De
 }
 
 // c10d reports a peer that went away, a timeout or a refused connection as c10::Error.
+// Called from a handler: minnow's own errors go on as they are (their exit code), any other
+// (LibTorch's, Gloo's) becomes an Error naming the collective.
 [[noreturn]] void rethrow(const char* what, const std::exception& e) {
+  if (dynamic_cast<const Error*>(&e)) throw;
   throw Error(std::string("data-parallel ") + what + ": " + first_line(e.what()));
 }
 
@@ -164,7 +167,7 @@ DataParallel::DataParallel(const Rendezvous& r, const torch::Device& device, std
   try {
     group_->store = make_store(r, timeout);
     group_->pg = make_group(r, device, group_->store, timeout);
-  } catch (const c10::Error& e) {
+  } catch (const std::exception& e) {   // c10::Error, and Gloo's own (a peer gone, a timeout)
     rethrow("rendezvous", e);
   }
 }
@@ -211,7 +214,7 @@ void DataParallel::allreduce_flat(std::vector<torch::Tensor>& tensors, double sc
         at += t.numel();
       }
     }
-  } catch (const c10::Error& e) {
+  } catch (const std::exception& e) {   // c10::Error, and Gloo's own (a peer gone, a timeout)
     rethrow("all-reduce", e);
   }
 }
@@ -232,7 +235,7 @@ void DataParallel::broadcast_flat(std::vector<torch::Tensor> tensors) {
         at += t.numel();
       }
     }
-  } catch (const c10::Error& e) {
+  } catch (const std::exception& e) {   // c10::Error, and Gloo's own (a peer gone, a timeout)
     rethrow("broadcast", e);
   }
 }
@@ -261,7 +264,7 @@ void DataParallel::allreduce_sum(torch::Tensor& t) {
   std::vector<torch::Tensor> one{t.to(device_)};
   try {
     group_->pg->allreduce(one)->wait();
-  } catch (const c10::Error& e) {
+  } catch (const std::exception& e) {   // c10::Error, and Gloo's own (a peer gone, a timeout)
     rethrow("all-reduce", e);
   }
   t.copy_(one[0]);
@@ -276,7 +279,7 @@ bool DataParallel::any(bool flag) {
 void DataParallel::barrier() {
   try {
     group_->pg->barrier()->wait();
-  } catch (const c10::Error& e) {
+  } catch (const std::exception& e) {   // c10::Error, and Gloo's own (a peer gone, a timeout)
     rethrow("barrier", e);
   }
 }

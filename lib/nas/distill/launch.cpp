@@ -8,6 +8,7 @@
 
 #include <signal.h>
 #include <sys/wait.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -50,9 +51,14 @@ pid_t start_rank(const std::vector<std::string>& args, int rank, int world, cons
   argv.push_back(nullptr);
   for (auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
+  const pid_t launcher = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) throw Error(std::string("cannot start rank ") + std::to_string(rank) + ": " + std::strerror(errno));
   if (pid == 0) {
+    // a rank never outlives its launcher (killed by the OOM killer or SIGKILL): it would go on
+    // writing the teacher's files under a rerun's ranks
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != launcher) ::_exit(1);
     ::execve("/proc/self/exe", argv.data(), envp.data());
     ::_exit(127);
   }
@@ -73,7 +79,13 @@ std::optional<int> launch_local_ranks(int ranks, const std::string& folder) {
   const auto args = own_arguments();
   install_stop_handlers();
   std::vector<pid_t> pids;
-  for (int r = 0; r < ranks; ++r) pids.push_back(start_rank(args, r, ranks, store));
+  try {
+    for (int r = 0; r < ranks; ++r) pids.push_back(start_rank(args, r, ranks, store));
+  } catch (const std::exception&) {   // the ranks already started would wait for the rest in vain
+    for (pid_t p : pids) ::kill(p, SIGKILL);
+    for (pid_t p : pids) ::waitpid(p, nullptr, 0);
+    throw;
+  }
   log::verbose("started " + std::to_string(ranks) + " rank processes meeting in '" + store + "'");
 
   int rc = 0, left = ranks, forwarded = 0;

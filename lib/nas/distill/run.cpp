@@ -256,6 +256,7 @@ int run_teacher(const TeacherOptions& o, std::ostream& out) {
   const train::DeviceInfo dev = train::resolve_device(device);
   at::set_num_threads(o.threads.value_or(int(std::max(1u, std::thread::hardware_concurrency() / unsigned(o.ranks)))));
   const data::StudyData data = data::load_study_data(cfg.data, cfg.seed, dev.device);
+  const bool cached = use_cached_targets(cfg.distill, data);   // refused before hours of training
   store::TeacherRecord rec;
   std::unique_ptr<Teacher> teacher;
   if (!o.genome_file.empty() || !o.arch.empty()) {
@@ -274,11 +275,12 @@ int run_teacher(const TeacherOptions& o, std::ostream& out) {
   rec.classes = data.classes;
   rec.val_acc = teacher_accuracy(*teacher, data, data.validation, cfg.train.eval_batch_size);
   rec.test_acc = teacher_accuracy(*teacher, data, data.test, cfg.train.eval_batch_size);
-  if (use_cached_targets(cfg.distill, data)) {
-    rec.soft_targets = "teacher/soft-targets-" + rec.sha256.substr(0, 12) + ".bin";
-    const std::string path = store::artifact_dir(o.db) + "/" + rec.soft_targets;
-    fs::create_directories(fs::path(path).parent_path());
-    rec.soft_targets_sha256 = write_soft_targets(path, compute_soft_targets(*teacher, data, cfg.train.eval_batch_size));
+  if (cached) {
+    const std::string dir = store::artifact_dir(o.db) + "/teacher";
+    fs::create_directories(dir);
+    const SoftTargetsFile f = write_soft_targets(dir, compute_soft_targets(*teacher, data, cfg.train.eval_batch_size));
+    rec.soft_targets = "teacher/" + f.name;
+    rec.soft_targets_sha256 = f.sha256;
   }
   rec.id = store::record_teacher(db, rec);
   log::info("teacher " + std::to_string(rec.id) + ": " + teacher->describe() + ", val acc " +

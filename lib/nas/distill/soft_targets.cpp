@@ -22,18 +22,25 @@ torch::Tensor compute_soft_targets(Teacher& t, const data::StudyData& data, int6
     const torch::Tensor idx = torch::arange(at, std::min(at + batch, split.size()), opts);
     parts.push_back(t.logits(data::gather_batch(data, split, idx, false, torch::Generator())).to(torch::kHalf));
   }
-  return torch::cat(parts, 0);
+  torch::Tensor all = torch::cat(parts, 0);
+  if (!torch::isfinite(all).all().item<bool>())
+    throw UsageError("the teacher gives logits beyond half precision's range (|x| > 65504): they cannot be cached; "
+                     "use [distill] targets = \"online\"");
+  return all;
 }
 
-std::string write_soft_targets(const std::string& path, const torch::Tensor& targets) {
+SoftTargetsFile write_soft_targets(const std::string& folder, const torch::Tensor& targets) {
   const torch::Tensor cpu = targets.to(torch::kCPU, torch::kHalf).contiguous();
   const int64_t dims[2] = {cpu.size(0), cpu.size(1)};
   std::string bytes(kHeader + size_t(cpu.numel()) * 2, '\0');
   std::memcpy(bytes.data(), kMagic, sizeof kMagic);
   std::memcpy(bytes.data() + sizeof kMagic, dims, sizeof dims);   // little-endian hosts only (x86-64, aarch64)
   std::memcpy(bytes.data() + kHeader, cpu.data_ptr(), size_t(cpu.numel()) * 2);
-  write_file_atomic(path, bytes);
-  return sha256_hex(bytes);
+  SoftTargetsFile f;
+  f.sha256 = sha256_hex(bytes);
+  f.name = "soft-targets-" + f.sha256.substr(0, 12) + ".bin";
+  write_file_atomic(folder + "/" + f.name, bytes);
+  return f;
 }
 
 torch::Tensor read_soft_targets(const std::string& path, const std::string& sha256, int64_t rows, int64_t classes,

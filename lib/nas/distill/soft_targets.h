@@ -12,12 +12,18 @@
 namespace nas::distill {
 
 // Rows in the order of data.train (the study's deterministic split), half precision, on the
-// data's device.
+// data's device. Throws UsageError when a logit does not fit half precision (|x| > 65504).
 torch::Tensor compute_soft_targets(Teacher& t, const data::StudyData& data, int64_t batch);
 
-// Writes them (crash-safe: the old file or the new one) as "MNSOFT01", rows and classes (int64
-// little-endian), then the half-precision values; returns the file's sha256.
-std::string write_soft_targets(const std::string& path, const torch::Tensor& targets);
+struct SoftTargetsFile {
+  std::string name;                     // soft-targets-SHA12.bin
+  std::string sha256;                   // of the whole file
+};
+
+// Writes them into `folder` (crash-safe) as "MNSOFT01", rows and classes (int64 little-endian),
+// then the half-precision values, named by their own sha256: a file an earlier teacher record
+// names is never overwritten with other contents.
+SoftTargetsFile write_soft_targets(const std::string& folder, const torch::Tensor& targets);
 
 // Reads them back onto `device`. Throws UsageError naming the file when its sha256 is not
 // `sha256` (the study file's record: the file was replaced or damaged -- never used), when it

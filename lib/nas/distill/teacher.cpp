@@ -84,9 +84,14 @@ void check_teacher(Teacher& t, const data::StudyData& data, const std::string& w
   torch::Tensor out;
   try {
     out = t.logits(x);
+  } catch (const Error&) {
+    throw;
   } catch (const c10::Error& e) {
     throw UsageError("teacher " + what + ": fails on the study's input of shape " + c10::str(x.sizes()) + ": " +
                      first_line(e.what_without_backtrace()));
+  } catch (const std::exception& e) {   // a TorchScript assert or raise (torch::jit::JITException)
+    throw UsageError("teacher " + what + ": fails on the study's input of shape " + c10::str(x.sizes()) + ": " +
+                     first_line(e.what()));
   }
   if (out.dim() != 2 || out.size(0) != n || out.size(1) != data.classes)
     throw UsageError("teacher " + what + ": gives an output of shape " + c10::str(out.sizes()) + " for " +

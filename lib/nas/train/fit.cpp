@@ -233,15 +233,17 @@ int64_t checked_size(const data::StudyData& data) {
 // it is left out of the epoch.
 int64_t steps_of(int64_t n, int64_t b, int64_t world) {
   const int64_t last = n % b;
-  return last != 0 && last < std::max<int64_t>(2, world) ? n / b : (n + b - 1) / b;
+  // each rank's share of the last batch must hold 2 samples (1 rank: the old rule, a batch of 1)
+  return last != 0 && last < (world > 1 ? 2 * world : 2) ? n / b : (n + b - 1) / b;
 }
 
 int64_t checked_batch(const FitPlan& plan, int64_t n) {
   const int64_t b = std::min<int64_t>(plan.hp.batch_size, n);
   if (plan.world < 1 || plan.rank < 0 || plan.rank >= plan.world)
     throw UsageError("rank " + std::to_string(plan.rank) + " of " + std::to_string(plan.world) + " ranks");
-  if (b < plan.world)
-    throw UsageError("a batch of " + std::to_string(b) + " samples cannot be shared by " + std::to_string(plan.world) + " ranks");
+  if (plan.world > 1 && b < 2 * plan.world)   // a rank's slice of one sample breaks batch norm
+    throw UsageError("a batch of " + std::to_string(b) + " samples cannot be shared by " + std::to_string(plan.world) +
+                     " ranks (each needs at least 2)");
   return b;
 }
 

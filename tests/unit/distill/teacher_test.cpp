@@ -53,9 +53,10 @@ std::string with_error(const std::function<void()>& f) {
 
 TEST_CASE("cached soft targets: written, read back bit for bit, refused when damaged or of another split") {
   test::TempDir dir;
-  const std::string path = dir.file("soft.bin");
   const torch::Tensor t = torch::randn({40, 3}).to(torch::kHalf);
-  const std::string sha = distill::write_soft_targets(path, t);
+  const distill::SoftTargetsFile f = distill::write_soft_targets(dir.path, t);
+  const std::string path = dir.file(f.name), sha = f.sha256;
+  CHECK(f.name == "soft-targets-" + sha.substr(0, 12) + ".bin");   // named by its contents
   CHECK(sha == sha256_file(path));
   CHECK(torch::equal(distill::read_soft_targets(path, sha, 40, 3, torch::kCPU), t));
   CHECK(with_error([&] { distill::read_soft_targets(path, sha, 41, 3, torch::kCPU); }).find("holds 40 x 3 soft targets") !=

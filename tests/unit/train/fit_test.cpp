@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include "../bands.h"
 #include "../support.h"
 #include "nas/core/error.h"
 #include "nas/train/fit.h"
@@ -18,31 +19,7 @@ using namespace nas;
 
 namespace {
 
-// 4 classes of 1x8x8 images: class c lights up rows 2c and 2c+1 (plus noise) -- learnable by a
-// small CNN, and unchanged in meaning by horizontal flips and one-pixel crops.
-data::Split bands(int64_t n, uint64_t seed) {
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  torch::Tensor labels = torch::randint(0, 4, {n}, gen, torch::kInt64);
-  torch::Tensor x = torch::randint(0, 96, {n, 1, 8, 8}, gen, torch::kInt64);
-  torch::Tensor rows = torch::arange(8, torch::kInt64).div(2, "floor").view({1, 1, 8, 1});
-  x = x + rows.eq(labels.view({n, 1, 1, 1})).to(torch::kInt64) * 150;
-  return {x.to(torch::kUInt8), labels};
-}
-
-data::StudyData study_data() {
-  data::StudyData d;
-  d.train = bands(192, 1);
-  d.validation = bands(64, 2);
-  d.test = bands(64, 3);
-  d.classes = 4;
-  torch::Tensor f = d.train.images.to(torch::kFloat32) / 255.0;
-  d.mean = f.mean({0, 2, 3});
-  d.std = f.std({0, 2, 3});
-  d.flip = true;   // augmentation draws random numbers: resuming must redraw the same ones
-  d.crop = true;
-  d.crop_padding = 1;
-  return d;
-}
+data::StudyData study_data() { return test::bands_data(); }
 
 model::Network tiny_net(uint64_t seed) {
   space::Genome g;

@@ -85,4 +85,97 @@ expect_rc 2 "test_acc objective"
 expect_has "$err" "key 'search.objectives': 'test_acc' is reported only" "test_acc refused at its key"
 [[ ! -e "$tmp/bad.db" ]] || fail "no study file for a refused configuration"
 ok
+cat > "$tmp/bad-screen.toml" <<TOML
+$(cat "$nb")
+
+[search]
+strategy = "evolution"
+evaluations = 20
+screen = 4
+screen_proxies = ["nwot"]
+TOML
+run nas-sample --config "$tmp/bad-screen.toml" --db "$tmp/bad.db" -n 2
+expect_rc 2 "a screen proxy that needs data"
+expect_has "$err" "key 'search.screen_proxies': 'nwot' needs data" "screen_proxies refused at its key"
+
+# nas-sample breeds unscreened, and says so
+cat > "$tmp/screen.toml" <<TOML
+$(cat "$nb")
+
+[search]
+strategy = "evolution"
+population = 3
+evaluations = 12
+screen = 3
+TOML
+run nas-sample --config "$tmp/screen.toml" --db "$tmp/scr-sample.db" -n 2
+expect_rc 0 "nas-sample on a screened study"
+expect_has "$err" "[search] screen applies to the workers' breeding (nas-train): these were not screened" "unscreened note"
+expect_eq "$(sql "$tmp/scr-sample.db" "select count(*) from event where kind = 'screen'")" "0" "no screen event from nas-sample"
+
+# Proxy-guided moves through the real worker, in table mode (the NAS-Bench-201 table answers):
+# every child the workers breed was the best of 3 candidates by synflow, and its screen event
+# says so; then [search] epochs ends a search at its budget.
+table="${NAS_SHARED_DIR:-}/benchmarks/nb201/nats_bench.csv"
+if [[ -f $table ]]; then
+  nbt() {
+    cat <<TOML
+[study]
+name = "nb201-screen"
+seed = 4
+[data]
+format = "synthetic"
+shape = [3, 32, 32]
+classes = 10
+samples = 1000
+[space]
+family = "nb201"
+[train]
+epochs = 2
+[search]
+strategy = "evolution"
+population = 3
+$1
+TOML
+  }
+  nbt $'evaluations = 10\nscreen = 3' > "$tmp/t.toml"
+  db="$tmp/tscr.db"
+  run nas-sample --config "$tmp/t.toml" --db "$db" -n 1 --queue --strategy random -q
+  expect_rc 0 "one random trial queued"
+  run nas-train --db "$db" --worker --table "$table" --pack 2 -q
+  expect_rc 0 "screened table workers"
+  expect_eq "$(sql "$db" "select count(*) from trial where state = 'done'")" "10" "10 trials done"
+  expect_eq "$(sql "$db" "select count(*) from event where kind = 'screen'")" "9" "each of the 9 bred children screened"
+  expect_eq "$(sql "$db" "select count(*) from event where kind = 'screen' and (json_extract(detail, '\$.m') <> 3
+             or json_extract(detail, '\$.by') <> 'synflow' or json_array_length(detail, '\$.candidates') <> 3)")" "0" \
+            "m, proxy and 3 candidates recorded"
+  expect_eq "$(sql "$db" "select count(*) from event e join trial t on t.id = e.trial_id where e.kind = 'screen'
+             and json_extract(e.detail, '\$.candidates[' || json_extract(e.detail, '\$.chosen') || '].hash') <> t.hash")" \
+            "0" "the chosen candidate is the child"
+  # the best by synflow that the study did not hold yet (two workers may screen the same
+  # candidates at once: the second takes the next best)
+  expect_eq "$(sql "$db" "select count(*) from event e, json_each(e.detail, '\$.candidates') c where e.kind = 'screen'
+             and json_extract(c.value, '\$.score')
+                 > json_extract(e.detail, '\$.candidates[' || json_extract(e.detail, '\$.chosen') || '].score')
+             and json_extract(c.value, '\$.hash') not in (select hash from trial where id < e.trial_id)")" \
+            "0" "the chosen candidate has the best synflow of those still new"
+  moved=$(sql "$db" "select count(*) from event where kind = 'screen' and json_extract(detail, '\$.chosen') > 0")
+  [[ $moved -ge 1 ]] || fail "the screen never chose another candidate than the first proposed"
+  ok
+  # [search] epochs = 11 with 2 epochs a trial: 5 trials (10 epochs), then not even a child fits
+  nbt 'epochs = 11' > "$tmp/e.toml"
+  db="$tmp/tep.db"
+  run nas-sample --config "$tmp/e.toml" --db "$db" -n 1 --queue --strategy random -q
+  expect_rc 0 "epochs study"
+  run nas-db count --claimable --db "$db"
+  expect_eq "$out" "5" "1 queued (2 epochs) and the 4 children the 9 epochs left pay for"
+  run nas-train --db "$db" --worker --table "$table" --pack 2 -q
+  expect_rc 0 "table workers within [search] epochs"
+  expect_eq "$(sql "$db" "select count(*) from trial")" "5" "5 trials of 2 epochs in 11"
+  expect_eq "$(sql "$db" "select sum(value) from result where metric = 'epochs'")" "10.0" "10 epochs trained"
+  run nas-db count --claimable --db "$db"
+  expect_eq "$out" "0" "nothing left to claim"
+else
+  echo "no NAS-Bench-201 table at $table: the table-mode checks skipped"
+fi
 done_checks

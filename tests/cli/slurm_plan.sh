@@ -86,4 +86,15 @@ expect_rc 2 "a GPU memory below 1 MiB is refused"
 run nas-slurm plan --db "$db" --gpus 8 --gpu-mem lots
 expect_rc 2 "an unreadable size is refused"
 expect_has "$err" "--gpu-mem: 'lots'" "names the option and the value"
+
+# [measure] after_training = true: a measure stage between the training array and the report
+{ sed 's/plan-1000/plan-measure/' "$tmp/s.toml"; printf '[measure]\nbackend = "mimaas"\nboard = "nrf5340dk"\nwait_s = 7200\nafter_training = true\n'; } > "$tmp/m.toml"
+run nas-sample --db "$tmp/m.db" --config "$tmp/m.toml" -n 5 --queue -q
+expect_rc 0 "a study with [measure]"
+run nas-slurm plan --db "$tmp/m.db" --gpus 1 --gpu-mem 6GiB
+expect_rc 0 "plan with a measure stage"
+expect_has "$out" "#SBATCH --job-name=plan-measure-measure" "the measure stage's script"
+expect_has "$out" 'nas-measure --db "$db" --format tsv' "it runs nas-measure on the study"
+expect_has "$out" "#SBATCH --time=2:30:00" "its time limit from wait_s"
+[[ "$out" == *"plan-measure-measure"*"plan-measure-pareto"* ]] || fail "measure comes before the report"; ok
 done_checks

@@ -297,6 +297,15 @@ void plot_front(const std::string& path, const Considered& c, const Ranked& r) {
 
 } // namespace
 
+std::vector<int64_t> front_trials(store::Db& db, const ParetoOptions& o) {
+  if (o.objectives.size() < 2) throw UsageError("--front: give at least two objectives (NAME:min|max)");
+  const Considered c = consider(db, o);
+  std::vector<int64_t> ids;
+  for (size_t i : rank_trials(c).front) ids.push_back(c.ids[i]);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
 int run_pareto(const ParetoOptions& o, std::ostream& out) {
   if (o.objectives.size() < 2) throw UsageError("--objective: give at least two objectives (NAME:min|max)");
   store::OpenStudy opened = store::open_study(o.db, store::Access::read_only);

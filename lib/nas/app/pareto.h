@@ -1,12 +1,17 @@
 // pareto: what nas-pareto does -- the front of a study over any of its metrics, its
 // hypervolume and knee, a table and an SVG picture, and the hypervolume history
 #pragma once
+#include <cstdint>
 #include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
 
 #include "nas/core/table.h"
+
+namespace nas::store {
+class Db;
+}
 
 namespace nas::app {
 
@@ -21,6 +26,10 @@ struct ParetoOptions {
   bool all = false;                      // every considered trial with its front rank
   Format format = Format::table;
 };
+
+// The trials on the first front of opts.objectives (and opts.where, opts.rung), by id. Throws
+// as run_pareto does.
+std::vector<int64_t> front_trials(store::Db& db, const ParetoOptions& opts);
 
 // Runs nas-pareto; writes data to out. Throws UsageError for bad objectives, conditions,
 // references; Error when no trial has every objective.

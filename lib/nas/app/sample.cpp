@@ -238,6 +238,8 @@ void breed_new(store::Db& db, const SampleOptions& o, const config::StudyConfig&
   }
   print(out, format, added, ids, false);
   log::info("bred " + std::to_string(o.count) + " candidates (" + config::to_string(kind) + ") into '" + o.db + "'");
+  // nas-sample loads no LibTorch: the proxies of proxy-guided moves are scored by the workers
+  if (cfg.search.screen > 1) log::info("[search] screen applies to the workers' breeding (nas-train): these were not screened");
 }
 
 } // namespace

@@ -94,10 +94,15 @@ struct Prepared {
   int local_gpus = 0;
 };
 
-// The stages when none are given: the proxies first while candidates wait to be scored.
-std::vector<std::string> default_stages(store::Db& db) {
-  if (store::count_trials(db, {store::TrialState::sampled}) > 0) return {"proxy", "train", "pareto"};
-  return {"train", "pareto"};
+// The stages when none are given: the proxies first while candidates wait to be scored; the
+// hardware measurements after training when [measure] asks for them.
+std::vector<std::string> default_stages(store::Db& db, const config::StudyConfig& cfg) {
+  std::vector<std::string> stages;
+  if (store::count_trials(db, {store::TrialState::sampled}) > 0) stages.push_back("proxy");
+  stages.push_back("train");
+  if (cfg.measure.given && cfg.measure.after_training) stages.push_back("measure");
+  stages.push_back("pareto");
+  return stages;
 }
 
 // A trial as the planner sees it: MACs, batch and the bytes one training of it holds.
@@ -156,7 +161,7 @@ Prepared prepare(SlurmOptions& o) {
   Prepared p;
   store::OpenStudy opened = store::open_study(o.db, store::Access::read_only);
   store::Db& db = opened.db;
-  if (o.stages.empty()) o.stages = default_stages(db);
+  if (o.stages.empty()) o.stages = default_stages(db, opened.cfg);
   p.cfg = std::move(opened.cfg);
   p.input.slurm = effective_slurm(p.cfg, o);
   if (o.local) {

@@ -3,6 +3,7 @@
 #include "nas/core/deadline.h"
 #include "nas/core/error.h"
 #include "nas/core/text.h"
+#include "nas/proxy/screen.h"
 
 namespace nas::app {
 
@@ -33,6 +34,7 @@ void apply_worker_flags(const WorkerFlags& f, const CommonOptions& common, train
     o.precision = config::parse_precision(f.precision);
     if (!o.precision) throw UsageError("--precision: expected fp32, bf16, fp16 or auto, got '" + f.precision + "'");
   }
+  o.screen = proxy::make_screen;   // proxy-guided moves, when the study's [search] screen asks
 }
 
 tabular::TableOptions table_options(const train::TrainOptions& o, const std::string& table) {
@@ -50,6 +52,7 @@ tabular::TableOptions table_options(const train::TrainOptions& o, const std::str
   t.until = o.until;
   t.grace_s = o.grace_s;
   t.format = o.format;
+  t.screen = o.screen;
   return t;
 }
 

@@ -22,7 +22,8 @@ struct WorkerFlags {
 void add_worker_options(CLI::App& app, train::TrainOptions& o, WorkerFlags& f, const std::string& verb);
 
 // Fills `o` from the parsed flags and the common options: the study file, the output format,
-// --trial, the deadline and the precision. Throws UsageError naming the option.
+// --trial, the deadline and the precision; and the proxy screen (proxy::make_screen) that
+// breeding workers use when the study's [search] screen asks. Throws UsageError naming the option.
 void apply_worker_flags(const WorkerFlags& f, const CommonOptions& common, train::TrainOptions& o);
 
 // nas-train --table: the worker options for the table job (nb201 lookups in place of training).

@@ -32,7 +32,7 @@ const std::vector<std::string> kNb201Ops = {"none", "skip_connect", "nor_conv_1x
 // network minnow searches, far below overflow.
 constexpr int64_t kMaxCost = 1000000000000000;
 
-const std::vector<std::string> kReserved = {"measure", "pareto"};
+const std::vector<std::string> kReserved = {"pareto"};
 
 // The spellings of each enumerated value, in the order messages list them.
 template <class E> using Spellings = std::vector<std::pair<E, std::string>>;
@@ -768,6 +768,52 @@ void parse_distill(Section& s, DistillConfig& d, const std::string& base_dir) {
   s.finish();
 }
 
+// [measure]: values only; nas-measure opens tokens, URLs and devices.
+void parse_measure(Section& s, MeasureConfig& m) {
+  if (auto v = s.str("backend")) {
+    if (*v != "local" && *v != "mimaas" && *v != "http")
+      s.fail_at(*s.raw().get("backend"), "backend", "unknown value '" + *v + "' (expected one of 'local', 'mimaas', 'http')");
+    m.backend = *v;
+  }
+  m.board = s.str("board").value_or(m.board);
+  m.quantize = s.boolean("quantize").value_or(m.quantize);
+  if (auto v = s.str("build_mode")) {
+    if (*v != "pristine" && *v != "fast")
+      s.fail_at(*s.raw().get("build_mode"), "build_mode", "unknown value '" + *v + "' (expected 'pristine' or 'fast')");
+    m.build_mode = *v;
+  }
+  m.url = s.str("url").value_or(m.url);
+  m.token_file = s.str("token_file").value_or(m.token_file);
+  m.inflight = s.integer("inflight", 1, 64).value_or(m.inflight);
+  auto seconds = [&](const char* k, double& out, double lo, double hi) {
+    if (auto v = s.number(k)) {
+      if (!(*v >= lo && *v <= hi))
+        s.fail_at(*s.raw().get(k), k, "must be in [" + format_number(lo) + ", " + format_number(hi) + "], got " + format_number(*v));
+      out = *v;
+    }
+  };
+  seconds("poll_s", m.poll_s, 0.01, 3600);
+  seconds("timeout_s", m.timeout_s, 0.1, 3600);
+  seconds("backoff_s", m.backoff_s, 0.001, 600);
+  seconds("wait_s", m.wait_s, 0, 7 * 86400);
+  seconds("min_energy_s", m.min_energy_s, 0, 3600);
+  m.firmware_overhead_bytes = s.integer("firmware_overhead_bytes", 0, int64_t(1) << 32).value_or(m.firmware_overhead_bytes);
+  if (auto v = s.str("device")) {
+    if (*v != "cpu" && v->rfind("cuda:", 0) != 0)
+      s.fail_at(*s.raw().get("device"), "device", "expected 'cpu' or 'cuda:N', got '" + *v + "'");
+    m.device = *v;
+  }
+  m.batch = s.integer("batch", 1, 65536).value_or(m.batch);
+  m.warmup = s.integer("warmup", 0, 100000).value_or(m.warmup);
+  m.runs = s.integer("runs", 5, 1000000).value_or(m.runs);
+  m.threads = s.integer("threads", 1, 1024).value_or(m.threads);
+  m.calibration_images = s.integer("calibration_images", 1, 100000).value_or(m.calibration_images);
+  m.after_training = s.boolean("after_training").value_or(m.after_training);
+  if (m.backend != "local" && m.board.empty() && m.after_training)
+    s.fail_here("board", "the " + m.backend + " backend needs a board to measure on after training");
+  s.finish();
+}
+
 // [budget]
 void parse_budget(Section& s, BudgetConfig& b, const TrainConfig& t) {
   auto positive = [&](const char* k, double& out, double lo) {
@@ -872,13 +918,55 @@ void parse_search_constraints(Section& s, SearchConfig& c) {
   }
 }
 
+// epochs = 120, wall_time = "12:00:00" (a Slurm time): the search's budgets beside evaluations
+void parse_search_budgets(Section& s, SearchConfig& c) {
+  if (auto v = s.number("epochs")) {
+    if (*v <= 0) s.fail_at(*s.raw().get("epochs"), "epochs", "must be more than 0, got " + format_number(*v));
+    c.epochs = *v;
+  }
+  if (auto v = s.str("wall_time")) {
+    try {
+      c.wall_time_s = parse_slurm_time(*v);
+    } catch (const std::invalid_argument& e) {
+      s.fail_at(*s.raw().get("wall_time"), "wall_time", e.what());
+    }
+  }
+}
+
+// screen = 8, screen_proxies = ["synflow"]: proxy-guided moves. A worker screens inside its
+// claim loop, where no data is loaded: only data-free proxies. Breeding workers need a budget.
+void parse_screen(Section& s, SearchConfig& c) {
+  if (const toml::node* n = s.get("screen")) {
+    c.screen = s.integer("screen", 0, 10000).value_or(0);
+    if (c.screen == 1) s.fail_at(*n, "screen", "1 would score one candidate and keep it: give 0 (off) or 2 or more");
+    if (c.screen > 1 && c.evaluations == 0 && c.epochs == 0 && c.wall_time_s == 0)
+      s.fail_at(*n, "screen", "screens what the workers breed, and they breed only within a budget: set evaluations, "
+                              "epochs or wall_time");
+  }
+  if (auto v = s.str_list("screen_proxies")) {
+    const toml::node& at = *s.raw().get("screen_proxies");
+    if (v->empty()) s.fail_at(at, "screen_proxies", "empty list: give at least one proxy");
+    const auto& free = data_free_proxy_names();
+    for (const auto& p : *v) {
+      if (std::find(free.begin(), free.end(), p) != free.end()) continue;
+      const auto& known = proxy_names();
+      if (std::find(known.begin(), known.end(), p) != known.end())
+        s.fail_at(at, "screen_proxies", "'" + p + "' needs data, and a breeding worker screens without it (expected one of " +
+                                            quoted_list(free) + ")");
+      s.fail_at(at, "screen_proxies", "unknown proxy '" + p + "'" + suggestion_suffix(p, free) + " (expected one of " +
+                                          quoted_list(free) + ")");
+    }
+    c.screen_proxies = *v;
+  }
+}
+
 // [search]
 void parse_search(Section& s, SearchConfig& c) {
   c.strategy = s.one_of("strategy", kStrategies).value_or(c.strategy);
   // Random sampling breeds nothing: a key of the island model would be silently ignored.
   if (c.strategy == StrategyKind::random)
     for (const char* k : {"population", "islands", "crossover", "mutation", "random", "migration", "migrants",
-                          "pollination", "evaluations"})
+                          "pollination", "evaluations", "screen", "screen_proxies"})
       if (const toml::node* n = s.get(k))
         s.fail_at(*n, k, "applies to the evolutionary strategies, and strategy is 'random' (set strategy = 'evolution' or 'nsga2')");
   parse_objectives(s, c);
@@ -908,6 +996,8 @@ void parse_search(Section& s, SearchConfig& c) {
               "must be less than population (" + std::to_string(c.population) + "), got " + std::to_string(c.migrants));
   c.pollination = s.boolean("pollination").value_or(c.pollination);
   c.evaluations = s.integer("evaluations", 0, 100000000).value_or(c.evaluations);
+  parse_search_budgets(s, c);
+  parse_screen(s, c);
   if (c.objectives.empty())
     c.objectives = c.strategy == StrategyKind::nsga2 ? std::vector<Objective>{{"val_acc", true}, {"params", false}}
                                                     : std::vector<Objective>{{"val_acc", true}};
@@ -929,6 +1019,11 @@ const std::vector<std::string>& result_metric_names() {
 const std::vector<std::string>& proxy_names() {
   static const std::vector<std::string> names = {"grad_norm", "snip", "grasp", "fisher", "synflow", "jacob_cov",
                                                  "nwot", "zen", "zico", "params", "flops"};
+  return names;
+}
+
+const std::vector<std::string>& data_free_proxy_names() {
+  static const std::vector<std::string> names = {"synflow", "zen", "params", "flops"};
   return names;
 }
 
@@ -1153,6 +1248,11 @@ StudyConfig parse_study_config(const std::string& text, const std::string& path)
     Section s(*distill, "distill", file);
     parse_distill(s, cfg.distill, base_dir);
     cfg.distill.given = true;
+  }
+  if (const toml::table* measure = top.table("measure")) {
+    Section s(*measure, "measure", file);
+    parse_measure(s, cfg.measure);
+    cfg.measure.given = true;
   }
   top.finish();
   cfg.canonical_hash = sha256_hex(to_json(root).dump());

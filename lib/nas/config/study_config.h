@@ -253,7 +253,14 @@ struct SearchConfig {
   double migration = 0.9;                     // per breeding event, divided by the island's workers
   int64_t migrants = 1;                       // the best trials an island sends to each other island
   bool pollination = true;                    // copies replacing the target's worst (else the migrants move)
-  int64_t evaluations = 0;                    // trials the study may hold; idle workers breed below it (0: they do not)
+  int64_t evaluations = 0;                    // trials the study may hold; idle workers breed below it (0: no bound)
+  // The search's other budgets (every strategy): past either, no promotion and no child starts.
+  double epochs = 0;                          // training epochs all trials may commit, every rung counted (0: no bound)
+  int64_t wall_time_s = 0;                    // seconds from the study's first claim; then nothing new is claimed (0: no bound)
+  // Proxy-guided moves: a breeding worker proposes `screen` candidates, scores them with the
+  // data-free `screen_proxies` outside the write lock, and queues the best (0: off).
+  int64_t screen = 0;
+  std::vector<std::string> screen_proxies = {"synflow"};  // several: the sum of their normalised log-ranks
   bool given = false;                         // the file has a [search] section
 };
 
@@ -286,6 +293,29 @@ struct DistillConfig {
   SoftTargets targets = SoftTargets::automatic;
 };
 
+// [measure]: where and how nas-measure measures trained trials (its flags override each key).
+struct MeasureConfig {
+  bool given = false;                         // the file has a [measure] section
+  std::string backend = "local";              // local | mimaas | http
+  std::string board;                          // mimaas: the board type (nrf5340dk); http: the target
+  bool quantize = true;                       // mimaas/http: upload the int8 TFLite model
+  std::string build_mode = "pristine";        // mimaas: pristine | fast
+  std::string url;                            // "": MIMAAS_API_URL, else the public MIMaaS API
+  std::string token_file;                     // "": MIMAAS_API_TOKEN, else ~/.mimaas/token
+  int64_t inflight = 4;                       // remote requests in flight at once
+  double poll_s = 5;                          // first delay between polls of a request
+  double timeout_s = 120;                     // every HTTP call
+  double backoff_s = 1;                       // the first retry's longest wait (doubling, capped at 60 s)
+  double wait_s = 3600;                       // give up waiting for open requests after this long
+  int64_t firmware_overhead_bytes = 284262;   // flash the firmware needs beside the model (MIMaaS precheck)
+  std::string device = "cpu";                 // local: cpu | cuda:N
+  int64_t batch = 32;                         // local: the batch measured besides batch 1
+  int64_t warmup = 20, runs = 200, threads = 1;
+  double min_energy_s = 2;
+  int64_t calibration_images = 300;           // int8 calibration: training images
+  bool after_training = false;                // nas-slurm submit: a measure stage after training
+};
+
 struct StudyConfig {
   std::string path;                           // absolute path of the TOML file
   std::string text;                           // the TOML as given
@@ -301,6 +331,7 @@ struct StudyConfig {
   BudgetConfig budget;                        // defaults when the file has no [budget]
   SearchConfig search;                        // defaults (random) when the file has no [search]
   DistillConfig distill;                      // given = false when the file has no [distill]
+  MeasureConfig measure;                      // given = false when the file has no [measure]
 };
 
 // Reads and validates a study TOML file. Relative paths inside resolve against the file's
@@ -332,6 +363,9 @@ const std::vector<std::string>& result_metric_names();
 
 // The proxies nas-proxy knows, in the order of its man page.
 const std::vector<std::string>& proxy_names();
+
+// Those that need no data (synflow, zen, params, flops): what [search] screen_proxies may name.
+const std::vector<std::string>& data_free_proxy_names();
 
 // Bytes per element of a weight precision (int8 1, fp16 2, fp32 4).
 int precision_bytes(WeightPrecision precision);

@@ -3,6 +3,7 @@
 // happen), so that parameters and MACs of the built network equal the analytic ones.
 #include "nas/model/network.h"
 #include "nas/core/error.h"
+#include "nas/model/lower.h"
 
 namespace nas::model {
 
@@ -23,7 +24,8 @@ static torch::Tensor act_observed(const torch::Tensor& x, const std::string& act
 
 ConvBnImpl::ConvBnImpl(std::string name, int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups,
                        bool with_bn)
-    : conv_name_(with_bn ? name + ".conv" : name), macs_per_pixel_(out * (in / groups) * kernel * kernel) {
+    : conv_name_(with_bn ? name + ".conv" : name), macs_per_pixel_(out * (in / groups) * kernel * kernel),
+      stride_(stride), groups_(groups) {
   conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel)
                                                        .stride(stride).padding(kernel / 2).groups(groups).bias(false)));
   if (with_bn) bn = register_module("bn", torch::nn::BatchNorm2d(out));
@@ -34,6 +36,8 @@ torch::Tensor ConvBnImpl::forward(const torch::Tensor& x, const LayerObserver* o
   if (obs && *obs) (*obs)(LayerEvent{conv_name_, "conv", x, y, macs_per_pixel_ * y.size(2) * y.size(3)});
   return bn ? bn->forward(y) : y;
 }
+
+int ConvBnImpl::lower(GraphBuilder& b, int in) { return b.conv(conv_name_, in, conv->weight, bn, stride_, groups_); }
 
 namespace {
 
@@ -84,6 +88,29 @@ public:
     return act_observed(y, act, name_ + ".act", obs);
   }
 
+  int lower(GraphBuilder& g, int x) override {
+    const std::string& act = st_.activation;
+    if (st_.block == "conv") return g.activate(name_ + ".act", a_->lower(g, x), act);
+    if (st_.block == "dwsep") {
+      int y = g.activate(name_ + ".dw.act", a_->lower(g, x), act);
+      return g.activate(name_ + ".pw.act", b_->lower(g, y), act);
+    }
+    if (st_.block == "mbconv") {
+      int y = x;
+      if (e_) y = g.activate(name_ + ".expand.act", e_->lower(g, y), act);
+      y = g.activate(name_ + ".dw.act", a_->lower(g, y), act);
+      y = b_->lower(g, y);
+      return residual_ && !*plain_ ? g.add(name_ + ".add", y, x) : y;
+    }
+    int y = g.activate(name_ + ".conv1.act", a_->lower(g, x), act);
+    y = b_->lower(g, y);
+    if (!*plain_) {
+      int shortcut = sc_ ? sc_->lower(g, x) : x;
+      y = g.add(name_ + ".add", y, shortcut);
+    }
+    return g.activate(name_ + ".act", y, act);
+  }
+
 private:
   ConvBn add(ConvBn m, const std::string& n) { return register_module(n, m); }
   std::string name_;
@@ -97,7 +124,7 @@ private:
 // NAS-Bench-201 cell (InferCell): node i = sum over j < i of op_ji(node j).
 class Nb201Cell : public Block {
 public:
-  Nb201Cell(const std::string& name, const space::Nb201Genome& g, int64_t c) : ops_(g.ops) {
+  Nb201Cell(const std::string& name, const space::Nb201Genome& g, int64_t c) : name_(name), ops_(g.ops) {
     static const int src[6] = {0, 0, 1, 0, 1, 2}, dst[6] = {1, 2, 2, 3, 3, 3};
     for (int e = 0; e < 6; ++e) {
       std::string en = name + ".edge" + std::to_string(src[e]) + std::to_string(dst[e]);
@@ -124,7 +151,31 @@ public:
     return nodes.back();
   }
 
+  int lower(GraphBuilder& g, int x) override {
+    static const int src[6] = {0, 0, 1, 0, 1, 2}, dst[6] = {1, 2, 2, 3, 3, 3};
+    std::vector<int> nodes = {x};
+    for (int node = 1; node <= 3; ++node) {
+      int sum = -1;
+      for (int e = 0; e < 6; ++e) {
+        if (dst[e] != node) continue;
+        int y = lower_edge(g, e, nodes[size_t(src[e])]);
+        sum = sum < 0 ? y : g.add(name_ + ".node" + std::to_string(node), sum, y);
+      }
+      nodes.push_back(sum);
+    }
+    return nodes.back();
+  }
+
 private:
+  int lower_edge(GraphBuilder& g, int e, int x) {
+    const std::string& op = ops_[size_t(e)];
+    const std::string& en = names_[size_t(e)];
+    if (op == "none") return g.mul(en + ".zero", x, 0.f);
+    if (op == "skip_connect") return x;
+    if (op == "avg_pool_3x3") return g.avg_pool(en + ".pool", x, 3, 1, 1);
+    return convs_[size_t(e)]->lower(g, g.activate_shared(en + ".act", x, "relu"));
+  }
+
   torch::Tensor edge(int e, const torch::Tensor& x, const LayerObserver* obs) {
     const std::string& op = ops_[size_t(e)];
     if (op == "none") return x.mul(0.0);
@@ -133,6 +184,7 @@ private:
     // ReLU -> conv -> BN, as the benchmark's ReLUConvBN
     return convs_[size_t(e)]->forward(act_observed(x, "relu", names_[size_t(e)] + ".act", obs), obs);
   }
+  std::string name_;
   std::array<std::string, 6> ops_;
   std::array<std::string, 6> names_;
   std::array<ConvBn, 6> convs_ = {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
@@ -150,6 +202,13 @@ public:
     torch::Tensor y = a_->forward(act_observed(x, "relu", name_ + ".conv_a.act", obs), obs);
     y = b_->forward(act_observed(y, "relu", name_ + ".conv_b.act", obs), obs);
     return *plain_ ? y : y + down_->forward(torch::avg_pool2d(x, {2, 2}, {2, 2}), obs);
+  }
+  int lower(GraphBuilder& g, int x) override {
+    int y = a_->lower(g, g.activate_shared(name_ + ".conv_a.act", x, "relu"));
+    y = b_->lower(g, g.activate(name_ + ".conv_b.act", y, "relu"));
+    if (*plain_) return y;
+    int shortcut = down_->lower(g, g.avg_pool(name_ + ".downsample.pool", x, 2, 2, 0));
+    return g.add(name_ + ".add", y, shortcut);
   }
 private:
   std::string name_;
@@ -219,6 +278,16 @@ torch::Tensor NetworkImpl::forward(const torch::Tensor& input) {
   };
   if (hidden_) x = act_observed(linear(hidden_, "head.hidden", x), head_act_, "head.act", obs);
   return linear(classifier_, "head.classifier", x);
+}
+
+void NetworkImpl::lower(GraphBuilder& b) {
+  int x = stem_->lower(b, b.input({ctx_.input.at(0), ctx_.input.at(1), ctx_.input.at(2)}));
+  if (!stem_act_.empty()) x = b.activate("stem.act", x, stem_act_);
+  for (auto& block : blocks_) x = block->lower(b, x);
+  if (lastact_) x = b.activate("lastact.act", b.batch_norm("lastact", x, lastact_), "relu");
+  x = b.global_avg_pool("pool", x);
+  if (hidden_) x = b.activate("head.act", b.linear("head.hidden", x, hidden_), head_act_);
+  b.set_output(b.linear("head.classifier", x, classifier_));
 }
 
 torch::Tensor to_channels_last(const torch::Tensor& t) {

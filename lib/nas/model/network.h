@@ -12,6 +12,8 @@
 
 namespace nas::model {
 
+class GraphBuilder;   // lower.h
+
 // One layer seen during forward: conv and linear layers (with their MACs for one sample) and
 // activations. `output` may be modified by the observer (e.g. retain_grad) but not replaced.
 struct LayerEvent {
@@ -29,11 +31,13 @@ public:
   ConvBnImpl(std::string name, int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups = 1,
              bool bn = true);
   torch::Tensor forward(const torch::Tensor& x, const LayerObserver* obs);
+  // Appends the folded convolution reading graph tensor `in`; returns its output tensor.
+  int lower(GraphBuilder& b, int in);
   torch::nn::Conv2d conv{nullptr};
   torch::nn::BatchNorm2d bn{nullptr};
 private:
   std::string conv_name_;
-  int64_t macs_per_pixel_;
+  int64_t macs_per_pixel_, stride_, groups_;
 };
 TORCH_MODULE(ConvBn);
 
@@ -56,11 +60,15 @@ public:
   void set_plain(bool plain) { plain_ = plain; }
   // Number of trainable parameter elements.
   int64_t parameter_count();
+  // Appends the inference graph of the network (eval semantics) to b: see lower.h.
+  void lower(GraphBuilder& b);
 
   // A stage block, an NB201 cell or reduction block (network.cpp).
   class Block : public torch::nn::Module {
   public:
     virtual torch::Tensor run(const torch::Tensor& x, const LayerObserver* obs) = 0;
+    // The same computation as graph operations on tensor `in`; returns the output tensor.
+    virtual int lower(GraphBuilder& b, int in) = 0;
   };
 
 private:

@@ -2,12 +2,16 @@
 // lineage, then (with probability migration / the island's workers) migrants sent to every
 // other island: copies that replace the target's worst (pollination), or moves.
 #include "nas/search/breed.h"
+#include "nas/core/error.h"
 #include "nas/core/text.h"
 #include "nas/space/hparams.h"
 #include "nas/store/db.h"
 #include "nas/store/trials.h"
 
 #include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <limits>
 
 namespace nas::search {
 namespace {
@@ -100,16 +104,62 @@ int migrate(store::Db& db, const Breeder& b, const BreedRequest& r, Rng& rng) {
   return sent;
 }
 
+// The event's seed: the study seed's stream numbered by the breeding rows so far (63 bits: the
+// study file keeps it in a signed integer).
+uint64_t event_seed(store::Db& db, const Breeder& b) {
+  return splitmix64_at(b.cfg().seed ^ kBreedStream, uint64_t(store::count_breedings(db))) & 0x7fffffffffffffffULL;
+}
+
+// Inserts proposal p as the child with its lineage (and the screen's record), then may migrate.
+// Nullopt when the study holds its genome already (nothing written).
+std::optional<Bred> insert_child(store::Db& db, const Breeder& b, const BreedRequest& r, const Proposal& p,
+                                 uint64_t seed, Rng& rng, std::string screen) {
+  store::Breeding rec;
+  rec.strategy = b.strategy().name();
+  rec.island = r.island;
+  rec.operators = p.operators;
+  rec.repairs = p.repairs;
+  rec.parents = p.parents;
+  rec.seed = seed;
+  rec.worker_id = r.worker_id;
+  rec.screen = std::move(screen);
+  const store::NewTrial child = new_trial(p, b, r);
+  const auto id = store::insert_bred_in_tx(db, child, rec);
+  if (!id) return std::nullopt;
+  rec.trial_id = *id;
+  return Bred{*id, rec, child, migrate(db, b, r, rng)};
+}
+
+// What the screen did, as the child's 'screen' event keeps it: every candidate with its
+// operators, parents, score and each proxy's value, and which one was chosen.
+std::string screen_record(const Breeder& b, const Screened& s, size_t chosen) {
+  nlohmann::json cands = nlohmann::json::array();
+  for (size_t i = 0; i < s.candidates.size(); ++i) {
+    const Proposal& p = s.candidates[i];
+    nlohmann::json proxies = nlohmann::json::object();
+    for (const auto& [name, values] : s.scores.proxies) proxies[name] = values.at(i);   // NaN: null
+    cands.push_back({{"hash", s.hashes[i]}, {"operators", p.operators}, {"parents", p.parents}, {"repairs", p.repairs},
+                     {"score", s.scores.value.at(i)}, {"proxies", proxies}});
+  }
+  return nlohmann::json{{"m", b.cfg().search.screen}, {"by", b.screen()->name()}, {"seed", int64_t(s.seed)},
+                        {"chosen", chosen}, {"candidates", cands}}
+      .dump();
+}
+
 } // namespace
 
-Breeder::Breeder(const config::StudyConfig& cfg, std::optional<config::StrategyKind> strategy)
-    : cfg_(with_strategy(cfg, strategy)), sampler_(cfg_), strategy_(make_strategy(cfg_.search, sampler_)) {}
+Breeder::Breeder(const config::StudyConfig& cfg, std::optional<config::StrategyKind> strategy,
+                 std::shared_ptr<const Screen> screen)
+    : cfg_(with_strategy(cfg, strategy)), sampler_(cfg_), strategy_(make_strategy(cfg_.search, sampler_)),
+      screen_(std::move(screen)) {}
 
 int64_t island_of_worker(int64_t worker_id, const config::SearchConfig& s) { return worker_id % s.islands; }
 
 int64_t evaluations_left(store::Db& db, const config::SearchConfig& s) {
-  if (s.strategy == config::StrategyKind::random || s.evaluations == 0) return 0;
+  if (s.strategy == config::StrategyKind::random) return 0;
+  if (s.evaluations == 0 && s.epochs == 0 && s.wall_time_s == 0) return 0;
   if (store::breed_exhausted(db)) return 0;   // the same seed would fail again: no job should wait for it
+  if (s.evaluations == 0) return std::numeric_limits<int64_t>::max();
   return std::max<int64_t>(0, s.evaluations - store::count_trials(db, {}));
 }
 
@@ -118,23 +168,62 @@ std::optional<Bred> breed(store::Db& db, const Breeder& b, const BreedRequest& r
   db.write([&] {
     out.reset();
     if (r.within_evaluations && evaluations_left(db, b.cfg().search) == 0) return;
-    // 63 bits: the study file keeps it in a signed integer.
-    const uint64_t seed =
-        splitmix64_at(b.cfg().seed ^ kBreedStream, uint64_t(store::count_breedings(db))) & 0x7fffffffffffffffULL;
+    const uint64_t seed = event_seed(db, b);
     Rng rng(seed);
     const auto members = members_of(store::island_members(db, r.island, b.strategy().metrics()));
     const Proposal p = b.strategy().propose(members, rng, [&](const space::Genome& g) {
       return store::hash_taken(db, space::genome_hash(g));
     });
-    store::Breeding rec{0, b.strategy().name(), r.island, p.operators, p.repairs, p.parents, seed, r.worker_id};
-    const store::NewTrial child = new_trial(p, b, r);
-    const auto id = store::insert_bred_in_tx(db, child, rec);
-    if (!id) {   // the space has no new candidate: recorded, so that workers stop breeding
-      store::record_breed_exhausted_in_tx(db, r.island, seed, r.worker_id);
+    out = insert_child(db, b, r, p, seed, rng, "");
+    // the space has no new candidate: recorded, so that workers stop breeding
+    if (!out) store::record_breed_exhausted_in_tx(db, r.island, seed, r.worker_id);
+  });
+  return out;
+}
+
+Screened screen_candidates(store::Db& db, const Breeder& b, int64_t island) {
+  if (!b.screen()) throw Error("screen_candidates: the breeder has no screen");
+  Screened s;
+  s.island = island;
+  db.read([&] {
+    s.candidates.clear();
+    s.hashes.clear();
+    s.seed = event_seed(db, b);
+    s.rng = Rng(s.seed);
+    const auto members = members_of(store::island_members(db, island, b.strategy().metrics()));
+    // distinct: a candidate proposed in this event counts as taken for the next
+    const auto taken = [&](const space::Genome& g) {
+      const std::string h = space::genome_hash(g);
+      return std::find(s.hashes.begin(), s.hashes.end(), h) != s.hashes.end() || store::hash_taken(db, h);
+    };
+    for (int64_t i = 0; i < b.cfg().search.screen; ++i) {
+      Proposal p = b.strategy().propose(members, s.rng, taken);
+      if (taken(p.genome)) break;   // nothing new left near the island: screen what there is
+      s.hashes.push_back(space::genome_hash(p.genome));
+      s.candidates.push_back(std::move(p));
+    }
+  });
+  if (s.candidates.empty()) return s;
+  std::vector<space::Genome> genomes;
+  for (const auto& p : s.candidates) genomes.push_back(p.genome);
+  s.scores = b.screen()->score(genomes);   // no transaction open: other workers go on
+  if (s.scores.value.size() != s.candidates.size())
+    throw Error("screen '" + b.screen()->name() + "' gave " + std::to_string(s.scores.value.size()) + " scores for " +
+                std::to_string(s.candidates.size()) + " candidates");
+  return s;
+}
+
+std::optional<Bred> breed_screened(store::Db& db, const Breeder& b, const BreedRequest& r, const Screened& s) {
+  std::optional<Bred> out;
+  db.write([&] {
+    out.reset();
+    if (r.within_evaluations && evaluations_left(db, b.cfg().search) == 0) return;
+    for (size_t i : screen_order(s.scores.value)) {
+      if (store::hash_taken(db, s.hashes[i])) continue;   // another worker queued it since the read
+      Rng rng = s.rng;   // a copy: fn may run again after a busy retry
+      out = insert_child(db, b, r, s.candidates[i], s.seed, rng, screen_record(b, s, i));
       return;
     }
-    rec.trial_id = *id;
-    out = Bred{*id, rec, child, migrate(db, b, r, rng)};
   });
   return out;
 }

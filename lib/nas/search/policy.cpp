@@ -21,7 +21,7 @@ int64_t Policy::rung_keep(int64_t n) const {
   return eta > 0 ? int64_t(std::floor(double(n) / eta)) : 0;
 }
 
-Policy policy_of(const config::StudyConfig& cfg) {
+Policy policy_of(const config::StudyConfig& cfg, std::shared_ptr<const Screen> screen) {
   Policy p;
   p.lease_s = cfg.train.lease_s;
   p.max_attempts = cfg.train.max_attempts;
@@ -37,8 +37,12 @@ Policy policy_of(const config::StudyConfig& cfg) {
     p.objectives = s.objectives;
     p.constraints = s.constraints;
   }
-  if (s.strategy != config::StrategyKind::random && s.evaluations > 0 && cfg.data.shape.size() == 3)
-    p.breeder = std::make_shared<const Breeder>(cfg);
+  p.search_epochs = s.epochs;
+  p.wall_time_s = double(s.wall_time_s);
+  p.train_epochs = double(cfg.train.epochs);
+  const bool budgeted = s.evaluations > 0 || s.epochs > 0 || s.wall_time_s > 0;
+  if (s.strategy != config::StrategyKind::random && budgeted && cfg.data.shape.size() == 3)
+    p.breeder = std::make_shared<const Breeder>(cfg, std::nullopt, std::move(screen));
   return p;
 }
 

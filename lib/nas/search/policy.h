@@ -10,6 +10,7 @@
 namespace nas::search {
 
 class Breeder;
+class Screen;
 
 struct Policy : store::LeasePolicy {
   // Successive halving ([budget]); eta 0 turns promotion off. Rung r's budget is
@@ -32,6 +33,11 @@ struct Policy : store::LeasePolicy {
   // by val_acc alone. Empty: val_acc.
   std::vector<config::Objective> objectives;
   std::vector<config::SearchConstraint> constraints;
+  // The search's budgets beyond evaluations (budget.h): epochs all trials may commit and
+  // seconds from the first claim (0: no bound), and the epochs a trial without a budget trains.
+  double search_epochs = 0;
+  double wall_time_s = 0;
+  double train_epochs = 0;
 
   double rung_budget(int rung) const;
   int last_rung() const;
@@ -40,8 +46,9 @@ struct Policy : store::LeasePolicy {
 };
 
 // The study's policy. Without a [budget] section: no promotion (eta 0), no early stopping. With
-// [search] strategy evolution or nsga2 and evaluations > 0 (and the data probed), a breeder.
-Policy policy_of(const config::StudyConfig& cfg);
+// [search] strategy evolution or nsga2 and a budget (evaluations, epochs or wall_time; the data
+// probed), a breeder, screening with `screen` when [search] screen asks (search/screen.h).
+Policy policy_of(const config::StudyConfig& cfg, std::shared_ptr<const Screen> screen = nullptr);
 
 // How many of n ranked candidates enter training ([budget] keep: a count, or a fraction rounded
 // up), at least 1 and at most n (0 when n is 0).

@@ -8,7 +8,9 @@
 // place, and the store only reads and writes.
 #include "nas/search/promotion.h"
 #include "nas/search/breed.h"
+#include "nas/core/log.h"
 #include "nas/core/text.h"
+#include "nas/search/budget.h"
 #include "nas/search/strategy.h"
 #include "nas/store/db.h"
 #include "nas/store/metrics.h"
@@ -138,8 +140,7 @@ static std::vector<Promotable> promotable_now(store::Db& db, const Policy& polic
 // Nothing to promote or claim: an evolutionary search breeds a child, queued at rung 0, on the
 // worker's island -- inside the claim's transaction, so the child is claimed as it is born and
 // a worker killed right after leaves it to lease expiry like any claimed trial.
-static std::optional<int64_t> breed_for(store::Db& db, int64_t worker_id, const Policy& policy, double now) {
-  if (!policy.breeder) return std::nullopt;
+static BreedRequest breed_request(store::Db& db, int64_t worker_id, const Policy& policy, double now) {
   const auto& s = policy.breeder->cfg().search;
   BreedRequest r;
   r.island = island_of_worker(worker_id, s);
@@ -148,45 +149,103 @@ static std::optional<int64_t> breed_for(store::Db& db, int64_t worker_id, const 
   r.state = store::TrialState::queued;
   r.budget = policy.eta > 0 ? std::optional<double>(policy.rung_budget(0)) : std::nullopt;
   r.within_evaluations = true;
-  const auto bred = breed(db, *policy.breeder, r);
-  return bred ? std::optional<int64_t>(bred->trial_id) : std::nullopt;
+  return r;
 }
 
-std::optional<store::Claim> claim_next(store::Db& db, int64_t worker_id, const Policy& policy) {
+namespace {
+
+// How a claim transaction breeds: a screened event in two steps (ask, then insert the
+// candidates screened between them), or one child inside the transaction.
+enum class BreedMode { screened, unscreened };
+
+// One claim transaction: reclaim, then (within the budgets) promote, or take the best queued
+// trial, or breed. With a screen and no `screened` candidates yet, it writes nothing more and
+// sets `want_screen`: the caller screens outside the transaction and calls again with them;
+// `want_screen` is set again when another worker took every one of them meanwhile.
+std::optional<store::Claim> try_claim(store::Db& db, int64_t worker_id, const Policy& policy, BreedMode how,
+                                      const Screened* screened, bool& want_screen, std::string& spent) {
   std::optional<store::Claim> claim;
   db.write([&] {
     claim.reset();
+    want_screen = false;
     const double now = now_unix();
     store::reclaim_expired_in_tx(db, policy, now);
-    const auto up = promotable_now(db, policy);
-    if (!up.empty()) {
-      const int rung = up.front().rung + 1;
-      store::promote_in_tx(db, up.front().trial_id, rung, policy.rung_budget(rung), worker_id, now);
-      claim = store::claim_in_tx(db, worker_id, up.front().trial_id, policy, now);
+    const BudgetLeft left = budget_left(db, policy, now);
+    spent = left.spent;
+    if (!left.open) return;   // the wall time is spent: nothing new starts
+    for (const auto& up : promotable_now(db, policy)) {
+      if (!promotion_fits(left, policy, up.rung)) continue;
+      const int rung = up.rung + 1;
+      store::promote_in_tx(db, up.trial_id, rung, policy.rung_budget(rung), worker_id, now);
+      claim = store::claim_in_tx(db, worker_id, up.trial_id, policy, now);
       return;
     }
-    if (auto id = store::next_queued_in_tx(db)) claim = store::claim_in_tx(db, worker_id, *id, policy, now);
+    if (auto id = store::next_queued_in_tx(db)) {
+      claim = store::claim_in_tx(db, worker_id, *id, policy, now);
+      return;
+    }
     // Synchronous: a child bred now would keep rung 0 incomplete, and no rung would promote
     // until the budget is spent; the worker waits for the running rung instead (worth_waiting).
-    else if (worth_waiting(db, policy)) return;
-    else if (auto child = breed_for(db, worker_id, policy, now)) claim = store::claim_in_tx(db, worker_id, *child, policy, now);
+    if (!policy.breeder || worth_waiting(db, policy) || !child_fits(left, policy)) return;
+    if (evaluations_left(db, policy.breeder->cfg().search) == 0) return;
+    const bool screen = how == BreedMode::screened && policy.breeder->screen();
+    if (screen && !screened) {
+      want_screen = true;
+      return;
+    }
+    const BreedRequest r = breed_request(db, worker_id, policy, now);
+    std::optional<Bred> bred;
+    if (screen && !screened->candidates.empty()) {
+      bred = breed_screened(db, *policy.breeder, r, *screened);
+      want_screen = !bred;   // every candidate taken since the read: screen again
+    } else {
+      bred = breed(db, *policy.breeder, r);   // (nothing new near the island: breed() records it)
+    }
+    if (bred) claim = store::claim_in_tx(db, worker_id, bred->trial_id, policy, now);
   });
+  return claim;
+}
+
+// Screening rounds before a worker breeds one child unscreened: each round loses only when
+// other workers queued every candidate between its read and its write.
+constexpr int kScreenRounds = 4;
+
+} // namespace
+
+std::optional<store::Claim> claim_next(store::Db& db, int64_t worker_id, const Policy& policy) {
+  bool want_screen = false;
+  std::string spent;
+  auto claim = try_claim(db, worker_id, policy, BreedMode::screened, nullptr, want_screen, spent);
+  for (int round = 0; want_screen && round < kScreenRounds; ++round) {
+    // proposed from a read, scored with no transaction open, inserted by the next claim
+    const Screened s = screen_candidates(db, *policy.breeder, island_of_worker(worker_id, policy.breeder->cfg().search));
+    claim = try_claim(db, worker_id, policy, BreedMode::screened, &s, want_screen, spent);
+  }
+  if (want_screen) claim = try_claim(db, worker_id, policy, BreedMode::unscreened, nullptr, want_screen, spent);
+  if (!claim && !spent.empty()) log::verbose("the search's budget is spent: " + spent);
   return claim;
 }
 
 int64_t count_claimable(store::Db& db, const Policy& policy) {
   int64_t n = 0;
-  db.read([&] { n = store::count_trials(db, {store::TrialState::queued}) + int64_t(promotable_now(db, policy).size()); });
-  // Synchronous: a rung still running will promote once it completes -- work for a job that
-  // ends now (released trials are queued and counted above).
-  if (policy.eta > 0 && policy.synchronous) n += store::count_running_below(db, policy.last_rung());
-  // An evolutionary search breeds while its evaluations last.
-  if (policy.breeder) n += evaluations_left(db, policy.breeder->cfg().search);
+  db.read([&] {
+    n = 0;
+    const BudgetLeft left = budget_left(db, policy, now_unix());
+    if (!left.open) return;
+    n = store::count_trials(db, {store::TrialState::queued});
+    for (const auto& up : promotable_now(db, policy)) n += promotion_fits(left, policy, up.rung) ? 1 : 0;
+    // Synchronous: a rung still running will promote once it completes -- work for a job that
+    // ends now (released trials are queued and counted above).
+    if (policy.eta > 0 && policy.synchronous) n += store::count_running_below(db, policy.last_rung());
+    // An evolutionary search breeds while its budgets last.
+    n += children_left(db, policy, left);
+  });
   return n;
 }
 
 bool worth_waiting(store::Db& db, const Policy& policy) {
-  return policy.eta > 0 && policy.synchronous && store::count_running_below(db, policy.last_rung()) > 0;
+  if (policy.eta <= 0 || !policy.synchronous || store::count_running_below(db, policy.last_rung()) == 0) return false;
+  return policy.wall_time_s <= 0 || budget_left(db, policy, now_unix()).open;
 }
 
 } // namespace nas::search

@@ -41,21 +41,28 @@ std::vector<Promotable> promotable(const std::vector<store::RungResult>& results
 // reclaimed; with promotion on (policy.eta > 0) the first promotable trial goes to the next rung
 // (budget rung_budget(rung + 1), a 'promote' event) and is claimed -- decided inside the
 // transaction, so two workers never promote the same trial; else the best queued trial; else,
-// in an evolutionary search with evaluations left (policy.breeder), a child bred on the worker's
+// in an evolutionary search with a budget left (policy.breeder), a child bred on the worker's
 // island and claimed -- not under synchronous promotion while a trial runs below the last rung
-// (worth_waiting), which would keep that rung from ever completing. Returns nullopt when there
-// is none of these.
+// (worth_waiting), which would keep that rung from ever completing. The search's budgets
+// (budget.h) bound it: past [search] wall_time nothing is claimed; a promotion or a child that
+// would commit more than [search] epochs does not start. With a screen ([search] screen) a
+// child takes two transactions: the first finds that a child is next and writes nothing more,
+// the candidates are proposed from a read and scored with no transaction open
+// (screen_candidates), and the second claims again, inserting the best candidate still new if
+// breeding is still the next move. Returns nullopt when there is nothing of these.
 std::optional<store::Claim> claim_next(store::Db& db, int64_t worker_id, const Policy& policy);
 
-// Trials a claim could take now: queued ones, plus (promotion on) promotable ones, plus
-// (synchronous promotion) trials running below the last rung, whose rung promotes once they
-// finish. What job scripts ask before requeueing themselves (nas-db count --claimable).
+// Trials a claim could take now: queued ones, plus (promotion on) promotable ones whose epochs
+// fit the budget, plus (synchronous promotion) trials running below the last rung, whose rung
+// promotes once they finish, plus the children the budgets still allow (children_left); 0 once
+// the wall time is spent. What job scripts ask before requeueing themselves (nas-db count
+// --claimable).
 int64_t count_claimable(store::Db& db, const Policy& policy);
 
 // Whether a worker that found nothing to claim should wait rather than stop: synchronous
 // promotion with trials running below the last rung (another worker's, or another trainer's of
-// the same pack), whose rung may complete and promote when they finish. Trials at the last
-// rung promote nothing.
+// the same pack), whose rung may complete and promote when they finish, and the wall time not
+// spent. Trials at the last rung promote nothing.
 bool worth_waiting(store::Db& db, const Policy& policy);
 
 } // namespace nas::search

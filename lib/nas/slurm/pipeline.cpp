@@ -101,11 +101,19 @@ std::string find_templates(const std::string& explicit_dir, const std::string& b
   throw UsageError("no templates: '" + candidates.front() + "' has no train.sbatch.in (give --templates DIR)");
 }
 
+// Seconds as a Slurm --time value, H:MM:SS (hours may exceed 24).
+static std::string slurm_duration(double seconds) {
+  const int64_t s = int64_t(seconds);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", (long long)(s / 3600), (long long)(s / 60 % 60), (long long)(s % 60));
+  return buf;
+}
+
 Pipeline write_pipeline(const config::StudyConfig& cfg, const Plan& plan, const PipelineOptions& o) {
   const auto& s = cfg.slurm;
   for (const auto& st : o.stages)
-    if (st != "proxy" && st != "train" && st != "pareto")
-      throw UsageError("--stages: unknown stage '" + st + "' (expected proxy, train or pareto)");
+    if (st != "proxy" && st != "train" && st != "measure" && st != "pareto")
+      throw UsageError("--stages: unknown stage '" + st + "' (expected proxy, train, measure or pareto)");
   fs::create_directories(o.out_dir);
   const std::string study_dir = fs::path(o.db).string() + ".d";
   const std::string log_dir = study_dir + "/logs";
@@ -154,6 +162,7 @@ Pipeline write_pipeline(const config::StudyConfig& cfg, const Plan& plan, const 
       {"PARALLEL", std::to_string(o.local_gpus > 0 ? std::min(o.local_gpus, plan.tasks) : 1)},
       {"LOCAL_GPUS", std::to_string(o.local_gpus)},
       {"MINNOW_VERSION", NAS_VERSION},
+      {"MEASURE_TIME", slurm_duration(cfg.measure.wait_s + 1800)},
   };
   Pipeline p;
   p.dir = fs::absolute(o.out_dir).string();
@@ -163,14 +172,15 @@ Pipeline write_pipeline(const config::StudyConfig& cfg, const Plan& plan, const 
     sc.stage = st;
     sc.path = p.dir + "/" + st + ".sbatch";
     if (st == "train") sc.array = plan.array();
-    if (!previous.empty()) sc.dependency = st == "pareto" ? "afterany" : "afterok";
+    if (!previous.empty()) sc.dependency = st == "pareto" || st == "measure" ? "afterany" : "afterok";
     const std::string tmpl = o.templates_dir + "/" + st + ".sbatch.in";
     write_script(sc.path, render(read_template(tmpl), vars, tmpl));
-    vars[st == "proxy" ? "PROXY_SCRIPT" : st == "train" ? "TRAIN_SCRIPT" : "PARETO_SCRIPT"] = dq(sc.path);
+    vars[st == "proxy" ? "PROXY_SCRIPT" : st == "train" ? "TRAIN_SCRIPT" : st == "measure" ? "MEASURE_SCRIPT" : "PARETO_SCRIPT"] =
+        dq(sc.path);
     p.stages.push_back(sc);
     previous = st;
   }
-  for (const char* k : {"PROXY_SCRIPT", "TRAIN_SCRIPT", "PARETO_SCRIPT"}) vars.emplace(k, "\"\"");
+  for (const char* k : {"PROXY_SCRIPT", "TRAIN_SCRIPT", "MEASURE_SCRIPT", "PARETO_SCRIPT"}) vars.emplace(k, "\"\"");
   vars["RC_FILE"] = dq(p.dir + "/local.rc");
   const std::string tmpl = o.templates_dir + "/local.sh.in";
   p.local_runner = p.dir + "/local.sh";

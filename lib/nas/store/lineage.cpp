@@ -48,6 +48,7 @@ std::optional<int64_t> insert_bred_in_tx(Db& db, const NewTrial& child, const Br
     q.bind(6, nlohmann::json(b.parents).dump()).bind(7, int64_t(b.seed & 0x7fffffffffffffffULL)).bind(8, b.worker_id);
     q.bind(9, now).run();
     add_member_in_tx(db, b.island, *id, now);
+    if (!b.screen.empty()) log_event(db, "screen", *id, b.worker_id, "", "", b.screen);
   });
   return id;
 }
@@ -56,8 +57,9 @@ std::vector<Breeding> breedings(Db& db) {
   std::vector<Breeding> out;
   db.read([&] {
     out.clear();
-    auto q = db.prepare("SELECT trial_id, strategy, island, operators, repairs, parents, seed, worker_id FROM breeding"
-                        " ORDER BY trial_id");
+    auto q = db.prepare("SELECT b.trial_id, b.strategy, b.island, b.operators, b.repairs, b.parents, b.seed, b.worker_id,"
+                        " (SELECT e.detail FROM event e WHERE e.trial_id = b.trial_id AND e.kind = 'screen' ORDER BY e.id"
+                        " LIMIT 1) FROM breeding b ORDER BY b.trial_id");
     while (q.step()) {
       Breeding b;
       b.trial_id = q.int64(0);
@@ -68,6 +70,7 @@ std::vector<Breeding> breedings(Db& db) {
       b.parents = nlohmann::json::parse(q.text(5)).get<std::vector<int64_t>>();
       b.seed = uint64_t(q.int64(6));
       b.worker_id = q.opt_int64(7);
+      if (auto screen = q.opt_text(8)) b.screen = *screen;
       out.push_back(b);
     }
   });
@@ -153,6 +156,30 @@ std::vector<Migration> migrations_of(Db& db) {
     out.clear();
     auto q = db.prepare("SELECT trial_id, from_island, to_island, kind, replaced, worker_id FROM migration ORDER BY id");
     while (q.step()) out.push_back({q.int64(0), q.int64(1), q.int64(2), q.text(3), q.opt_int64(4), q.opt_int64(5)});
+  });
+  return out;
+}
+
+double epochs_committed(Db& db, double default_budget) {
+  double out = 0;
+  db.read([&] {
+    auto q = db.prepare(
+        "SELECT coalesce(sum(CASE WHEN t.state IN ('queued', 'running') THEN coalesce(t.budget, ?1)"
+        " ELSE coalesce((SELECT r.value FROM result r WHERE r.trial_id = t.id AND r.metric = 'epochs'"
+        " ORDER BY r.rung DESC LIMIT 1), t.budget, ?1) END), 0)"
+        " FROM trial t WHERE t.state IN ('queued', 'running', 'paused', 'done', 'failed')");
+    q.bind(1, default_budget);
+    out = q.step() ? q.real(0) : 0;
+  });
+  return out;
+}
+
+std::optional<double> first_claim_at(Db& db) {
+  std::optional<double> out;
+  db.read([&] {
+    // by id, not min(at): the first claim is near the start of the log, and kind has no index
+    auto q = db.prepare("SELECT at FROM event WHERE kind = 'claim' ORDER BY id LIMIT 1");
+    out = q.step() ? std::optional<double>(q.real(0)) : std::nullopt;
   });
   return out;
 }

@@ -23,14 +23,19 @@ struct Breeding {
   std::vector<int64_t> parents;         // empty for a random child
   uint64_t seed = 0;                    // the breeding event's seed
   std::optional<int64_t> worker_id;     // the worker that bred it (none: nas-sample)
+  // What a proxy screen did ([search] screen): canonical JSON {"m", "by", "chosen", "candidates":
+  // [{"hash", "operators", "parents", "repairs", "score", "proxies": {NAME: value}}]}, kept in
+  // the child's 'screen' event; "" when the child was not screened.
+  std::string screen;
 };
 
 // Inserts the child, its breeding row and its membership of b.island in one write transaction
-// (or the caller's); logs a 'breed' event. Returns the new trial's id, or nullopt when the
-// study already has its hash (then nothing is written).
+// (or the caller's); logs a 'breed' event, and a 'screen' event (detail: b.screen) when the
+// child was screened. Returns the new trial's id, or nullopt when the study already has its
+// hash (then nothing is written).
 std::optional<int64_t> insert_bred_in_tx(Db& db, const NewTrial& child, const Breeding& b);
 
-// Every breeding row, ascending by trial id. Reads only.
+// Every breeding row (with its screen record), ascending by trial id. Reads only.
 std::vector<Breeding> breedings(Db& db);
 
 // Breeding events so far (children bred): numbers each event's seed. Reads only.
@@ -78,6 +83,17 @@ void record_migration_in_tx(Db& db, const Migration& m, double now);
 
 // Every migration, in the order they happened. Reads only.
 std::vector<Migration> migrations_of(Db& db);
+
+// The epochs the study's trials have committed to training, every rung counted: a queued or
+// running trial its budget (cumulative epochs at its rung; `default_budget` when it has none), a
+// paused, done or failed one the epochs it recorded at its highest rung (its budget when it
+// recorded none). Sampled and pruned trials commit nothing. Reads in the caller's transaction
+// or its own.
+double epochs_committed(Db& db, double default_budget);
+
+// When the study's first trial was claimed (its first 'claim' event): the start of the search's
+// clock. None before any claim. Reads in the caller's transaction or its own.
+std::optional<double> first_claim_at(Db& db);
 
 // Workers that are alive (not stopped, heartbeat within `lease_s`) and whose id % islands is
 // `island`: the island's workers, among which the migration probability is divided.

@@ -311,10 +311,36 @@ CREATE TABLE teacher (
 );
 )SQL";
 
+// v8 (measurement): requests to remote measurement platforms (MIMaaS, the generic http backend).
+// A row is written before the file is uploaded ('submitting', keyed by what is measured: the
+// model file's sha256, backend, target, quantise, build mode) and gets the platform's request id
+// as soon as it answers, before any polling: a killed nas-measure resumes polling its open
+// requests, and one whose upload it never saw answered is looked up on the platform by its file
+// name (the sha256) instead of being sent again. Runs are a quota: never pay twice.
+static const char* kSchemaV8 = R"SQL(
+CREATE TABLE remote_request (
+  id            INTEGER PRIMARY KEY,
+  trial_id      INTEGER NOT NULL REFERENCES trial(id) ON DELETE CASCADE,
+  backend       TEXT NOT NULL,              -- mimaas | http
+  target        TEXT NOT NULL,              -- the board (type) or target name
+  quantize      INTEGER NOT NULL,           -- 1: the int8 model
+  build_mode    TEXT NOT NULL,
+  model_sha256  TEXT NOT NULL,              -- of the uploaded file (its artifact row has the path)
+  request_id    TEXT,                       -- the platform's id; NULL while the upload is unanswered
+  status        TEXT NOT NULL CHECK (status IN ('submitting','pending','processing','done','error')),
+  queue_position INTEGER,
+  error         TEXT,                       -- the platform's error message, or why it was refused
+  created_at    REAL NOT NULL,
+  updated_at    REAL NOT NULL,
+  UNIQUE (model_sha256, backend, target, quantize, build_mode)
+);
+CREATE INDEX remote_request_open ON remote_request (backend, status);
+)SQL";
+
 int current_schema_version() { return int(migrations().size()); }
 
 const std::vector<std::string>& migrations() {
-  static const std::vector<std::string> steps = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4, kSchemaV5, kSchemaV6, kSchemaV7};
+  static const std::vector<std::string> steps = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4, kSchemaV5, kSchemaV6, kSchemaV7, kSchemaV8};
   return steps;
 }
 

@@ -30,7 +30,9 @@ int run_table(const TableOptions& o, std::ostream& out) {
   wo.grace_s = o.grace_s;
   if (o.until) wo.deadline = *o.until;
   TableJob job(cfg, table);
-  const worker::WorkerSummary s = worker::run_worker(wo, search::policy_of(cfg), job, nullptr, "table mode: nothing trains");
+  std::mutex rng_lock;   // nothing else here draws from LibTorch's global generator
+  const auto screen = o.screen ? o.screen(cfg, rng_lock) : nullptr;
+  const worker::WorkerSummary s = worker::run_worker(wo, search::policy_of(cfg, screen), job, nullptr, "table mode: nothing trains");
   log::live_clear();
   Table rows(s.columns);
   for (const auto& r : s.rows) rows.add(r);

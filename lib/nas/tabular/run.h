@@ -6,6 +6,7 @@
 #include <string>
 
 #include "nas/core/table.h"
+#include "nas/search/screen.h"
 
 namespace nas::tabular {
 
@@ -19,6 +20,7 @@ struct TableOptions {
   std::optional<double> until;      // deadline (Unix seconds)
   double grace_s = 60;
   Format format = Format::table;
+  search::MakeScreen screen;        // proxy-guided moves ([search] screen): the tool's proxy screen (unset: none)
 };
 
 // Runs the table job on the study's queue (promotion and, with an evolutionary [search] and

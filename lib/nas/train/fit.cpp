@@ -130,6 +130,19 @@ bool all_finite(model::Network& net) {
 
 } // namespace
 
+void load_weights(const std::string& path, model::Network& net) {
+  torch::serialize::InputArchive ar, model_ar;
+  try {
+    ar.load_from(path, torch::kCPU);
+    ar.read("model", model_ar);
+    net->load(model_ar);
+  } catch (const c10::Error& e) {
+    throw CheckpointUnreadable(path, first_line(e.what_without_backtrace()));
+  } catch (const std::runtime_error& e) {
+    throw CheckpointUnreadable(path, first_line(e.what()));
+  }
+}
+
 torch::Generator make_generator(const torch::Device& device, uint64_t seed) {
 #ifdef NAS_WITH_CUDA
   if (device.is_cuda()) {

@@ -100,6 +100,10 @@ struct FitOutcome {
 // plan.checkpoint when it exists. Throws Diverged on NaN/Inf, std::exception for the rest.
 FitOutcome fit(model::Network& net, const data::StudyData& data, const FitPlan& plan, const FitHooks& hooks);
 
+// The trained weights (and batch-norm statistics) of a checkpoint `fit` wrote, into `net` (the
+// same genome), on the CPU. Throws CheckpointUnreadable naming the file.
+void load_weights(const std::string& path, model::Network& net);
+
 // Loss (plain cross-entropy) and accuracy of `net` on a split, in batches, without gradients.
 Evaluation evaluate(model::Network& net, const data::StudyData& data, const data::Split& split,
                     int64_t batch_size, const FitPlan& plan);

@@ -116,7 +116,8 @@ int run_training(const TrainOptions& o, std::ostream& out, const TrainJobFactory
             "); energy: " + energy);
 
   const std::unique_ptr<TrainJob> job = make(ctx);
-  const worker::WorkerSummary s = worker::run_worker(wo, search::policy_of(cfg), *job, std::move(meter), why_not);
+  const auto screen = o.screen ? o.screen(cfg, ctx.init_mutex) : nullptr;   // built under the trainers' RNG lock
+  const worker::WorkerSummary s = worker::run_worker(wo, search::policy_of(cfg, screen), *job, std::move(meter), why_not);
   log::live_clear();
   Table rows(s.columns);
   for (const auto& r : s.rows) rows.add(r);

@@ -9,6 +9,7 @@
 
 #include "nas/config/study_config.h"
 #include "nas/core/table.h"
+#include "nas/search/screen.h"
 
 namespace nas::train {
 
@@ -24,6 +25,7 @@ struct TrainOptions {
   std::optional<int64_t> max_trials;// per trainer thread
   std::optional<int> threads;       // CPU threads per trainer (default: cores / K)
   Format format = Format::table;    // summary of the trials trained, on stdout
+  search::MakeScreen screen;        // proxy-guided moves ([search] screen): the tool's proxy screen (unset: none)
 };
 
 // Runs nas-train; writes one row per trial trained to `out`. Returns the exit code: 0 (also

@@ -5,6 +5,7 @@
 #include "nas/config/study_config.h"
 #include "nas/core/error.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -65,7 +66,7 @@ TEST_CASE("errors name file, line, column and key") {
   CHECK(error_of(base + "[space]\nfamily='cnn'\nkernel=[4]\n").find("odd") != std::string::npos);
   CHECK(error_of(base + "[space]\nfamily='nb201'\nops=['nor_conv_5x5']\n").find("unknown value 'nor_conv_5x5'") != std::string::npos);
   CHECK(error_of(base + "[space]\nfamily='cnm'\n").find("did you mean 'cnn'") != std::string::npos);
-  CHECK(error_of(base + "[space]\nfamily='nb201'\n[measure]\nboard='x'\n").find("reserved") != std::string::npos);
+  CHECK(error_of(base + "[space]\nfamily='nb201'\n[pareto]\nplot='x'\n").find("reserved") != std::string::npos);
   CHECK(error_of(base + "[space]\nfamily='nb201'\n[train]\nlr={min=0.1,max=0.01}\n") ==
         "study.toml:12:4: key 'train.lr': empty range: min 0.1 > max 0.01");
   CHECK(error_of(base + "[space]\nfamily='nb201'\n[train]\nmomentum=[0.9, 1.5]\n").find("value 1.5 is outside 0..1") != std::string::npos);
@@ -191,7 +192,8 @@ TEST_CASE("[search]: keys of the island model are refused with strategy random; 
   const std::string base = std::string(kBase) + "[space]\nfamily='nb201'\n[search]\n";
   // strategy random (the default, or named): every island-model key refused at its key
   for (const std::string kv : {"population=8", "islands=2", "crossover=0.5", "mutation=0.5", "random=0.2",
-                               "migration=0.5", "migrants=2", "pollination=false", "evaluations=300"}) {
+                               "migration=0.5", "migrants=2", "pollination=false", "evaluations=300",
+                               "screen=4", "screen_proxies=['zen']"}) {
     CAPTURE(kv);
     const std::string key = kv.substr(0, kv.find('='));
     CHECK(error_of(base + kv + "\n").find("study.toml:12:" + std::to_string(key.size() + 2) + ": key 'search." + key +
@@ -275,4 +277,48 @@ TEST_CASE("[distill]: defaults per loss, the teacher resolved against the file, 
         std::string::npos);
   CHECK(error_of(base + "[distill]\ntargets = 'precomputed'\n").find("key 'distill.targets'") != std::string::npos);
   CHECK(error_of(base + "[distill]\ntemprature = 2\n").find("did you mean 'temperature'") != std::string::npos);
+}
+
+TEST_CASE("[search]: the budgets epochs and wall_time, and proxy-guided moves (screen, screen_proxies)") {
+  auto d = parse("[space]\nfamily='nb201'\n");
+  CHECK(d.search.epochs == 0);
+  CHECK(d.search.wall_time_s == 0);
+  CHECK(d.search.screen == 0);
+  CHECK(d.search.screen_proxies == std::vector<std::string>{"synflow"});
+  // epochs and wall_time bound every strategy, random included
+  auto r = parse("[space]\nfamily='nb201'\n[search]\nepochs=120.5\nwall_time='1-12:00:00'\n");
+  CHECK(r.search.epochs == 120.5);
+  CHECK(r.search.wall_time_s == 36 * 3600);
+  auto e = parse("[space]\nfamily='nb201'\n[search]\nstrategy='evolution'\nepochs=300\nscreen=8\n"
+                 "screen_proxies=['synflow','zen','params']\n");
+  CHECK(e.search.screen == 8);
+  CHECK(e.search.screen_proxies == std::vector<std::string>{"synflow", "zen", "params"});
+  CHECK(parse("[space]\nfamily='nb201'\n[search]\nstrategy='evolution'\nwall_time='90'\nscreen=2\n").search.screen == 2);
+  CHECK(parse("[space]\nfamily='nb201'\n[search]\nstrategy='evolution'\nevaluations=9\nscreen=0\n").search.screen == 0);
+  for (const auto& p : config::data_free_proxy_names()) {
+    const auto& all = config::proxy_names();
+    CHECK(std::find(all.begin(), all.end(), p) != all.end());
+  }
+}
+
+TEST_CASE("[search]: refusals of the budgets and the screen name their key") {
+  const std::string base = std::string(kBase) + "[space]\nfamily='nb201'\n[search]\n";
+  const std::string evo = base + "strategy='evolution'\nevaluations=50\n";
+  CHECK(error_of(base + "epochs=0\n").find("study.toml:12:8: key 'search.epochs': must be more than 0, got 0") !=
+        std::string::npos);
+  CHECK(error_of(base + "epochs='ten'\n").find("key 'search.epochs': expected a number") != std::string::npos);
+  CHECK(error_of(base + "wall_time='soon'\n").find("key 'search.wall_time': 'soon' is not a Slurm time") !=
+        std::string::npos);
+  CHECK(error_of(base + "wall_time=3600\n").find("key 'search.wall_time': expected a string") != std::string::npos);
+  CHECK(error_of(evo + "screen=1\n").find("study.toml:14:8: key 'search.screen': 1 would score one candidate") !=
+        std::string::npos);
+  CHECK(error_of(evo + "screen=-2\n").find("key 'search.screen': must be at least 0") != std::string::npos);
+  CHECK(error_of(base + "strategy='evolution'\nscreen=4\n").find(
+            "key 'search.screen': screens what the workers breed, and they breed only within a budget") != std::string::npos);
+  CHECK(error_of(evo + "screen=4\nscreen_proxies=['nwot']\n").find(
+            "key 'search.screen_proxies': 'nwot' needs data, and a breeding worker screens without it") != std::string::npos);
+  CHECK(error_of(evo + "screen=4\nscreen_proxies=['synflw']\n").find(
+            "unknown proxy 'synflw', did you mean 'synflow'?") != std::string::npos);
+  CHECK(error_of(evo + "screen=4\nscreen_proxies=[]\n").find("key 'search.screen_proxies': empty list") !=
+        std::string::npos);
 }

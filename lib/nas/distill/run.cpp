@@ -2,6 +2,7 @@
 #include "nas/distill/run.h"
 #include "nas/core/error.h"
 #include "nas/core/file.h"
+#include "nas/core/heap.h"
 #include "nas/core/log.h"
 #include "nas/core/random.h"
 #include "nas/core/sha256.h"
@@ -254,6 +255,7 @@ int run_teacher(const TeacherOptions& o, std::ostream& out) {
   store::Db db = store::Db::open(o.db, store::OpenMode::existing);
   if (auto recorded = store::load_data_probe(db)) data::check_data_unchanged(cfg, *recorded);
   const train::DeviceInfo dev = train::resolve_device(device);
+  keep_freed_memory();
   at::set_num_threads(o.threads.value_or(int(std::max(1u, std::thread::hardware_concurrency() / unsigned(o.ranks)))));
   const data::StudyData data = data::load_study_data(cfg.data, cfg.seed, dev.device);
   const bool cached = use_cached_targets(cfg.distill, data);   // refused before hours of training

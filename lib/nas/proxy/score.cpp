@@ -2,6 +2,7 @@
 #include "nas/proxy/score.h"
 #include "nas/config/study_config.h"
 #include "nas/core/error.h"
+#include "nas/core/heap.h"
 #include "nas/core/log.h"
 #include "nas/core/random.h"
 #include "nas/core/text.h"
@@ -241,6 +242,7 @@ void Scorer::run() {
   const int want = o_.threads > 0 ? o_.threads : cfg_.proxy.threads > 0 ? cfg_.proxy.threads : cores;
   const int threads = std::max(1, std::min<int>(want, int(std::max<size_t>(1, todo_.size()))));
   at::set_num_threads(std::max(1, cores / threads));
+  keep_freed_memory();
   log::verbose("scoring " + std::to_string(todo_.size()) + " candidates with " + join(proxies_, ", ") + " in " +
                std::to_string(threads) + " threads");
   std::vector<std::thread> pool;

@@ -396,8 +396,9 @@ EpochStats Fit::end_epoch(int64_t epoch, Clock::time_point epoch_start, int64_t 
   es.train_acc = double(sums.correct) / double(sums.seen);
   const auto eval_start = Clock::now();
   const Evaluation val = evaluate(net_, data_, data_.validation, plan_.eval_batch_size, plan_);
-  if (hooks_.on_busy) hooks_.on_busy(seconds_since(eval_start));
-  out_.busy_s += seconds_since(eval_start);
+  es.val_s = seconds_since(eval_start);
+  if (hooks_.on_busy) hooks_.on_busy(es.val_s);
+  out_.busy_s += es.val_s;
   es.val_loss = val.loss;
   es.val_acc = val.acc;
   es.lr = lr;

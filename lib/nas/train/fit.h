@@ -67,6 +67,7 @@ struct EpochStats {
   double train_loss = 0, train_acc = 0, val_loss = 0, val_acc = 0;
   double lr = 0;                   // at the end of the epoch
   double wall_s = 0;               // this epoch (the part run in this process)
+  double val_s = 0;                // its validation pass (part of wall_s)
   double samples_per_s = 0;
 };
 

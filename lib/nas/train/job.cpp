@@ -133,7 +133,8 @@ FitHooks TrainJob::hooks(worker::Slot& slot, Trial& t) {
     store::record_epoch(db, trial, slot.worker_id(), t.claim.rung, e.epoch,
                         {{"train_loss", e.train_loss, "", ""}, {"train_acc", e.train_acc, "", ""},
                          {"val_loss", e.val_loss, "", ""}, {"val_acc", e.val_acc, "", ""}, {"lr", e.lr, "", ""},
-                         {"wall_s", e.wall_s, "s", ""}, {"samples_per_s", e.samples_per_s, "1/s", ""}});
+                         {"wall_s", e.wall_s, "s", ""}, {"val_s", e.val_s, "s", ""},
+                         {"samples_per_s", e.samples_per_s, "1/s", ""}});
     int64_t bytes = 0;
     const std::string sha = sha256_file(t.plan.checkpoint, &bytes);
     store::record_artifact(db, trial, "checkpoint", t.ckpt_rel, sha, bytes);

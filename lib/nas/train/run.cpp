@@ -4,6 +4,7 @@
 #include "nas/config/study_config.h"
 #include "nas/core/deadline.h"
 #include "nas/core/error.h"
+#include "nas/core/heap.h"
 #include "nas/core/log.h"
 #include "nas/core/signals.h"
 #include "nas/core/table.h"
@@ -75,6 +76,7 @@ void load_data(TrainContext& ctx) {
 int run_training(const TrainOptions& o, std::ostream& out, const TrainJobFactory& make) {
   if (!o.trial && !o.worker) throw UsageError("give --trial ID or --worker");
   if (o.trial && o.worker) throw UsageError("--trial and --worker exclude each other");
+  keep_freed_memory();
   store::OpenStudy opened = store::open_study(o.db, store::Access::read_write);
   store::Db& db = opened.db;
   TrainContext ctx;

@@ -165,6 +165,7 @@ model::Network train_teacher(const config::StudyConfig& cfg, const space::Genome
   model::Network net = build_network(cfg, g, seed);
   net->to(dev.device);
   net->to_channels_last();
+  net->set_fused_batch_norm(true);
   train::FitPlan plan;
   plan.hp = space::draw_hparams(cfg.train, cfg.seed, hash);
   plan.schedule_epochs = plan.budget_epochs = epochs;

@@ -3,7 +3,10 @@
 // happen), so that parameters and MACs of the built network equal the analytic ones.
 #include "nas/model/network.h"
 #include "nas/core/error.h"
+#include "nas/model/bn_act.h"
 #include "nas/model/lower.h"
+
+#include <optional>
 
 namespace nas::model {
 
@@ -44,10 +47,31 @@ ConvBnImpl::ConvBnImpl(std::string name, int64_t in, int64_t out, int64_t kernel
   if (with_bn) bn = register_module("bn", torch::nn::BatchNorm2d(out));
 }
 
-torch::Tensor ConvBnImpl::forward(const torch::Tensor& x, const LayerObserver* obs) {
+torch::Tensor ConvBnImpl::forward(const torch::Tensor& x, const LayerObserver* obs) { return forward_act(x, "", "", obs); }
+
+// The fused step's activation for a named one, or nothing when it has none of its own.
+static std::optional<BnAct> fusable(const std::string& act) {
+  if (act.empty()) return BnAct::none;
+  if (act == "relu") return BnAct::relu;
+  if (act == "relu6") return BnAct::relu6;
+  return std::nullopt;
+}
+
+// Batch norm and `act` on x: fused where bn_act covers them, else one after the other.
+static torch::Tensor norm_act(const torch::Tensor& x, torch::nn::BatchNorm2d& bn, bool fused, const std::string& act,
+                              const std::string& act_name, const LayerObserver* obs) {
+  const std::optional<BnAct> kind = fusable(act);
+  if (fused && kind && !(obs && *obs) && bn_act_applies(x, *bn)) return bn_act(x, *bn, *kind);
+  torch::Tensor y = bn->forward(x);
+  return act.empty() ? y : act_fresh(y, act, act_name, obs);
+}
+
+torch::Tensor ConvBnImpl::forward_act(const torch::Tensor& x, const std::string& act, const std::string& act_name,
+                                      const LayerObserver* obs) {
   torch::Tensor y = conv->forward(x);
   if (obs && *obs) (*obs)(LayerEvent{conv_name_, "conv", x, y, macs_per_pixel_ * y.size(2) * y.size(3)});
-  return bn ? bn->forward(y) : y;
+  if (bn) return norm_act(y, bn, fused, act, act_name, obs);
+  return act.empty() ? y : act_fresh(y, act, act_name, obs);
 }
 
 int ConvBnImpl::lower(GraphBuilder& b, int in) { return b.conv(conv_name_, in, conv->weight, bn, stride_, groups_); }
@@ -83,19 +107,19 @@ public:
 
   torch::Tensor run(const torch::Tensor& x, const LayerObserver* obs) override {
     const std::string& act = st_.activation;
-    if (st_.block == "conv") return act_fresh(a_->forward(x, obs), act, name_ + ".act", obs);
+    if (st_.block == "conv") return a_->forward_act(x, act, name_ + ".act", obs);
     if (st_.block == "dwsep") {
-      torch::Tensor y = act_fresh(a_->forward(x, obs), act, name_ + ".dw.act", obs);
-      return act_fresh(b_->forward(y, obs), act, name_ + ".pw.act", obs);
+      torch::Tensor y = a_->forward_act(x, act, name_ + ".dw.act", obs);
+      return b_->forward_act(y, act, name_ + ".pw.act", obs);
     }
     if (st_.block == "mbconv") {
       torch::Tensor y = x;
-      if (e_) y = act_fresh(e_->forward(y, obs), act, name_ + ".expand.act", obs);
-      y = act_fresh(a_->forward(y, obs), act, name_ + ".dw.act", obs);
+      if (e_) y = e_->forward_act(y, act, name_ + ".expand.act", obs);
+      y = a_->forward_act(y, act, name_ + ".dw.act", obs);
       y = b_->forward(y, obs);  // linear bottleneck: no activation
       return residual_ && !*plain_ ? y + x : y;
     }
-    torch::Tensor y = act_fresh(a_->forward(x, obs), act, name_ + ".conv1.act", obs);
+    torch::Tensor y = a_->forward_act(x, act, name_ + ".conv1.act", obs);
     y = b_->forward(y, obs);
     if (!*plain_) y = y + (sc_ ? sc_->forward(x, obs) : x);
     return act_fresh(y, act, name_ + ".act", obs);
@@ -287,10 +311,9 @@ static torch::Tensor global_avg_pool(const torch::Tensor& x) {
 
 torch::Tensor NetworkImpl::forward(const torch::Tensor& input) {
   const LayerObserver* obs = observer_ ? &observer_ : nullptr;
-  torch::Tensor x = stem_->forward(input, obs);
-  if (!stem_act_.empty()) x = act_fresh(x, stem_act_, "stem.act", obs);
+  torch::Tensor x = stem_->forward_act(input, stem_act_, "stem.act", obs);
   for (auto& b : blocks_) x = b->run(x, obs);
-  if (lastact_) x = act_fresh(lastact_->forward(x), "relu", "lastact.act", obs);
+  if (lastact_) x = norm_act(x, lastact_, fused_, "relu", "lastact.act", obs);
   if (obs) (*obs)(LayerEvent{"features", "features", x, x, 0});
   x = global_avg_pool(x);
   auto linear = [&](torch::nn::Linear& l, const std::string& name, const torch::Tensor& in) {
@@ -317,6 +340,12 @@ torch::Tensor to_channels_last(const torch::Tensor& t) {
   // strides pass as channels-last), which the convolutions then treat as NCHW, and every later
   // layer converts. to() restrides it, as PyTorch's Module.to(memory_format=) does.
   return t.to(t.options(), /*non_blocking=*/false, /*copy=*/false, torch::MemoryFormat::ChannelsLast);
+}
+
+void NetworkImpl::set_fused_batch_norm(bool on) {
+  fused_ = on;
+  for (const auto& m : modules(false))
+    if (auto cb = std::dynamic_pointer_cast<ConvBnImpl>(m)) cb->fused = on;
 }
 
 void NetworkImpl::to_channels_last() {

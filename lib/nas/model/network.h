@@ -31,6 +31,12 @@ public:
   ConvBnImpl(std::string name, int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups = 1,
              bool bn = true);
   torch::Tensor forward(const torch::Tensor& x, const LayerObserver* obs);
+  // forward, then the activation `act` ("" for none) on its fresh result. With `fused` set, in
+  // training on the CPU, batch norm and activation run as one step (bn_act.h), unless an
+  // observer watches.
+  torch::Tensor forward_act(const torch::Tensor& x, const std::string& act, const std::string& act_name,
+                            const LayerObserver* obs);
+  bool fused = false;          // NetworkImpl::set_fused_batch_norm
   // Appends the folded convolution reading graph tensor `in`; returns its output tensor.
   int lower(GraphBuilder& b, int in);
   torch::nn::Conv2d conv{nullptr};
@@ -54,6 +60,10 @@ public:
   // Weights and activations in channels-last memory format (the faster layout for cuDNN and
   // oneDNN); the input should be channels-last too.
   void to_channels_last();
+  // Batch norm and the activation after it as one fused step in training on the CPU (bn_act.h):
+  // for the trainers. Off by default: the fused backward cannot be differentiated again, as
+  // proxies such as GraSP need.
+  void set_fused_batch_norm(bool on);
   const space::Genome& genome() const { return genome_; }
   // Without residual additions (the shortcut of residual and inverted-residual blocks and of
   // NB201's reduction block), as Zen-NAS scores a network; NB201's skip_connect edges stay.
@@ -76,6 +86,7 @@ private:
   space::CostContext ctx_;
   LayerObserver observer_;
   bool plain_ = false;
+  bool fused_ = false;
   ConvBn stem_{nullptr};
   std::string stem_act_;                       // "" for none (nb201)
   std::vector<std::shared_ptr<Block>> blocks_;

@@ -95,7 +95,10 @@ expect_eq "$(nas-db count --db "$db" --claimable)" "9" "9 claimable"
 { small_cnn_study early 5 12000 4
   printf 'max_attempts = 100\n[budget]\nmin_epochs = 1\nmax_epochs = 4\neta = 2\nearly_stop = true\n'; } > "$tmp/early.toml"
 db="$tmp/early.db"
-run nas-sample --db "$db" --config "$tmp/early.toml" -n 12 --queue --budget 1 -q
+# 24 candidates, so that 6 or more reach the last rung: the synthetic labels are unlearnable, the
+# epoch-3 accuracies near-ties around 1/3, and with only 3 there (12 candidates) a change of
+# float rounding could order them best-last, leaving nothing to stop (1 chance in 6; in 720 here).
+run nas-sample --db "$db" --config "$tmp/early.toml" -n 24 --queue --budget 1 -q
 run nas-train --db "$db" --worker --threads 2
 expect_rc 0 "one worker with early stopping"
 # each trial's standing at epoch 3 when it got there: position among the epoch-3 val_acc written

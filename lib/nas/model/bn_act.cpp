@@ -267,7 +267,7 @@ variable_list BnActFunction::backward(AutogradContext* ctx, variable_list grads)
 bool bn_act_applies(const torch::Tensor& x, const torch::nn::BatchNorm2dImpl& bn) {
   const auto& o = bn.options;
   return bn.is_training() && o.affine() && o.track_running_stats() && o.momentum().has_value() && x.dim() == 4 &&
-         x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && x.numel() > 0 &&
+         x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && x.numel() > x.size(1) &&
          x.is_contiguous(torch::MemoryFormat::ChannelsLast) && bn.weight.scalar_type() == torch::kFloat32 &&
          bn.running_mean.device().is_cpu();
 }

@@ -19,7 +19,8 @@ namespace nas::model {
 enum class BnAct { none, relu, relu6 };
 
 // Whether bn_act can stand in for bn's forward on x: bn in training with affine weights,
-// running statistics and a fixed momentum; x a 4-d float32 CPU tensor in channels-last layout.
+// running statistics and a fixed momentum; x a 4-d float32 CPU tensor in channels-last layout
+// with more than one value per channel (for one, LibTorch's own error is kept).
 bool bn_act_applies(const torch::Tensor& x, const torch::nn::BatchNorm2dImpl& bn);
 
 // act(bn(x)) in training mode. Requires bn_act_applies(x, bn).

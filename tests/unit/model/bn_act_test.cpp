@@ -117,6 +117,7 @@ TEST_CASE("bn_act applies only to training-mode float32 channels-last CPU input"
   DOCTEST_CHECK(model::bn_act_applies(channels_last(x), *bn));
   DOCTEST_CHECK_FALSE(model::bn_act_applies(x, *bn));                                   // NCHW
   DOCTEST_CHECK_FALSE(model::bn_act_applies(channels_last(x).to(torch::kFloat64), *bn));
+  DOCTEST_CHECK_FALSE(model::bn_act_applies(channels_last(torch::randn({1, 4, 1, 1})), *bn));   // one value a channel
   bn->eval();
   DOCTEST_CHECK_FALSE(model::bn_act_applies(channels_last(x), *bn));
   DOCTEST_CHECK_THROWS(model::bn_act(x, *bn, BnAct::relu));

@@ -17,6 +17,7 @@
 
 #include <array>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include <chrono>
@@ -164,6 +165,20 @@ std::array<model::Network, 2> cnn3_pair() {
   return {a, b};
 }
 
+// Whether the autograd graph below `node` holds a node whose name contains `what`.
+bool graph_has(const std::shared_ptr<torch::autograd::Node>& node, const std::string& what) {
+  std::vector<std::shared_ptr<torch::autograd::Node>> todo{node};
+  std::set<torch::autograd::Node*> seen;
+  while (!todo.empty()) {
+    auto n = todo.back();
+    todo.pop_back();
+    if (!n || !seen.insert(n.get()).second) continue;
+    if (n->name().find(what) != std::string::npos) return true;
+    for (const auto& e : n->next_edges()) todo.push_back(e.function);
+  }
+  return false;
+}
+
 } // namespace
 
 TEST_CASE("a network with the fused step trains like one without") {
@@ -172,6 +187,7 @@ TEST_CASE("a network with the fused step trains like one without") {
   const torch::Tensor x = model::to_channels_last(torch::randn({32, 1, 28, 28}));
   const torch::Tensor y = torch::randint(0, 10, {32});
   std::vector<double> losses[2];
+  bool saw_fused[2] = {false, false};
   for (int f = 0; f < 2; ++f) {
     nets[size_t(f)]->to_channels_last();
     nets[size_t(f)]->set_fused_batch_norm(f == 1);
@@ -180,11 +196,14 @@ TEST_CASE("a network with the fused step trains like one without") {
     for (int step = 0; step < 5; ++step) {
       opt.zero_grad();
       torch::Tensor loss = torch::nn::functional::cross_entropy(nets[size_t(f)]->forward(x), y);
+      saw_fused[f] = saw_fused[f] || graph_has(loss.grad_fn(), "BnActFunction");
       loss.backward();
       opt.step();
       losses[f].push_back(loss.item<double>());
     }
   }
+  DOCTEST_CHECK_FALSE(saw_fused[0]);   // the fused step ran in the one network only
+  DOCTEST_CHECK(saw_fused[1]);
   for (size_t i = 0; i < losses[0].size(); ++i) DOCTEST_CHECK(losses[1][i] == doctest::Approx(losses[0][i]).epsilon(1e-4));
   DOCTEST_CHECK(losses[1].back() < losses[1].front());
   const auto p0 = nets[0]->named_parameters(), p1 = nets[1]->named_parameters();

@@ -73,6 +73,11 @@ void rank_rung_mo(std::vector<Row>& rows, const Policy& p) {
   for (const auto& r : by_objectives(stopped, p)) rows.push_back(r);
 }
 
+// Trials of the rung that went on to a later rung (promoted before, whatever became of them).
+int64_t promoted_from(const std::vector<Row>& rows, int rung) {
+  return std::count_if(rows.begin(), rows.end(), [&](const Row& r) { return r->trial_rung > rung; });
+}
+
 } // namespace
 
 std::vector<Promotable> promotable(const std::vector<store::RungResult>& results, std::optional<int> lowest_active,
@@ -96,10 +101,13 @@ std::vector<Promotable> promotable(const std::vector<store::RungResult>& results
     if (mo) rank_rung_mo(rows, policy);
     else rank_rung(rows);
     const int64_t keep = policy.rung_keep(int64_t(rows.size()));
-    for (int64_t i = 0; i < keep; ++i) {
+    int64_t quota = policy.synchronous ? keep - promoted_from(rows, rung) : keep;
+    for (int64_t i = 0; i < keep && quota > 0; ++i) {
       const store::RungResult& r = *rows[size_t(i)].r;
+      if (r.state != store::TrialState::paused || r.trial_rung != rung) continue;
       // By objectives, the position is the value: the sort below keeps the rung's order.
-      if (r.state == store::TrialState::paused && r.trial_rung == rung) out.push_back({r.trial_id, rung, mo ? -double(i) : r.value});
+      out.push_back({r.trial_id, rung, mo ? -double(i) : r.value});
+      --quota;
     }
   }
   const bool lowest_first = policy.synchronous;

@@ -25,7 +25,9 @@ struct Promotable {
 // Asynchronous: highest rung first (the trial closest to done), then the best. Synchronous: only
 // rungs that are complete (no trial queued or running at them or below: `lowest_active` is the
 // lowest rung of any queued or running trial), lowest rung first, so a rung is filled completely
-// before any of it is promoted. Pure: decides from its arguments only.
+// before any of it is promoted; and a rung promotes floor(n / eta) in all, counting the trials it
+// promoted before: a rung that grows and completes again (children bred one at a time) promotes
+// only what its larger n adds, never more than 1/eta of it. Pure: decides from its arguments only.
 std::vector<Promotable> promotable(const std::vector<store::RungResult>& results, std::optional<int> lowest_active,
                                    const Policy& policy);
 

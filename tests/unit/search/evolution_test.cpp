@@ -460,3 +460,27 @@ TEST_CASE("synchronous promotion: a worker waits for the running rung instead of
   CHECK(count(db, "SELECT count(*) FROM event WHERE kind = 'promote'") == 1);
   CHECK(search::evaluations_left(db, cfg.search) == 4);   // promoted before the budget was spent
 }
+
+TEST_CASE("synchronous promotion with breeding: each rung promotes at most 1/eta of its results in all") {
+  const auto cfg = nb201_study("strategy='evolution'\npopulation=4\nevaluations=16\n"
+                               "[budget]\nmin_epochs=1\nmax_epochs=4\neta=2\npromotion='synchronous'\n");
+  const search::Policy policy = search::policy_of(cfg);
+  TempDir dir;
+  store::Db db = store::Db::open(dir.file("s.db"), store::OpenMode::create);
+  const int64_t w = store::register_worker(db, worker_info(1));
+  int claims = 0;
+  while (auto c = search::claim_next(db, w, policy)) {
+    evaluate(db, c->trial_id, c->rung);
+    store::finish(db, c->trial_id, w, c->rung == policy.last_rung() ? store::TrialState::done : store::TrialState::paused);
+    REQUIRE(++claims < 100);
+  }
+  CHECK(count(db, "SELECT count(*) FROM trial") == 16);
+  for (int rung = 0; rung < policy.last_rung(); ++rung) {
+    const std::string at = "SELECT count(*) FROM result WHERE metric = 'val_acc' AND rung = ";
+    const int64_t n = count(db, at + std::to_string(rung)), up = count(db, at + std::to_string(rung + 1));
+    CAPTURE(rung);
+    CHECK(n > 0);
+    CHECK(up >= 1);
+    CHECK(up <= n / 2);   // was 11 of 16 at rung 1 before the quota
+  }
+}

@@ -112,3 +112,31 @@ TEST_CASE("promotable: the top floor(n / eta) of each rung, highest rung first (
   p.eta = 0;
   CHECK(search::promotable(rows, std::nullopt, p).empty());
 }
+
+TEST_CASE("a synchronous rung that completes again promotes only what its larger n adds: floor(n / eta) in all") {
+  search::Policy p;
+  p.eta = 2;
+  p.min_epochs = 1;
+  p.max_epochs = 4;
+  // rung 0 completed with 2 results and promoted trial 1; children 2..4 finished since (serially)
+  const std::vector<store::RungResult> rows{result(1, 0, 0.5, "running", 1), result(2, 0, 0.9, "paused", 0),
+                                           result(3, 0, 0.8, "paused", 0), result(4, 0, 0.7, "paused", 0)};
+  // asynchronous (ASHA): the top floor(4 / 2) = 2 not yet promoted, whatever was promoted before
+  const auto async = search::promotable(rows, std::nullopt, p);
+  REQUIRE(async.size() == 2);
+  CHECK(async[0].trial_id == 2);
+  CHECK(async[1].trial_id == 3);
+  // synchronous: 2 in all, trial 1 is one of them
+  p.synchronous = true;
+  const auto sync = search::promotable(rows, std::nullopt, p);
+  REQUIRE(sync.size() == 1);
+  CHECK(sync[0].trial_id == 2);
+  // with trial 2 promoted too, the rung has given its 2
+  auto after = rows;
+  after[1].trial_rung = 1;
+  after[1].state = store::TrialState::queued;
+  CHECK(search::promotable(after, std::nullopt, p).empty());
+  // a trial promoted and failed since still counts; several objectives keep the same quota
+  after[1].state = store::TrialState::failed;
+  CHECK(search::promotable(after, std::nullopt, p).empty());
+}

@@ -2,7 +2,8 @@
 // stability bench (bench/local-meter/run)
 //
 //   local_meter --genome FILE --shape C,H,W [--classes N] [--repeats R] [--device D] [--batch B]
-//               [--warmup W] [--runs N] [--threads T] [--min-energy-s S]
+//               [--warmup W] [--runs N] [--threads T] [--min-energy-s S] [--attempts A]
+//               [--steady-ratio R]
 //
 // Builds the genome's network once (initial weights, seed 1: latency does not depend on the
 // values) and measures it R times in a row. Prints one JSON line per repeat:
@@ -67,6 +68,8 @@ int main(int argc, char** argv) {
   app.add_option("--runs", o.runs, "timed forwards")->capture_default_str();
   app.add_option("--threads", o.threads, "intra-op threads")->capture_default_str();
   app.add_option("--min-energy-s", o.min_energy_s, "energy window (0: none)")->capture_default_str();
+  app.add_option("--attempts", o.attempts, "series of --runs until one is steady")->capture_default_str();
+  app.add_option("--steady-ratio", o.steady_ratio, "a steady series' largest p90/median")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
     space::CostContext ctx;

@@ -37,19 +37,27 @@ def header(first, command):
     print("Reproduce: `cmake --build build --target local_meter && %s`\n" % command)
 
 
-def load_note(before, after):
+def load_note(before, after, threads):
+    """The load around a section; the meter's own pinned threads add up to `threads` to it."""
     print("The machine is shared with other agents' builds and tests (2 CPUs): load before: `%s`, after: `%s`.\n"
           % (before, after))
-    max_load = float(os.environ.get("MAX_LOAD", "0.5"))
+    max_load = float(os.environ.get("MAX_LOAD", "0.5")) + threads
     if load1(before) >= max_load or load1(after) >= max_load:
-        print("**Not an idle machine**: the 1-minute load was at or above %g during these runs, so the numbers "
-              "include interference from other processes.\n" % max_load)
+        print("**Not an idle machine**: the 1-minute load was at or above %g (MAX_LOAD plus the meter's own %d "
+              "thread(s)) during these runs, so the numbers include interference from other processes.\n"
+              % (max_load, threads))
+
+
+def series(b1):
+    """The p90/median of every series the meter took at batch 1, the kept one in bold."""
+    ratios = b1.get("attempts", [])
+    return ", ".join(("**%.3f**" if i == b1.get("kept_attempt") else "%.3f") % r for i, r in enumerate(ratios)) or "-"
 
 
 def tables(by_file, root, batch):
-    print("| network | repeat | median ms | p10 ms | p90 ms | p90/median | max ms | batch %d ms | images/s "
-          "| rss growth | analytic bytes |" % batch)
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| network | repeat | median ms | p10 ms | p90 ms | p90/median | series taken (p90/median, kept in bold) "
+          "| max ms | batch %d ms | images/s | rss growth | analytic bytes |" % batch)
+    print("|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|")
     summary = []
     for f, ls in by_file.items():
         name = os.path.relpath(f, root)
@@ -60,9 +68,9 @@ def tables(by_file, root, batch):
             meds.append(m["latency_ms"])
             ratios.append(ratio)
             rss = m.get("rss_growth_bytes")
-            print("| %s | %d | %.4f | %.4f | %.4f | %.3f | %.2f | %.3f | %.0f | %s | %d |"
+            print("| %s | %d | %.4f | %.4f | %.4f | %.3f | %s | %.2f | %.3f | %.0f | %s | %d |"
                   % (name, l["repeat"], m["latency_ms"], m["latency_p10_ms"], m["latency_p90_ms"], ratio,
-                     l["raw"]["batch1"]["max_ms"], m["latency_batch_ms"], m["throughput_ips"],
+                     series(l["raw"]["batch1"]), l["raw"]["batch1"]["max_ms"], m["latency_batch_ms"], m["throughput_ips"],
                      "-" if rss is None else "%d" % rss, m["peak_mem_bytes"]))
         spread = (max(meds) - min(meds)) / statistics.median(meds)
         summary.append((name, statistics.median(meds), max(ratios), spread))
@@ -94,8 +102,13 @@ def batch_note(by_file, root):
 
 
 def section(policy, lines, before, after, root):
-    print("## %s\n" % POLICIES.get(policy, policy))
-    load_note(before, after)
+    sched, _, attempts = policy.partition("-a")
+    a = int(attempts or 1)
+    print("## %s; %s\n" % (POLICIES.get(sched, sched),
+                           "one series of timed runs (attempts = 1)" if a == 1 else
+                           "up to %d series until one has p90/median at most %g (attempts = %d)"
+                           % (a, lines[0]["raw"]["batch1"].get("steady_ratio", 1.2), a)))
+    load_note(before, after, lines[0]["raw"]["threads"]["torch_intra_op"])
     by_file = {}
     for l in lines:
         by_file.setdefault(l["genome_file"], []).append(l)

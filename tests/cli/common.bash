@@ -134,3 +134,21 @@ epochs = 3
 batch_size = 32
 EOT
 }
+
+# nb201_table_study NAME SEED: a study TOML of NAS-Bench-201 cells on synthetic CIFAR-shaped data
+# (10 classes, 1000 samples), for table mode, where the NAS-Bench-201 table answers instead of
+# training; the caller appends [train] and [search].
+nb201_table_study() {
+  cat <<EOT
+[study]
+name = "$1"
+seed = $2
+[data]
+format = "synthetic"
+shape = [3, 32, 32]
+classes = 10
+samples = 1000
+[space]
+family = "nb201"
+EOT
+}

@@ -52,10 +52,10 @@ for key in name seed format train_images train_labels test_images test_labels tr
            gpu_mem pack processes mps signal_s throughput cpu_throughput step_s device setup sbatch templates job v_jobs \
            proxies weights ensemble rank_by keep min_epochs max_epochs eta proxy_start early_stop promotion anneal \
            strategy objectives constraints population islands crossover mutation random migration migrants \
-           pollination evaluations breeding island_member v_lineage \
+           pollination evaluations wall_time screen screen_proxies breeding island_member v_lineage \
            teacher teacher_mean teacher_std loss temperature alpha beta trials targets \
            backend board quantize build_mode url token_file inflight poll_s timeout_s backoff_s wait_s firmware_overhead_bytes \
-           batch warmup runs threads min_energy_s calibration_images after_training remote_request; do
+           batch warmup runs threads min_energy_s attempts steady_ratio calibration_images after_training remote_request; do
   grep -qw -- "$key" <<<"$study" || fail "nas-study.5 does not document '$key'"
   ok
 done

@@ -37,6 +37,7 @@ stats() { curl -s "http://127.0.0.1:$port/_control/stats"; }
 # --- local ---------------------------------------------------------------------------------------
 trained_study s 3
 db="$tmp/s.db"
+cp "$db" "$tmp/front.db" && cp -r "$tmp/s.db.d" "$tmp/front.db.d"   # the same trained trials, for --front
 run nas-measure --db "$db" --runs 10 --warmup 1 --batch 4 --format tsv
 expect_rc 0 "nas-measure on the local CPU"
 expect_eq "$(sql "$db" "select count(distinct trial_id) from measurement where backend = 'local' and device = 'cpu'")" "3" "every trial measured"
@@ -51,6 +52,19 @@ expect_rc 0 "nas-pareto over a measurement"
 run nas-measure --db "$db" --trials 1,x
 expect_rc 2 "a bad --trials"
 expect_has "$err" "--trials" "the option named"
+
+# --front: exactly the trials on nas-pareto's front of those objectives
+run nas-pareto --db "$tmp/front.db" -o val_acc:max -o params:min --format tsv
+expect_rc 0 "nas-pareto before --front"
+front=$(echo "$out" | tail -n +2 | cut -f1 | sort -n | paste -sd,)
+[[ -n "$front" ]] || fail "a front to measure"
+run nas-measure --db "$tmp/front.db" --front val_acc:max --front params:min --runs 5 --warmup 1 --batch 2 --format tsv
+expect_rc 0 "nas-measure --front"
+expect_eq "$(sql "$tmp/front.db" "select group_concat(trial_id) from (select distinct trial_id from measurement order by trial_id)")" \
+          "$front" "the front's trials measured, no other"
+run nas-measure --db "$tmp/front.db" --front val_acc:best --front params:min
+expect_rc 2 "a bad --front"
+expect_has "$err" "val_acc:best" "the bad objective named"
 
 # --- exports -------------------------------------------------------------------------------------
 run nas-measure --db "$db" export --as onnx --as tflite --trials 1-2 --format tsv

@@ -119,17 +119,8 @@ expect_eq "$(sql "$tmp/scr-sample.db" "select count(*) from event where kind = '
 table="${NAS_SHARED_DIR:-}/benchmarks/nb201/nats_bench.csv"
 if [[ -f $table ]]; then
   nbt() {
+    nb201_table_study nb201-screen 4
     cat <<TOML
-[study]
-name = "nb201-screen"
-seed = 4
-[data]
-format = "synthetic"
-shape = [3, 32, 32]
-classes = 10
-samples = 1000
-[space]
-family = "nb201"
 [train]
 epochs = 2
 [search]

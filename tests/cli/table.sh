@@ -5,22 +5,14 @@
 source "$(dirname "$0")/common.bash"
 table="$NAS_SHARED_DIR/benchmarks/nb201/nats_bench.csv"
 [[ -f $table ]] || { echo "no NAS-Bench-201 table at $table: skipped"; exit 0; }
-cat > "$tmp/s.toml" <<'TOML'
-[study]
-name = "nb201-table"
-seed = 3
-[data]
-format = "synthetic"
-shape = [3, 32, 32]
-classes = 10
-samples = 1000
-[space]
-family = "nb201"
+{ nb201_table_study nb201-table 3
+  cat <<'TOML'
 [search]
 strategy = "evolution"
 population = 5
 evaluations = 60
 TOML
+} > "$tmp/s.toml"
 run nas-sample --config "$tmp/s.toml" --db "$tmp/s.db" -n 3 --queue --strategy random -q
 expect_rc 0 "3 random trials queued"
 run nas-train --db "$tmp/s.db" --worker --table "$table" --pack 3 --format tsv

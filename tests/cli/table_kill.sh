@@ -5,17 +5,8 @@
 source "$(dirname "$0")/common.bash"
 table="$NAS_SHARED_DIR/benchmarks/nb201/nats_bench.csv"
 [[ -f $table ]] || { echo "no NAS-Bench-201 table at $table: skipped"; exit 0; }
-cat > "$tmp/k.toml" <<'TOML'
-[study]
-name = "nb201-kill"
-seed = 5
-[data]
-format = "synthetic"
-shape = [3, 32, 32]
-classes = 10
-samples = 1000
-[space]
-family = "nb201"
+{ nb201_table_study nb201-kill 5
+  cat <<'TOML'
 [train]
 lease_s = 5
 max_attempts = 100
@@ -25,6 +16,7 @@ population = 5
 islands = 2
 evaluations = 400
 TOML
+} > "$tmp/k.toml"
 db="$tmp/k.db"
 run nas-sample --config "$tmp/k.toml" --db "$db" -n 1 --queue --strategy random -q
 expect_rc 0 "the study with one random trial"

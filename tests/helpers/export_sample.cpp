@@ -28,21 +28,20 @@
 #include "nas/space/cost.h"
 #include "nas/space/sampler.h"
 
+#include "../unit/networks.h"
+
 namespace fs = std::filesystem;
 using namespace nas;
 
 namespace {
 
 config::StudyConfig space_of(const std::string& family) {
-  if (family == "nb201")
-    return config::parse_study_config("[study]\nseed=3\n[data]\nformat='synthetic'\nshape=[3,32,32]\nclasses=10\n"
-                                      "[space]\nfamily='nb201'\nchannels=8\ncells=1\n", "<export_sample>");
-  return config::parse_study_config(
-      "[study]\nseed=17\n[data]\nformat='synthetic'\nshape=[1,28,28]\nclasses=10\n[space]\nfamily='cnn'\n"
-      "stages={min=1,max=4}\nstem_width=[4,8,12]\nstem_kernel=[3,5]\nstem_stride=[1,2]\nhead_width=[0,24]\n"
-      "depth={min=1,max=3}\nwidth=[4,8,16,24]\nkernel=[1,3,5,7]\nstride=[1,2]\n"
-      "block=['conv','dwsep','mbconv','residual']\nexpansion=[1,2,6]\nactivation=['relu','relu6','hswish','silu']\n",
-      "<export_sample>");
+  if (family == "nb201") return test::nb201_space(8, 1, "[3,32,32]", "<export_sample>");
+  test::CnnSpace spec;
+  spec.classes = 10;
+  spec.stem_kernel = "[3,5]";
+  spec.path = "<export_sample>";
+  return test::wide_cnn(spec);
 }
 
 // NPY version 1.0, little-endian float32, C order.
@@ -60,18 +59,6 @@ void write_npy(const fs::path& path, const torch::Tensor& t) {
   out += header;
   out.append(reinterpret_cast<const char*>(c.data_ptr<float>()), size_t(c.numel()) * sizeof(float));
   write_file_atomic(path.string(), out);
-}
-
-void randomise_batch_norms(model::Network& net) {
-  torch::NoGradGuard no_grad;
-  for (auto& m : net->modules(false)) {
-    if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>()) {
-      bn->running_mean.uniform_(-0.5, 0.5);
-      bn->running_var.uniform_(0.5, 2.0);
-      bn->weight.uniform_(0.5, 1.5);
-      bn->bias.uniform_(-0.3, 0.3);
-    }
-  }
 }
 
 // The trained trial `trial` of the study `db` as DIR/0: nas-measure's export and LibTorch's logits.
@@ -130,7 +117,7 @@ int main(int argc, char** argv) {
       space::Genome g = sampler.draw(rng);
       torch::manual_seed(seed * 1000 + uint64_t(k));
       model::Network net(g, ctx);
-      randomise_batch_norms(net);
+      test::randomise_batch_norms(net);
       net->eval();
       torch::Tensor x = torch::randn({inputs, ctx.input[0], ctx.input[1], ctx.input[2]});
       torch::Tensor y;

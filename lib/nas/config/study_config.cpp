@@ -807,6 +807,11 @@ void parse_measure(Section& s, MeasureConfig& m) {
   m.warmup = s.integer("warmup", 0, 100000).value_or(m.warmup);
   m.runs = s.integer("runs", 5, 1000000).value_or(m.runs);
   m.threads = s.integer("threads", 1, 1024).value_or(m.threads);
+  m.attempts = s.integer("attempts", 1, 100).value_or(m.attempts);
+  if (auto v = s.number("steady_ratio")) {
+    if (!(*v >= 1 && *v <= 100)) s.fail_at(*s.raw().get("steady_ratio"), "steady_ratio", "must be between 1 and 100, got " + format_number(*v));
+    m.steady_ratio = *v;
+  }
   m.calibration_images = s.integer("calibration_images", 1, 100000).value_or(m.calibration_images);
   m.after_training = s.boolean("after_training").value_or(m.after_training);
   if (m.backend != "local" && m.board.empty() && m.after_training)

@@ -311,6 +311,8 @@ struct MeasureConfig {
   std::string device = "cpu";                 // local: cpu | cuda:N
   int64_t batch = 32;                         // local: the batch measured besides batch 1
   int64_t warmup = 20, runs = 200, threads = 1;
+  int64_t attempts = 3;                       // local: series of `runs` until one is steady
+  double steady_ratio = 1.2;                  // local: a steady series' largest p90/median
   double min_energy_s = 2;
   int64_t calibration_images = 300;           // int8 calibration: training images
   bool after_training = false;                // nas-slurm submit: a measure stage after training

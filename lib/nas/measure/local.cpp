@@ -50,6 +50,9 @@ void check_options(const LocalOptions& o) {
   if (o.warmup < 0) bad_option("warmup", "must not be negative, got " + std::to_string(o.warmup));
   if (o.runs < 1) bad_option("runs", "must be at least 1, got " + std::to_string(o.runs));
   if (o.threads < 1) bad_option("threads", "must be at least 1, got " + std::to_string(o.threads));
+  if (o.attempts < 1) bad_option("attempts", "must be at least 1, got " + std::to_string(o.attempts));
+  if (!(o.steady_ratio >= 1) || !std::isfinite(o.steady_ratio))
+    bad_option("steady_ratio", "must be a finite number >= 1, got " + format_number(o.steady_ratio));
   if (!(o.min_energy_s >= 0) || !std::isfinite(o.min_energy_s))
     bad_option("min_energy_s", "must be a finite number of seconds >= 0, got " + format_number(o.min_energy_s));
 }
@@ -287,10 +290,16 @@ private:
 
 // One batch size: warm-up and timed runs with the memory they took.
 struct Phase {
-  std::vector<double> ms;
+  SteadySeries timed;
   std::optional<int64_t> bytes;   // CUDA: the allocator's peak; CPU: the peak RSS growth
   json memory;
 };
+
+// Warm-up and series of timed runs until one is steady (each series after the first warms up
+// again: whatever disturbed the last one may have evicted the caches).
+SteadySeries steady_runs(const Target& t, const torch::Tensor& x, const LocalOptions& o) {
+  return until_steady([&] { return time_runs(t, x, o.warmup, o.runs); }, o.attempts, o.steady_ratio);
+}
 
 Phase run_phase(const Target& t, int64_t batch, const LocalOptions& o) {
   Phase p;
@@ -299,16 +308,27 @@ Phase run_phase(const Target& t, int64_t batch, const LocalOptions& o) {
 #ifdef NAS_WITH_CUDA
     const int index = t.device.index();
     c10::cuda::CUDACachingAllocator::resetPeakStats(index);
-    p.ms = time_runs(t, x, o.warmup, o.runs);
+    p.timed = steady_runs(t, x, o);
     p.bytes = int64_t(c10::cuda::CUDACachingAllocator::getDeviceStats(index).allocated_bytes[0].peak);
     p.memory = {{"cuda_peak_allocated_bytes", *p.bytes}};
 #endif
     return p;
   }
   RssWatch watch;
-  p.ms = time_runs(t, x, o.warmup, o.runs);
+  p.timed = steady_runs(t, x, o);
   p.bytes = watch.finish(p.memory);
   return p;
+}
+
+// The summary of a phase's kept series, with the series taken and whether it is steady.
+json phase_summary(const Phase& p, double max_ratio) {
+  json j = time_summary(p.timed.ms);
+  j["memory"] = p.memory;
+  j["attempts"] = p.timed.ratios;
+  j["kept_attempt"] = p.timed.kept;
+  j["steady"] = p.timed.steady;
+  j["steady_ratio"] = max_ratio;
+  return j;
 }
 
 std::string cpu_model() {
@@ -356,12 +376,28 @@ json settings(const train::DeviceInfo& dev, const LocalOptions& o, const std::ve
           {"mode", "inference (eval, batch norm with its running statistics)"},
           {"warmup", o.warmup},
           {"runs", o.runs},
+          {"attempts", o.attempts},
           {"threads", {{"requested", o.threads}, {"torch_intra_op", at::get_num_threads()}, {"pinned_threads", pinned},
                        {"cpus", cpus}}},
           {"min_energy_s", o.min_energy_s}};
 }
 
 } // namespace
+
+SteadySeries until_steady(const std::function<std::vector<double>()>& series, int attempts, double max_ratio) {
+  SteadySeries s;
+  std::vector<std::vector<double>> taken;
+  for (int i = 0; i < std::max(1, attempts); ++i) {
+    taken.push_back(series());
+    const double median = quantile(taken.back(), 0.5);
+    s.ratios.push_back(median > 0 ? quantile(taken.back(), 0.9) / median : 1.0);
+    if (s.ratios.back() <= max_ratio) break;
+  }
+  s.kept = size_t(std::min_element(s.ratios.begin(), s.ratios.end()) - s.ratios.begin());
+  s.steady = s.ratios[s.kept] <= max_ratio;
+  s.ms = std::move(taken[s.kept]);
+  return s;
+}
 
 double quantile(std::vector<double> v, double q) {
   if (v.empty()) throw std::invalid_argument("quantile of no values");
@@ -421,12 +457,10 @@ LocalResult measure_local(model::NetworkImpl& net, const space::CostContext& ctx
 
   const Phase one = run_phase(target, 1, o);
   const Phase many = run_phase(target, o.batch, o);
-  r.raw["batch1"] = time_summary(one.ms);
-  r.raw["batch1"]["memory"] = one.memory;
-  r.raw["batch"] = time_summary(many.ms);
+  r.raw["batch1"] = phase_summary(one, o.steady_ratio);
+  r.raw["batch"] = phase_summary(many, o.steady_ratio);
   r.raw["batch"]["size"] = o.batch;
-  r.raw["batch"]["memory"] = many.memory;
-  const double batch_ms = quantile(many.ms, 0.5);
+  const double batch_ms = quantile(many.timed.ms, 0.5);
   r.raw["batch"]["throughput_ips"] = double(o.batch) * 1e3 / batch_ms;
   const int64_t analytic = cost.weight_bytes + cost.peak_activation_bytes;
   r.raw["analytic"] = {{"bytes", analytic}, {"weight_bytes", cost.weight_bytes},
@@ -435,9 +469,9 @@ LocalResult measure_local(model::NetworkImpl& net, const space::CostContext& ctx
   const std::optional<double> uj = measure_energy(target, dev, o, energy);
   r.raw["energy"] = energy;
 
-  r.metrics = {{"latency_ms", quantile(one.ms, 0.5), "ms"},
-               {"latency_p10_ms", quantile(one.ms, 0.1), "ms"},
-               {"latency_p90_ms", quantile(one.ms, 0.9), "ms"},
+  r.metrics = {{"latency_ms", quantile(one.timed.ms, 0.5), "ms"},
+               {"latency_p10_ms", quantile(one.timed.ms, 0.1), "ms"},
+               {"latency_p90_ms", quantile(one.timed.ms, 0.9), "ms"},
                {"latency_batch_ms", batch_ms, "ms"},
                {"throughput_ips", double(o.batch) * 1e3 / batch_ms, "images/s"},
                {"peak_mem_bytes", dev.device.is_cuda() ? opt(one.bytes) : std::optional<double>(double(analytic)), "bytes"}};

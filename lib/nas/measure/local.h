@@ -24,6 +24,8 @@ struct LocalOptions {
   int64_t batch = 32;              // the second batch size measured, besides batch 1
   int warmup = 10;                 // untimed forwards before the timed ones, at each batch size
   int runs = 100;                  // timed forwards at each batch size
+  int attempts = 3;                // series of `runs` at most, until one is steady
+  double steady_ratio = 1.2;       // a series is steady when its p90/median is at most this
   int threads = 1;                 // torch intra-op threads
   std::vector<int> cpus;           // CPUs to pin to; empty: the first `threads` of this thread's affinity
   double min_energy_s = 3.0;       // the energy window lasts at least this long (0: no energy)
@@ -38,7 +40,7 @@ struct LocalResult {
 
 // Measures `net` (its genome built for `ctx`) on o.device: at batch 1 and at o.batch, o.warmup
 // untimed then o.runs timed forwards (steady clock, the device synchronised after each);
-// median, p10 and p90. Memory at batch 1: on CUDA the caching allocator's peak (reset first);
+// median, p10 and p90 of the first steady series of up to o.attempts (until_steady). Memory at batch 1: on CUDA the caching allocator's peak (reset first);
 // on the CPU the analytic fp32 bytes (weights + peak activation of the cost model) and the
 // measured growth of the process's peak RSS. Energy per inference at batch 1 from RAPL (CPU) or
 // NVML (CUDA) over at least o.min_energy_s, unknown with the reason when no counter is
@@ -62,6 +64,20 @@ struct EnergyWindow {
 // least once, reading `meter` before and after. Unknown with the reason when a reading fails or
 // the counter did not advance (a counter that stands still for the window is not counting).
 EnergyWindow energy_per_inference(worker::EnergyMeter& meter, const std::function<void()>& infer, double min_s);
+
+// Timings taken until they are steady: what until_steady kept and why.
+struct SteadySeries {
+  std::vector<double> ms;        // the series kept
+  std::vector<double> ratios;    // p90/median of every series taken, in order
+  size_t kept = 0;               // its index in `ratios`
+  bool steady = false;           // its p90/median is at most the limit
+};
+
+// Takes series of timings from `series` until one has p90/median at most `max_ratio`, at most
+// `attempts` of them (at least 1), and keeps that one, else the steadiest (the lowest ratio;
+// the first of equals). On a shared node another process's burst makes a series bimodal; the
+// series after it measures the network again instead of the neighbour.
+SteadySeries until_steady(const std::function<std::vector<double>()>& series, int attempts, double max_ratio);
 
 // The q-quantile (0..1) of `values` with linear interpolation between order statistics (as
 // numpy's default). Throws std::invalid_argument for no values.

@@ -6,6 +6,7 @@
 #include "nas/core/error.h"
 #include "nas/core/file.h"
 #include "nas/core/log.h"
+#include "nas/core/sha256.h"
 #include "nas/core/signals.h"
 #include "nas/core/text.h"
 #include "nas/measure/errors.h"
@@ -135,7 +136,13 @@ void Loop::resume(store::RemoteRequest r) {
 bool Loop::submit_one() {
   Pending next = pending_.front();
   pending_.pop_front();
+  // Read again here, not kept from the export: the key below names these bytes, so they are
+  // checked against the hash the export recorded (a file replaced since would be paid for
+  // under another model's key).
   const std::string bytes = read_file(next.file.abs_path);
+  if (sha256_hex(bytes) != next.file.sha256)
+    throw Error("trial " + std::to_string(next.trial) + ": '" + next.file.abs_path +
+                "' changed since it was exported (its sha256 differs from the study file's): run nas-measure again");
   const std::string name = upload_name(next.file.sha256);
   bool created = false;
   store::RemoteRequest r = store::begin_request(db_, next.trial, key_of(next.file), created);

@@ -58,6 +58,8 @@ LocalOptions local_options(const config::MeasureConfig& m) {
   l.warmup = int(m.warmup);
   l.runs = int(m.runs);
   l.threads = int(m.threads);
+  l.attempts = int(m.attempts);
+  l.steady_ratio = m.steady_ratio;
   l.min_energy_s = m.min_energy_s;
   return l;
 }
@@ -117,7 +119,7 @@ int run_measure(const MeasureOptions& o, std::ostream& out) {
 int run_export(const MeasureOptions& o, const std::vector<std::string>& kinds, std::ostream& out) {
   for (const auto& k : kinds) check_export_kind(k);
   store::OpenStudy opened = store::open_study(o.db, store::Access::read_write);
-  std::vector<int64_t> ids = o.trials_given ? o.trials : store::unmeasured_trials(opened.db, "", "");
+  std::vector<int64_t> ids = o.trials_given ? o.trials : store::finished_trials(opened.db);
   TrainedTrials models(opened.db, o.db, opened.cfg);
   Table t({"trial", "kind", "path", "bytes", "sha256", "reused"});
   for (int64_t id : ids)

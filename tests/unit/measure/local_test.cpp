@@ -16,6 +16,7 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
@@ -136,6 +137,18 @@ TEST_CASE("local meter on the CPU: every metric with its unit, quantiles in orde
   DOCTEST_CHECK(r.raw["batch1"]["min_ms"].get<double>() <= p10);
   DOCTEST_CHECK(r.raw["batch1"]["runs"] == 15);
   DOCTEST_CHECK(r.raw["batch"]["size"] == 8);
+  // the series taken until a steady one: the kept one's ratio is the lowest, steady says so
+  for (const char* phase : {"batch1", "batch"}) {
+    const auto ratios = r.raw[phase]["attempts"].get<std::vector<double>>();
+    DOCTEST_REQUIRE(!ratios.empty());
+    DOCTEST_CHECK(ratios.size() <= 3);
+    const size_t kept = r.raw[phase]["kept_attempt"].get<size_t>();
+    DOCTEST_REQUIRE(kept < ratios.size());
+    DOCTEST_CHECK(ratios[kept] == *std::min_element(ratios.begin(), ratios.end()));
+    DOCTEST_CHECK(r.raw[phase]["steady"].get<bool>() == (ratios[kept] <= 1.2));
+  }
+  DOCTEST_CHECK(r.raw["batch1"]["p90_ms"].get<double>() / r.raw["batch1"]["median_ms"].get<double>() ==
+                doctest::Approx(r.raw["batch1"]["attempts"][r.raw["batch1"]["kept_attempt"].get<size_t>()].get<double>()));
   DOCTEST_CHECK(*m["throughput_ips"].value == doctest::Approx(8 * 1e3 / *m["latency_batch_ms"].value));
 
   space::CostContext fp32 = ctx;
@@ -286,6 +299,45 @@ TEST_CASE("quantile: linear interpolation between order statistics") {
   DOCTEST_CHECK_THROWS_AS(measure::quantile({}, 0.5), std::invalid_argument);
 }
 
+TEST_CASE("until_steady: the first series with p90/median at most the limit, else the steadiest") {
+  // series of 10 timings: `slow` of them at 2 ms, the rest at 1 ms
+  auto series_of = [](int slow) {
+    std::vector<double> ms(10, 1.0);
+    for (int i = 0; i < slow; ++i) ms[size_t(i)] = 2.0;
+    return ms;
+  };
+  std::vector<int> plan;
+  size_t calls = 0;
+  auto next = [&] { return series_of(plan.at(calls++)); };
+
+  plan = {3, 0, 0};   // p90/median 2.0, then 1.0: the second is kept, the third never taken
+  auto s = measure::until_steady(next, 3, 1.2);
+  DOCTEST_CHECK(calls == 2);
+  DOCTEST_CHECK(s.ratios == std::vector<double>{2.0, 1.0});
+  DOCTEST_CHECK(s.kept == 1);
+  DOCTEST_CHECK(s.steady);
+  DOCTEST_CHECK(s.ms == series_of(0));
+
+  plan = {3, 5, 1, 0};   // none steady within 3: ratios 2, 2/1.5, 1.1 (p90 interpolated): the third kept
+  calls = 0;
+  s = measure::until_steady(next, 3, 1.05);
+  DOCTEST_CHECK(calls == 3);
+  DOCTEST_REQUIRE(s.ratios.size() == 3);
+  DOCTEST_CHECK(s.ratios[0] == doctest::Approx(2.0));
+  DOCTEST_CHECK(s.ratios[1] == doctest::Approx(2.0 / 1.5));
+  DOCTEST_CHECK(s.ratios[2] == doctest::Approx(1.1));
+  DOCTEST_CHECK(s.kept == 2);
+  DOCTEST_CHECK_FALSE(s.steady);
+  DOCTEST_CHECK(s.ms == series_of(1));
+
+  plan = {3};         // one attempt: kept as it is, unsteady
+  calls = 0;
+  s = measure::until_steady(next, 1, 1.2);
+  DOCTEST_CHECK(calls == 1);
+  DOCTEST_CHECK(s.kept == 0);
+  DOCTEST_CHECK_FALSE(s.steady);
+}
+
 TEST_CASE("local meter: bad options are usage errors naming the option") {
   const space::CostContext ctx = fmnist();
   model::Network net = build(read_file(small_cnn), ctx);
@@ -314,6 +366,12 @@ TEST_CASE("local meter: bad options are usage errors naming the option") {
   o = quick("/nonexistent");
   o.min_energy_s = -1;
   DOCTEST_CHECK(message(o).find("'min_energy_s'") != std::string::npos);
+  o = quick("/nonexistent");
+  o.attempts = 0;
+  DOCTEST_CHECK(message(o).find("'attempts'") != std::string::npos);
+  o = quick("/nonexistent");
+  o.steady_ratio = 0.9;
+  DOCTEST_CHECK(message(o).find("'steady_ratio'") != std::string::npos);
   o = quick("/nonexistent");
   o.device = "tpu";
   DOCTEST_CHECK(message(o).find("unknown device 'tpu'") != std::string::npos);

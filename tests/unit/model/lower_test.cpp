@@ -13,35 +13,27 @@
 #include "nas/space/cost.h"
 #include "nas/space/sampler.h"
 
+#include "../networks.h"
+
 using namespace nas;
 
 namespace {
 
+// The wide cnn space with narrower stems and blocks.
 config::StudyConfig cnn_space(const std::string& shape) {
-  return config::parse_study_config(
-      "[study]\nseed=5\n[data]\nformat='synthetic'\nshape=" + shape +
-          "\nclasses=7\n[space]\nfamily='cnn'\nstages={min=1,max=4}\nstem_width=[4,8]\nstem_kernel=[1,3,5]\n"
-          "stem_stride=[1,2]\nhead_width=[0,24]\ndepth={min=1,max=3}\nwidth=[4,8,16]\nkernel=[1,3,5,7]\n"
-          "stride=[1,2]\nblock=['conv','dwsep','mbconv','residual']\nexpansion=[1,2,6]\n"
-          "activation=['relu','relu6','hswish','silu']\n",
-      "/tmp/lower.toml");
-}
-
-void randomise(model::Network& net) {
-  torch::NoGradGuard no_grad;
-  for (auto& m : net->modules(false))
-    if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>()) {
-      bn->running_mean.uniform_(-0.5, 0.5);
-      bn->running_var.uniform_(0.5, 2.0);
-      bn->weight.uniform_(0.5, 1.5);
-      bn->bias.uniform_(-0.3, 0.3);
-    }
+  test::CnnSpace spec;
+  spec.shape = shape;
+  spec.seed = 5;
+  spec.stem_width = "[4,8]";
+  spec.width = "[4,8,16]";
+  spec.path = "/tmp/lower.toml";
+  return test::wide_cnn(spec);
 }
 
 // Lowers, runs both and compares; returns the graph.
 model::Graph check_same(const space::Genome& g, const space::CostContext& ctx) {
   model::Network net(g, ctx);
-  randomise(net);
+  test::randomise_batch_norms(net);
   net->eval();
   torch::Tensor x = torch::randn({3, ctx.input[0], ctx.input[1], ctx.input[2]});
   torch::Tensor y;
@@ -85,8 +77,7 @@ TEST_CASE("lower: cnn graphs compute the network's logits (random genomes, odd s
 }
 
 TEST_CASE("lower: nb201 cells compute the network's logits, every operation on every edge") {
-  auto cfg = config::parse_study_config("[study]\nseed=3\n[data]\nformat='synthetic'\nshape=[3,16,16]\n"
-                                        "classes=10\n[space]\nfamily='nb201'\nchannels=4\ncells=1\n", "/tmp/nb.toml");
+  auto cfg = test::nb201_space(4, 1, "[3,16,16]");
   auto ctx = space::cost_context(cfg);
   space::Sampler s(cfg);
   Rng r(9, 0);

@@ -11,28 +11,13 @@
 #include "nas/model/network.h"
 #include "nas/space/sampler.h"
 
+#include "../networks.h"
+
 #include <map>
 
 using namespace nas;
 
 namespace {
-
-config::StudyConfig wide_cnn(const std::string& shape) {
-  return config::parse_study_config(
-      "[study]\nseed=17\n[data]\nformat='synthetic'\nshape=" + shape +
-          "\nclasses=7\n[space]\nfamily='cnn'\nstages={min=1,max=4}\nstem_width=[4,8,12]\nstem_kernel=[1,3,5]\n"
-          "stem_stride=[1,2]\nhead_width=[0,24]\ndepth={min=1,max=3}\nwidth=[4,8,16,24]\nkernel=[1,3,5,7]\n"
-          "stride=[1,2]\nblock=['conv','dwsep','mbconv','residual']\nexpansion=[1,2,6]\n"
-          "activation=['relu','relu6','hswish','silu']\n",
-      "/tmp/wide.toml");
-}
-
-config::StudyConfig nb201(int64_t channels, int64_t cells) {
-  return config::parse_study_config("[study]\nseed=3\n[data]\nformat='synthetic'\nshape=[3,32,32]\nclasses=10\n"
-                                    "[space]\nfamily='nb201'\nchannels=" + std::to_string(channels) +
-                                        "\ncells=" + std::to_string(cells) + "\n",
-                                    "/tmp/nb.toml");
-}
 
 // Checks one genome; with_forward also runs it and compares the per-layer MACs.
 void check_genome(const space::Genome& g, const space::CostContext& ctx, bool with_forward) {
@@ -61,7 +46,7 @@ void check_genome(const space::Genome& g, const space::CostContext& ctx, bool wi
 } // namespace
 
 TEST_CASE("nb201: the all-3x3 and all-none cells have the published parameter counts as networks") {
-  auto cfg = nb201(16, 5);
+  auto cfg = test::nb201_space(16, 5);
   auto ctx = space::cost_context(cfg);
   space::Genome g;
   g.family = "nb201";
@@ -73,7 +58,9 @@ TEST_CASE("nb201: the all-3x3 and all-none cells have the published parameter co
 
 TEST_CASE("cnn: parameters and MACs of built networks equal the cost model (random genomes)") {
   for (const char* shape : {"[1,28,28]", "[3,32,32]", "[2,17,23]"}) {
-    auto cfg = wide_cnn(shape);
+    test::CnnSpace spec;
+    spec.shape = shape;
+    auto cfg = test::wide_cnn(spec);
     auto ctx = space::cost_context(cfg);
     space::Sampler s(cfg);
     Rng r(cfg.seed, 0);
@@ -82,12 +69,12 @@ TEST_CASE("cnn: parameters and MACs of built networks equal the cost model (rand
 }
 
 TEST_CASE("nb201: parameters and MACs of built networks equal the cost model (random cells)") {
-  auto cfg = nb201(8, 2);  // a slimmer skeleton keeps the test fast; the formulas are the same
+  auto cfg = test::nb201_space(8, 2);  // a slimmer skeleton keeps the test fast; the formulas are the same
   auto ctx = space::cost_context(cfg);
   space::Sampler s(cfg);
   Rng r(cfg.seed, 0);
   for (int i = 0; i < 1500; ++i) check_genome(s.draw(r), ctx, i < 200);
-  auto full = nb201(16, 5);
+  auto full = test::nb201_space(16, 5);
   auto fctx = space::cost_context(full);
   for (int i = 0; i < 20; ++i) check_genome(space::Sampler(full).draw(r), fctx, true);
 }

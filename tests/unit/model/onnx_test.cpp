@@ -19,6 +19,8 @@
 #include "nas/space/cost.h"
 #include "nas/space/sampler.h"
 
+#include "../networks.h"
+
 using namespace nas;
 
 namespace {
@@ -389,16 +391,15 @@ TEST_CASE("onnx: opset 14 writes HardSwish; a fixed batch, the producer; unsuppo
 }
 
 TEST_CASE("onnx: random genomes of both families decode to models that compute the graph's logits") {
-  const char* spaces[] = {
-      "[study]\nseed=5\n[data]\nformat='synthetic'\nshape=[3,17,23]\nclasses=7\n[space]\nfamily='cnn'\n"
-      "stages={min=1,max=4}\nstem_width=[4,8]\nstem_kernel=[1,3,5]\nstem_stride=[1,2]\nhead_width=[0,24]\n"
-      "depth={min=1,max=3}\nwidth=[4,8,16]\nkernel=[1,3,5,7]\nstride=[1,2]\nblock=['conv','dwsep','mbconv','residual']\n"
-      "expansion=[1,2,6]\nactivation=['relu','relu6','hswish','silu']\n",
-      "[study]\nseed=3\n[data]\nformat='synthetic'\nshape=[3,16,16]\nclasses=10\n[space]\nfamily='nb201'\n"
-      "channels=4\ncells=1\n"};
+  test::CnnSpace cnn;
+  cnn.shape = "[3,17,23]";
+  cnn.seed = 5;
+  cnn.stem_width = "[4,8]";
+  cnn.width = "[4,8,16]";
+  cnn.path = "/tmp/onnx.toml";
+  const config::StudyConfig spaces[] = {test::wide_cnn(cnn), test::nb201_space(4, 1, "[3,16,16]", "/tmp/onnx.toml")};
   std::set<std::string> ops;
-  for (const char* text : spaces) {
-    auto cfg = config::parse_study_config(text, "/tmp/onnx.toml");
+  for (const auto& cfg : spaces) {
     auto ctx = space::cost_context(cfg);
     space::Sampler s(cfg);
     Rng r(7, 0);

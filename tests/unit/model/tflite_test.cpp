@@ -21,6 +21,8 @@
 #include "nas/space/cost.h"
 #include "nas/space/sampler.h"
 
+#include "../networks.h"
+
 using namespace nas;
 namespace tfl = nas::tflite;
 
@@ -357,16 +359,16 @@ TEST_CASE("tflite: misuse and graphs TFLite cannot express are refused with type
 }
 
 TEST_CASE("tflite: lowered random genomes of both families verify, float32 and int8, with NHWC shapes") {
-  const std::map<std::string, std::string> spaces{
-      {"cnn", "[study]\nseed=7\n[data]\nformat='synthetic'\nshape=[1,28,28]\nclasses=10\n[space]\nfamily='cnn'\n"
-              "stages={min=1,max=4}\nstem_width=[4,8]\nstem_kernel=[3,5]\nstem_stride=[1,2]\nhead_width=[0,24]\n"
-              "depth={min=1,max=3}\nwidth=[4,8,16]\nkernel=[1,3,5,7]\nstride=[1,2]\n"
-              "block=['conv','dwsep','mbconv','residual']\nexpansion=[1,2,6]\n"
-              "activation=['relu','relu6','hswish','silu']\n"},
-      {"nb201", "[study]\nseed=3\n[data]\nformat='synthetic'\nshape=[3,32,32]\nclasses=10\n"
-                "[space]\nfamily='nb201'\nchannels=8\ncells=1\n"}};
-  for (const auto& [family, toml] : spaces) {
-    auto cfg = config::parse_study_config(toml, "/tmp/tflite.toml");
+  test::CnnSpace cnn;
+  cnn.seed = 7;
+  cnn.classes = 10;
+  cnn.stem_width = "[4,8]";
+  cnn.stem_kernel = "[3,5]";
+  cnn.width = "[4,8,16]";
+  cnn.path = "/tmp/tflite.toml";
+  const std::map<std::string, config::StudyConfig> spaces{
+      {"cnn", test::wide_cnn(cnn)}, {"nb201", test::nb201_space(8, 1, "[3,32,32]", "/tmp/tflite.toml")}};
+  for (const auto& [family, cfg] : spaces) {
     auto ctx = space::cost_context(cfg);
     space::Sampler sampler(cfg);
     Rng rng(cfg.seed, 2);

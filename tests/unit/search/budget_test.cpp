@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include "../support.h"
+#include "search_support.h"
 
 #include "nas/config/study_config.h"
 #include "nas/core/text.h"
@@ -23,27 +24,14 @@
 #include <set>
 
 using namespace nas;
+using nas::test::count;
+using nas::test::new_worker;
 using nas::test::TempDir;
 
 namespace {
 
 config::StudyConfig study(const std::string& rest) {
-  return config::parse_study_config("[study]\nname='budget'\nseed=3\n[data]\nformat='synthetic'\nshape=[3,32,32]\n"
-                                    "classes=10\nsamples=64\n[space]\nfamily='nb201'\n[train]\nepochs=9\n" + rest,
-                                    "/tmp/budget.toml");
-}
-
-int64_t count(store::Db& db, const std::string& sql) {
-  auto q = db.prepare(sql);
-  REQUIRE(q.step());
-  return q.int64(0);
-}
-
-int64_t new_worker(store::Db& db, int k = 1) {
-  store::WorkerInfo w;
-  w.host = "h" + std::to_string(k);
-  w.pid = k;
-  return store::register_worker(db, w);
+  return test::nb201_study("budget", 3, "[train]\nepochs=9\n" + rest);
 }
 
 // "Trains" a claim as the table job does: val_acc from the trial id, its epochs the budget;

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include "../support.h"
+#include "search_support.h"
 
 #include "nas/config/study_config.h"
 #include "nas/core/error.h"
@@ -19,20 +20,17 @@
 
 #include <map>
 #include <set>
-#include <atomic>
-#include <thread>
-#include <mutex>
 #include <stdexcept>
 
 using namespace nas;
+using nas::test::count;
 using nas::test::TempDir;
+using nas::test::worker_info;
 
 namespace {
 
 config::StudyConfig nb201_study(const std::string& search) {
-  return config::parse_study_config("[study]\nname='evo'\nseed=11\n[data]\nformat='synthetic'\nshape=[3,32,32]\n"
-                                    "classes=10\nsamples=64\n[space]\nfamily='nb201'\n[search]\n" + search,
-                                    "/tmp/evo.toml");
+  return test::nb201_study("evo", 11, "[search]\n" + search);
 }
 
 // n distinct random genomes whose val_acc is their index / 100 (the last one best).
@@ -73,19 +71,6 @@ bool evaluated(store::Db& db, int64_t id, int rung = 0) {
 }
 
 void evaluate(store::Db& db, int64_t id, int rung = 0) { REQUIRE(evaluated(db, id, rung)); }
-
-store::WorkerInfo worker_info(int k) {
-  store::WorkerInfo w;
-  w.host = "h" + std::to_string(k);
-  w.pid = k;
-  return w;
-}
-
-int64_t count(store::Db& db, const std::string& sql) {
-  auto q = db.prepare(sql);
-  REQUIRE(q.step());
-  return q.int64(0);
-}
 
 } // namespace
 
@@ -309,26 +294,10 @@ TEST_CASE("8 workers breeding and claiming at once: no duplicate, lineage record
     store::stop_worker(db, store::register_worker(db, worker_info(9)));
     CHECK(store::island_workers(db, 1, 4, policy.lease_s, now_unix()) == 2);   // a stopped worker does not count
   }
-  std::vector<std::thread> workers;
-  std::mutex failed_mutex;
-  std::vector<std::string> failed;   // asserted after the join
-  std::atomic<int> claims{0};
-  for (int k = 0; k < 8; ++k)
-    workers.emplace_back([&, k] {
-      try {
-        store::Db db = store::Db::open(path, store::OpenMode::existing);
-        while (auto c = search::claim_next(db, ids[size_t(k)], policy)) {
-          ++claims;
-          if (!evaluated(db, c->trial_id)) throw std::runtime_error("claimed trial " + std::to_string(c->trial_id) + " not found");
-          store::finish(db, c->trial_id, ids[size_t(k)], store::TrialState::done);
-        }
-      } catch (const std::exception& e) {
-        std::lock_guard<std::mutex> lock(failed_mutex);
-        failed.push_back("worker " + std::to_string(k) + ": " + e.what());
-      }
-    });
-  for (auto& t : workers) t.join();
-  for (const auto& f : failed) FAIL_CHECK(f);
+  const auto [claims, failed] = test::claim_in_threads(path, ids, policy, [](store::Db& db, const store::Claim& c) {
+    if (!evaluated(db, c.trial_id)) throw std::runtime_error("claimed trial " + std::to_string(c.trial_id) + " not found");
+  });
+  for (const auto& f : failed) FAIL_CHECK(f);   // asserted after the join
   store::Db db = store::Db::open(path, store::OpenMode::existing);
   CHECK(claims == evaluations);
   CHECK(count(db, "SELECT count(*) FROM trial WHERE state = 'done'") == evaluations);
@@ -405,10 +374,8 @@ TEST_CASE("stored children carry each operator at the documented rate, with the 
 
 TEST_CASE("a space with nothing new left: breeding records it exhausted, and workers stop asking") {
   // two operations on 6 edges: 64 cells, fewer than the 100 evaluations asked
-  const auto cfg = config::parse_study_config(
-      "[study]\nname='small'\nseed=2\n[data]\nformat='synthetic'\nshape=[3,32,32]\nclasses=10\nsamples=64\n"
-      "[space]\nfamily='nb201'\nops=['none','skip_connect']\n[search]\nstrategy='evolution'\npopulation=4\nevaluations=100\n",
-      "/tmp/small.toml");
+  const auto cfg = test::nb201_study(
+      "small", 2, "ops=['none','skip_connect']\n[search]\nstrategy='evolution'\npopulation=4\nevaluations=100\n");
   const search::Policy policy = search::policy_of(cfg);
   REQUIRE(policy.breeder);
   TempDir dir;

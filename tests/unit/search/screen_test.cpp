@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include "../support.h"
+#include "search_support.h"
 
 #include "nas/config/study_config.h"
 #include "nas/core/error.h"
@@ -22,9 +23,7 @@
 
 #include <atomic>
 #include <cmath>
-#include <mutex>
 #include <set>
-#include <thread>
 
 using namespace nas;
 using nas::test::ScopedEnv;
@@ -33,9 +32,7 @@ using nas::test::TempDir;
 namespace {
 
 config::StudyConfig study(const std::string& search) {
-  return config::parse_study_config("[study]\nname='screen'\nseed=5\n[data]\nformat='synthetic'\nshape=[3,32,32]\n"
-                                    "classes=10\nsamples=64\n[space]\nfamily='nb201'\n[search]\n" + search,
-                                    "/tmp/screen.toml");
+  return test::nb201_study("screen", 5, "[search]\n" + search);
 }
 
 // A made-up proxy: the share of 3x3 convolutions in the cell, plus a little of the hash so that
@@ -308,44 +305,19 @@ TEST_CASE("6 workers breeding screened children at once: no duplicate, none clai
   std::vector<int64_t> ids;
   {
     store::Db db = store::Db::open(path, store::OpenMode::create);
-    for (int k = 0; k < 6; ++k) {
-      store::WorkerInfo w;
-      w.host = "h" + std::to_string(k);
-      w.pid = k;
-      ids.push_back(store::register_worker(db, w));
-    }
+    for (int k = 0; k < 6; ++k) ids.push_back(test::new_worker(db, k));
   }
-  std::vector<std::thread> workers;
-  std::mutex mu;
-  std::vector<std::string> failed;
-  std::atomic<int> claims{0};
-  for (int k = 0; k < 6; ++k)
-    workers.emplace_back([&, k] {
-      try {
-        store::Db db = store::Db::open(path, store::OpenMode::existing);
-        while (auto c = search::claim_next(db, ids[size_t(k)], policy)) {
-          ++claims;
-          db.write([&] {
-            auto q = db.prepare("INSERT INTO result (trial_id, rung, metric, value, created_at) SELECT id, 0, 'val_acc',"
-                                " (id % 7) / 10.0, 0 FROM trial WHERE id = ?1");
-            q.bind(1, c->trial_id).run();
-          });
-          store::finish(db, c->trial_id, ids[size_t(k)], store::TrialState::done);
-        }
-      } catch (const std::exception& e) {
-        std::lock_guard<std::mutex> lock(mu);
-        failed.push_back("worker " + std::to_string(k) + ": " + e.what());
-      }
+  const auto [claims, failed] = test::claim_in_threads(path, ids, policy, [](store::Db& db, const store::Claim& c) {
+    db.write([&] {
+      auto q = db.prepare("INSERT INTO result (trial_id, rung, metric, value, created_at) SELECT id, 0, 'val_acc',"
+                          " (id % 7) / 10.0, 0 FROM trial WHERE id = ?1");
+      q.bind(1, c.trial_id).run();
     });
-  for (auto& t : workers) t.join();
+  });
   for (const auto& f : failed) FAIL_CHECK(f);
   store::Db db = store::Db::open(path, store::OpenMode::existing);
   CHECK(claims == evaluations);
-  auto count = [&](const std::string& sql) {
-    auto q = db.prepare(sql);
-    REQUIRE(q.step());
-    return q.int64(0);
-  };
+  auto count = [&](const std::string& sql) { return test::count(db, sql); };
   CHECK(count("SELECT count(*) FROM trial") == evaluations);
   CHECK(count("SELECT count(DISTINCT hash) FROM trial") == evaluations);
   CHECK(count("SELECT count(*) FROM (SELECT trial_id FROM event WHERE kind = 'claim' GROUP BY trial_id HAVING count(*) > 1)") == 0);

@@ -97,4 +97,55 @@ expect_has "$out" "#SBATCH --job-name=plan-measure-measure" "the measure stage's
 expect_has "$out" 'nas-measure --db "$db" --format tsv' "it runs nas-measure on the study"
 expect_has "$out" "#SBATCH --time=2:30:00" "its time limit from wait_s"
 [[ "$out" == *"plan-measure-measure"*"plan-measure-pareto"* ]] || fail "measure comes before the report"; ok
+
+# a teacher stage first (--teacher-*): nas-distill teacher under srun, the array after it (afterok)
+{ sed 's/plan-1000/plan-kd/' "$tmp/s.toml"; printf '[distill]
+'; } > "$tmp/kd.toml"
+run nas-sample --db "$tmp/kd.db" --config "$tmp/kd.toml" -n 5 --queue -q
+expect_rc 0 "a study with [distill]"
+echo '{"family":"cnn","head":{"width":0},"stages":[{"act":"relu","block":"conv","depth":1,"kernel":3,"stride":2,"width":8}],"stem":{"act":"relu","kernel":3,"stride":2,"width":4}}' > "$tmp/teacher json.json"
+run nas-slurm plan --db "$tmp/kd.db" --gpus 1 --gpu-mem 6GiB --teacher-genome "$tmp/teacher json.json" --teacher-epochs 30 \
+    --teacher-nodes 2 --teacher-ranks 4 --teacher-time 08:00:00
+expect_rc 0 "plan with a teacher stage"
+expect_has "$out" "#SBATCH --job-name=plan-kd-teacher" "the teacher stage's script"
+expect_has "$out" "#SBATCH --nodes=2" "its nodes"
+expect_has "$out" "#SBATCH --ntasks-per-node=4" "its ranks a node"
+expect_has "$out" "#SBATCH --time=08:00:00" "its time limit"
+expect_has "$out" "#SBATCH --gres=gpu:4" "a GPU a rank"
+expect_has "$out" "srun --kill-on-bad-exit=1 nas-distill teacher --db \"\$db\" --genome '$tmp/teacher json.json' --epochs 30" \
+           "nas-distill teacher with the quoted genome path"
+expect_has "$out" "submit      sbatch --parsable '--dependency=afterok:<teacher job id>'" "the next stage waits for the teacher"
+[[ "$out" == *"plan-kd-teacher"*"plan-kd-train"* ]] || fail "the teacher comes first"; ok
+expect_has "$out" "nas-distill --db" "the array trains by distillation"
+run nas-slurm plan --db "$tmp/kd.db" --gpus 1 --teacher-arch '|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|' --teacher-epochs 3
+expect_rc 0 "a NAS-Bench-201 teacher string is checked, not the study's family"
+expect_has "$out" "--arch '|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|'" "quoted for the shell"
+run nas-slurm plan --db "$tmp/kd.db" --teacher-genome "$tmp/teacher json.json"
+expect_rc 2 "a teacher without epochs"
+expect_has "$err" "--teacher-epochs" "the option named"
+run nas-slurm plan --db "$tmp/kd.db" --teacher-genome "$tmp/nope.json" --teacher-epochs 3
+expect_rc 2 "a missing genome file"
+expect_has "$err" "--teacher-genome: cannot read" "the option and the file named"
+echo '{"family":"cnn"' > "$tmp/bad.json"
+run nas-slurm plan --db "$tmp/kd.db" --teacher-genome "$tmp/bad.json" --teacher-epochs 3
+expect_rc 2 "a genome that does not parse"
+expect_has "$err" "bad.json' line 1" "the file and line named"
+run nas-slurm plan --db "$tmp/kd.db" --teacher-arch 'conv3x3' --teacher-epochs 3
+expect_rc 2 "a bad NAS-Bench-201 string"
+expect_has "$err" "--teacher-arch:" "the option named"
+run nas-slurm plan --db "$tmp/kd.db" --local --teacher-genome "$tmp/teacher json.json" --teacher-epochs 3
+expect_rc 2 "a teacher stage with --local"
+expect_has "$err" "nas-distill teacher --db ... --ranks N" "says what to do instead"
+run nas-slurm plan --db "$tmp/kd.db" --stages teacher,train
+expect_rc 2 "stage teacher without its network"
+expect_has "$err" "stage 'teacher' needs the teacher's network" "said so"
+run nas-slurm plan --db "$tmp/kd.db" --stages train,teacher --teacher-genome "$tmp/teacher json.json" --teacher-epochs 3
+expect_rc 2 "the teacher stage not first"
+expect_has "$err" "must come first" "said so"
+run nas-slurm plan --db "$tmp/m.db" --teacher-genome "$tmp/teacher json.json" --teacher-epochs 3
+expect_rc 2 "a teacher for a study that does not distill"
+expect_has "$err" "has no [distill] section" "said so"
+run nas-slurm submit --db "$tmp/kd.db" --local
+expect_rc 2 "a study that distills, without a teacher or a teacher stage"
+expect_has "$err" "--teacher-genome/--teacher-arch" "names the teacher stage as a way out"
 done_checks

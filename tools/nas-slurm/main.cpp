@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
     sub->add_flag("--local", o.local, "plan or run the stages as processes on this machine, without Slurm");
     sub->add_option("--templates", o.templates, "folder of the *.sbatch.in templates [[slurm] templates, or the installed ones]")
         ->option_text("DIR");
-    sub->add_option("--stages", o.stages, "stages in order, comma-separated: proxy, train, pareto [proxy first when the study has sampled candidates]")
+    sub->add_option("--stages", o.stages, "stages in order, comma-separated: teacher, proxy, train, measure, pareto [teacher with --teacher-*, proxy when the study has sampled candidates, measure when [measure] asks]")
         ->delimiter(',')->option_text("LIST");
     sub->add_option("-o,--objective", o.objectives, "objective of the Pareto stage, NAME:min|max (repeat) [val_acc:max params:min]")
         ->option_text("OBJ");
@@ -38,6 +38,13 @@ int main(int argc, char** argv) {
     sub->add_option("--partition", o.partition, "partition [[slurm] partition]")->option_text("NAME");
     sub->add_option("--account", o.account, "account [[slurm] account]")->option_text("NAME");
     sub->add_option("--qos", o.qos, "quality of service [[slurm] qos]")->option_text("NAME");
+    sub->add_option("--teacher-genome", o.teacher_genome, "a teacher stage first: nas-distill teacher trains this network (JSON genome)")
+        ->option_text("FILE");
+    sub->add_option("--teacher-arch", o.teacher_arch, "a teacher stage first: this NAS-Bench-201 network")->option_text("STRING");
+    sub->add_option("--teacher-epochs", o.teacher_epochs, "the teacher's epochs (needed with a teacher stage)")->option_text("N");
+    sub->add_option("--teacher-nodes", o.teacher_nodes, "nodes the teacher trains on, data-parallel [1]")->option_text("N");
+    sub->add_option("--teacher-ranks", o.teacher_ranks, "teacher ranks a node, one a GPU [1]")->option_text("N");
+    sub->add_option("--teacher-time", o.teacher_time, "time limit of the teacher job [--time]")->option_text("TIME");
   }
   submit->add_flag("--wait", o.wait, "return when the jobs have ended (exit 1 when a local run failed)");
   for (auto* sub : {status, cancel}) sub->add_flag("--all", o.all, "every submission, not only the latest");

@@ -86,12 +86,69 @@ config::SlurmConfig effective_slurm(const config::StudyConfig& cfg, const SlurmO
   return s;   // a relative [slurm] templates folder was checked to stay in the study's folder when parsed
 }
 
+// The teacher stage the options ask for (--teacher-*), checked: one network, its epochs, a
+// study that distills, Slurm (not --local). nullopt without --teacher-* options.
+std::optional<slurm::TeacherStage> teacher_stage(const SlurmOptions& o, const config::StudyConfig& cfg,
+                                                 const config::SlurmConfig& s) {
+  const bool any = o.teacher_genome || o.teacher_arch || o.teacher_epochs || o.teacher_nodes || o.teacher_ranks || o.teacher_time;
+  if (!any) return std::nullopt;
+  if (!o.teacher_genome == !o.teacher_arch)
+    throw UsageError("--teacher-genome or --teacher-arch: give the teacher's network, one of the two");
+  if (!o.teacher_epochs) throw UsageError("--teacher-epochs: give the epochs to train the teacher");
+  if (!cfg.distill.given)
+    throw UsageError("--teacher-*: study '" + cfg.name + "' has no [distill] section: nothing would use the teacher");
+  if (o.local)
+    throw UsageError("--teacher-* with --local: train the teacher here first (nas-distill teacher --db ... --ranks N), "
+                     "then submit without --teacher-*");
+  slurm::TeacherStage t;
+  if (o.teacher_genome) {
+    const std::string path = fs::absolute(*o.teacher_genome).lexically_normal().string();
+    std::string text;
+    try {
+      text = read_file(path);
+    } catch (const FileError& e) {
+      throw UsageError("--teacher-genome: cannot read '" + *o.teacher_genome + "': " + e.reason());
+    }
+    try {
+      space::genome_from_json(text.substr(0, text.find('\n')));
+    } catch (const UsageError& e) {
+      throw UsageError("--teacher-genome: '" + *o.teacher_genome + "' line 1: " + e.what());
+    }
+    t.network = "--genome " + slurm::shell_quote({path});
+  } else {
+    try {
+      space::parse_nb201_arch(*o.teacher_arch);
+    } catch (const UsageError& e) {
+      throw UsageError(std::string("--teacher-arch: ") + e.what());
+    }
+    t.network = "--arch " + slurm::shell_quote({*o.teacher_arch});
+  }
+  auto at_least_1 = [](const std::optional<int>& v, const char* name, int fallback) {
+    if (v && *v < 1) throw UsageError(std::string(name) + ": must be at least 1, got " + std::to_string(*v));
+    return v.value_or(fallback);
+  };
+  t.epochs = at_least_1(o.teacher_epochs, "--teacher-epochs", 1);
+  t.nodes = at_least_1(o.teacher_nodes, "--teacher-nodes", 1);
+  t.tasks_per_node = at_least_1(o.teacher_ranks, "--teacher-ranks", 1);
+  t.time = s.time;
+  if (o.teacher_time) {
+    try {
+      config::parse_slurm_time(*o.teacher_time);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(std::string("--teacher-time: ") + e.what());
+    }
+    t.time = *o.teacher_time;
+  }
+  return t;
+}
+
 struct Prepared {
   int64_t sampled = 0, from_proxy = 0;   // with a proxy stage: sampled candidates, and the keep of them planned for
   config::StudyConfig cfg;
   slurm::PlanInput input;
   slurm::Plan plan;
   int local_gpus = 0;
+  std::optional<slurm::TeacherStage> teacher;
 };
 
 // The stages when none are given: the proxies first while candidates wait to be scored; the
@@ -164,6 +221,9 @@ Prepared prepare(SlurmOptions& o) {
   if (o.stages.empty()) o.stages = default_stages(db, opened.cfg);
   p.cfg = std::move(opened.cfg);
   p.input.slurm = effective_slurm(p.cfg, o);
+  p.teacher = teacher_stage(o, p.cfg, p.input.slurm);
+  if (p.teacher && std::find(o.stages.begin(), o.stages.end(), "teacher") == o.stages.end())
+    o.stages.insert(o.stages.begin(), "teacher");
   if (o.local) {
     p.local_gpus = local_gpu_count();
     p.input.gpu = p.local_gpus > 0;
@@ -223,6 +283,7 @@ slurm::Pipeline render(const Prepared& p, const SlurmOptions& o, const std::stri
   po.stages = o.stages;
   po.objectives = o.objectives;
   po.local_gpus = o.local ? p.local_gpus : 0;
+  po.teacher = p.teacher;
   if (std::find(o.stages.begin(), o.stages.end(), "proxy") != o.stages.end() &&
       !fs::exists(fs::path(o.bin_dir) / "nas-proxy"))
     throw UsageError("--stages: stage 'proxy' needs nas-proxy, which is not in '" + o.bin_dir + "'");
@@ -318,10 +379,11 @@ int run_slurm_submit(const SlurmOptions& options, std::ostream& out) {
   if (!o.local && !slurm::on_path("sbatch"))
     throw UsageError("'sbatch' is not on PATH: is this a Slurm login node? (use --local to run the plan here)");
   store::Db db = store::open_study_file(o.db, store::Access::read_write);
-  // A distillation study's workers refuse to start without a teacher: say so before submitting.
-  if (p.cfg.distill.given && !store::current_teacher(db))
+  // A distillation study's workers refuse to start without a teacher: say so before submitting
+  // (unless the chain trains one first).
+  if (p.cfg.distill.given && !p.teacher && !store::current_teacher(db))
     throw UsageError("study '" + p.cfg.name + "' distills ([distill]) but has no teacher yet: run 'nas-distill teacher --db " +
-                     o.db + "' first");
+                     o.db + "' first, or submit with --teacher-genome/--teacher-arch and --teacher-epochs");
   // The submission's number and folder: creating the folder reserves the number, so two
   // submissions started at once never share one.
   int64_t submission = store::next_submission(db);

@@ -8,6 +8,7 @@
 #include "nas/slurm/render.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -61,6 +62,11 @@ std::string sbatch_lines(const std::vector<std::string>& options) {
   return out;
 }
 
+std::string upper(std::string s) {
+  for (char& c : s) c = char(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
 bool pid_alive(const std::string& pid) {
   try {
     const pid_t p = pid_t(std::stol(pid));
@@ -112,8 +118,12 @@ static std::string slurm_duration(double seconds) {
 Pipeline write_pipeline(const config::StudyConfig& cfg, const Plan& plan, const PipelineOptions& o) {
   const auto& s = cfg.slurm;
   for (const auto& st : o.stages)
-    if (st != "proxy" && st != "train" && st != "measure" && st != "pareto")
-      throw UsageError("--stages: unknown stage '" + st + "' (expected proxy, train, measure or pareto)");
+    if (st != "teacher" && st != "proxy" && st != "train" && st != "measure" && st != "pareto")
+      throw UsageError("--stages: unknown stage '" + st + "' (expected teacher, proxy, train, measure or pareto)");
+  const auto teacher_at = std::find(o.stages.begin(), o.stages.end(), "teacher");
+  if (teacher_at != o.stages.end() && (teacher_at != o.stages.begin() || !o.teacher))
+    throw UsageError(!o.teacher ? "--stages: stage 'teacher' needs the teacher's network (--teacher-genome or --teacher-arch)"
+                                : "--stages: stage 'teacher' must come first");
   fs::create_directories(o.out_dir);
   const std::string study_dir = fs::path(o.db).string() + ".d";
   const std::string log_dir = study_dir + "/logs";
@@ -131,6 +141,13 @@ Pipeline write_pipeline(const config::StudyConfig& cfg, const Plan& plan, const 
     cpu_stage.push_back(extra);
     train_stage.push_back(extra);
   }
+  // the teacher: a GPU for each of its tasks on a node
+  std::vector<std::string> teacher_stage = site;
+  if (!s.memory.empty()) teacher_stage.push_back("--mem=" + s.memory);
+  const int teacher_tasks = o.teacher ? o.teacher->tasks_per_node : 1;
+  if (s.gpu_option == config::GpuOption::gres) teacher_stage.push_back("--gres=gpu:" + std::to_string(teacher_tasks));
+  else if (s.gpu_option == config::GpuOption::gpus_per_task) teacher_stage.push_back("--gpus-per-task=1");
+  for (const auto& extra : s.sbatch) teacher_stage.push_back(extra);
   std::string setup;
   for (const auto& line : s.setup) setup += line + "\n";
   if (!setup.empty()) setup.pop_back();
@@ -164,6 +181,14 @@ Pipeline write_pipeline(const config::StudyConfig& cfg, const Plan& plan, const 
       {"MINNOW_VERSION", NAS_VERSION},
       {"MEASURE_TIME", slurm_duration(cfg.measure.wait_s + 1800)},
   };
+  if (o.teacher) {
+    vars["TEACHER"] = o.teacher->network;
+    vars["EPOCHS"] = std::to_string(o.teacher->epochs);
+    vars["NODES"] = std::to_string(o.teacher->nodes);
+    vars["TASKS_PER_NODE"] = std::to_string(o.teacher->tasks_per_node);
+    vars["TEACHER_TIME"] = o.teacher->time;
+    vars["SBATCH_TEACHER"] = sbatch_lines(teacher_stage);
+  }
   Pipeline p;
   p.dir = fs::absolute(o.out_dir).string();
   std::string previous;
@@ -175,12 +200,11 @@ Pipeline write_pipeline(const config::StudyConfig& cfg, const Plan& plan, const 
     if (!previous.empty()) sc.dependency = st == "pareto" || st == "measure" ? "afterany" : "afterok";
     const std::string tmpl = o.templates_dir + "/" + st + ".sbatch.in";
     write_script(sc.path, render(read_template(tmpl), vars, tmpl));
-    vars[st == "proxy" ? "PROXY_SCRIPT" : st == "train" ? "TRAIN_SCRIPT" : st == "measure" ? "MEASURE_SCRIPT" : "PARETO_SCRIPT"] =
-        dq(sc.path);
+    vars[upper(st) + "_SCRIPT"] = dq(sc.path);
     p.stages.push_back(sc);
     previous = st;
   }
-  for (const char* k : {"PROXY_SCRIPT", "TRAIN_SCRIPT", "MEASURE_SCRIPT", "PARETO_SCRIPT"}) vars.emplace(k, "\"\"");
+  for (const char* k : {"TEACHER_SCRIPT", "PROXY_SCRIPT", "TRAIN_SCRIPT", "MEASURE_SCRIPT", "PARETO_SCRIPT"}) vars.emplace(k, "\"\"");
   vars["RC_FILE"] = dq(p.dir + "/local.rc");
   const std::string tmpl = o.templates_dir + "/local.sh.in";
   p.local_runner = p.dir + "/local.sh";

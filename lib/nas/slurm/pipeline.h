@@ -2,6 +2,7 @@
 // dependencies or run as local background processes, and their state
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,18 +12,28 @@
 
 namespace nas::slurm {
 
+// A teacher trained data-parallel before the other stages (templates/teacher.sbatch.in).
+struct TeacherStage {
+  std::string network;                   // nas-distill teacher's --genome FILE or --arch STRING, quoted
+  int epochs = 0;
+  int nodes = 1;
+  int tasks_per_node = 1;                // ranks a node (one a GPU)
+  std::string time;                      // the job's time limit
+};
+
 struct PipelineOptions {
   std::string db;                        // absolute path of the study file
   std::string bin_dir;                   // folder of the nas-* tools the jobs run
   std::string templates_dir;             // folder of the *.sbatch.in and local.sh.in templates
   std::string out_dir;                   // where the rendered scripts go
-  std::vector<std::string> stages;       // in order, from: proxy, train, pareto
+  std::vector<std::string> stages;       // in order, from: teacher (first), proxy, train, measure, pareto
+  std::optional<TeacherStage> teacher;   // the teacher stage's settings (needed with stage teacher)
   std::vector<std::string> objectives;   // the Pareto stage's objectives (NAME:min|max)
   int local_gpus = 0;                    // GPUs of this machine (local runs: one worker process each; 0: CPU)
 };
 
 struct StageScript {
-  std::string stage;                     // proxy | train | pareto
+  std::string stage;                     // teacher | proxy | train | measure | pareto
   std::string path;                      // the rendered script
   std::string array;                     // train: "0-N%P"
   std::string dependency;                // on the stage before: afterok | afterany | ""
@@ -39,10 +50,11 @@ struct Pipeline {
 // folder has no train.sbatch.in.
 std::string find_templates(const std::string& explicit_dir, const std::string& bin_dir);
 
-// Renders one script per stage and the local runner into o.out_dir (created). The train stage
-// depends on the proxy stage with afterok (no training on a failed scoring), the pareto stage on
-// the train stage with afterany (a failed task must not block the report). Throws ConfigError
-// for a template with an unknown placeholder, UsageError for an unknown stage.
+// Renders one script per stage and the local runner into o.out_dir (created). Each stage
+// depends on the one before: proxy and train with afterok (no scoring or training without the
+// teacher, no training on a failed scoring), measure and pareto with afterany (a failed task
+// must not block the report). Throws ConfigError for a template with an unknown placeholder,
+// UsageError for an unknown stage, a teacher stage that is not first or has no o.teacher.
 Pipeline write_pipeline(const config::StudyConfig& cfg, const Plan& plan, const PipelineOptions& o);
 
 // The sbatch command line of a stage, given the job id of the stage before ("" for none).

@@ -56,6 +56,7 @@ struct Progress {
   double loss_sum = 0;        // the unfinished epoch's sums
   int64_t correct = 0, seen = 0;
   double train_s = 0;         // training time of every attempt so far
+  int64_t steps = 0;          // steps an epoch of the run that wrote it (0: not recorded, older files)
 };
 
 // Written to a temporary name, fsynced and renamed: a crash leaves the old or the new file.
@@ -75,6 +76,7 @@ void save_checkpoint(const std::string& path, model::Network& net, torch::optim:
   ar.write("correct", i64(p.correct));
   ar.write("seen", i64(p.seen));
   ar.write("train_s", f64(p.train_s));
+  ar.write("steps_per_epoch", i64(p.steps));
   // Serialised in memory and written by write_file_atomic: a full disk or a read-only folder is
   // then a FileError naming the file, with no temporary left behind (LibTorch's own file writer
   // throws from its destructor on a failed write, which aborts the process).
@@ -112,6 +114,7 @@ Progress load_checkpoint(const std::string& path, model::Network& net, torch::op
     p.correct = get("correct").item<int64_t>();
     p.seen = get("seen").item<int64_t>();
     p.train_s = get("train_s").item<double>();
+    if (torch::Tensor t; ar.try_read("steps_per_epoch", t)) p.steps = t.item<int64_t>();
   } catch (const c10::Error& e) {
     throw CheckpointUnreadable(path, first_line(e.what_without_backtrace()));
   } catch (const std::runtime_error& e) {   // the archive's own checks
@@ -220,6 +223,7 @@ private:
   Sums epoch_sums();
   Sums checked_sums(int64_t epoch, int64_t step, double lr);
   EpochStats end_epoch(int64_t epoch, Clock::time_point epoch_start, int64_t epoch_samples, double lr);
+  void check_steps(const Progress& p, const std::string& path) const;
 
   model::Network& net_;
   const data::StudyData& data_;
@@ -267,7 +271,11 @@ Fit::Fit(model::Network& net, const data::StudyData& data, const FitPlan& plan, 
       warmup_(int64_t(std::llround(plan.hp.warmup_epochs * double(steps_)))), gen_(make_generator(device_, 0)),
       order_gen_(at::make_generator<at::CPUGeneratorImpl>(0)) {
   opt_ = make_optimizer(net_, plan_.hp);
-  if (!plan_.checkpoint.empty() && fs::exists(plan_.checkpoint)) st_ = load_checkpoint(plan_.checkpoint, net_, *opt_, device_);
+  if (!plan_.checkpoint.empty() && fs::exists(plan_.checkpoint)) {
+    st_ = load_checkpoint(plan_.checkpoint, net_, *opt_, device_);
+    check_steps(st_, plan_.checkpoint);
+  }
+  st_.steps = steps_;
   if (plan_.rank > 0) st_.loss_sum = 0, st_.correct = st_.seen = 0;   // rank 0's checkpoint holds every rank's
   step_ = std::make_unique<TrainStep>(net_, *opt_, plan_.precision, device_, plan_.hp.grad_clip,
                                       plan_.loss ? plan_.loss : cross_entropy_loss(plan_.hp.label_smoothing));
@@ -275,6 +283,18 @@ Fit::Fit(model::Network& net, const data::StudyData& data, const FitPlan& plan, 
   step_->scale = st_.scale;
   step_->good_steps = st_.good_steps;
   out_.epochs_done = int(st_.epoch);
+}
+
+// A checkpoint written inside an epoch resumes at a step of it: only with the epoch length it
+// was written with, which differs when the ranks differ and the last batch is kept by one count
+// and left out by the other. (At an epoch's end the schedule, a fraction of the epochs, goes on
+// the same with either length.)
+void Fit::check_steps(const Progress& p, const std::string& path) const {
+  if (p.steps == 0 || p.steps == steps_ || p.step == 0) return;
+  throw UsageError("checkpoint '" + path + "' was written by a run of " + std::to_string(p.steps) +
+                   " steps an epoch; this one has " + std::to_string(steps_) + " (" + std::to_string(n_) +
+                   " samples in batches of " + std::to_string(b_) + " over " + std::to_string(plan_.world) +
+                   " rank(s)): resume it with the ranks it was written with");
 }
 
 FitOutcome Fit::run() {

@@ -292,3 +292,36 @@ TEST_CASE("an unreadable checkpoint is CheckpointUnreadable naming the file; an 
   auto other = tiny_net(2);
   DOCTEST_CHECK_THROWS_AS(train::fit(other, data, plan(blocked + "/c.pt", 1), {}), FileError);
 }
+
+TEST_CASE("a checkpoint written inside an epoch resumes only with the epoch length it was written with") {
+  torch::set_num_threads(1);
+  test::TempDir dir;
+  auto data = study_data();   // 192 training samples: batches of 38 leave 2
+  auto ranks = [&](int world) {
+    auto p = plan(dir.file("ranks.pt"), 2);
+    p.hp.batch_size = 38;
+    p.world = world;   // rank 0 of `world`, alone: its slice of every batch
+    return p;
+  };
+  auto net = tiny_net(3);
+  int polls = 0;
+  train::FitHooks stop;
+  stop.should_stop = [&] { return ++polls > 3; };
+  const auto part = train::fit(net, data, ranks(2), stop);   // 2 ranks leave the last 2 out: 5 steps
+  REQUIRE(part.stopped);
+  DOCTEST_CHECK(part.steps == 5);
+  DOCTEST_REQUIRE(part.step > 0);
+  auto one = tiny_net(3);
+  try {
+    train::fit(one, data, ranks(1), {});   // 1 rank keeps them: 6 steps
+    DOCTEST_FAIL("resumed with another epoch length");
+  } catch (const UsageError& e) {
+    const std::string m = e.what();
+    DOCTEST_CHECK(m.find("5 steps an epoch; this one has 6") != std::string::npos);
+    DOCTEST_CHECK(m.find("resume it with the ranks it was written with") != std::string::npos);
+  }
+  auto two = tiny_net(3);
+  const auto rest = train::fit(two, data, ranks(2), {});   // the same ranks resume
+  DOCTEST_CHECK(!rest.stopped);
+  DOCTEST_CHECK(rest.epochs_done == 2);
+}

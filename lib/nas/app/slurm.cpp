@@ -52,29 +52,32 @@ int local_gpu_count() {
   return n;
 }
 
+// An option's value, at least 1 (UsageError naming the option), or `fallback` when not given.
+int at_least_1(const std::optional<int>& v, const char* option, int fallback) {
+  if (v && *v < 1) throw UsageError(std::string(option) + ": must be at least 1, got " + std::to_string(*v));
+  return v.value_or(fallback);
+}
+
+// A Slurm time limit given to `option`, checked (UsageError naming the option).
+std::string checked_time(const std::string& value, const char* option) {
+  try {
+    config::parse_slurm_time(value);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string(option) + ": " + e.what());
+  }
+  return value;
+}
+
 // The [slurm] section with the command line's overrides, checked as the section is.
 config::SlurmConfig effective_slurm(const config::StudyConfig& cfg, const SlurmOptions& o) {
   config::SlurmConfig s = cfg.slurm;
-  auto positive = [](const std::optional<int>& v, const char* name) {
-    if (v && *v < 1) throw UsageError(std::string(name) + ": must be at least 1, got " + std::to_string(*v));
-  };
-  positive(o.gpus, "--gpus");
-  positive(o.pack, "--pack");
-  positive(o.array_parallelism, "--array-parallelism");
-  if (o.gpus) s.gpus = *o.gpus;
-  if (o.pack) s.pack = *o.pack;
-  if (o.array_parallelism) s.array_parallelism = *o.array_parallelism;
+  s.gpus = at_least_1(o.gpus, "--gpus", s.gpus);
+  s.pack = at_least_1(o.pack, "--pack", s.pack);
+  s.array_parallelism = at_least_1(o.array_parallelism, "--array-parallelism", s.array_parallelism);
   if (o.partition) s.partition = *o.partition;
   if (o.account) s.account = *o.account;
   if (o.qos) s.qos = *o.qos;
-  if (o.time) {
-    try {
-      config::parse_slurm_time(*o.time);
-    } catch (const std::invalid_argument& e) {
-      throw UsageError(std::string("--time: ") + e.what());
-    }
-    s.time = *o.time;
-  }
+  if (o.time) s.time = checked_time(*o.time, "--time");
   if (o.gpu_mem) {
     try {
       s.gpu_mem = config::parse_bytes(*o.gpu_mem);
@@ -123,22 +126,10 @@ std::optional<slurm::TeacherStage> teacher_stage(const SlurmOptions& o, const co
     }
     t.network = "--arch " + slurm::shell_quote({*o.teacher_arch});
   }
-  auto at_least_1 = [](const std::optional<int>& v, const char* name, int fallback) {
-    if (v && *v < 1) throw UsageError(std::string(name) + ": must be at least 1, got " + std::to_string(*v));
-    return v.value_or(fallback);
-  };
   t.epochs = at_least_1(o.teacher_epochs, "--teacher-epochs", 1);
   t.nodes = at_least_1(o.teacher_nodes, "--teacher-nodes", 1);
   t.tasks_per_node = at_least_1(o.teacher_ranks, "--teacher-ranks", 1);
-  t.time = s.time;
-  if (o.teacher_time) {
-    try {
-      config::parse_slurm_time(*o.teacher_time);
-    } catch (const std::invalid_argument& e) {
-      throw UsageError(std::string("--teacher-time: ") + e.what());
-    }
-    t.time = *o.teacher_time;
-  }
+  t.time = o.teacher_time ? checked_time(*o.teacher_time, "--teacher-time") : s.time;
   return t;
 }
 

@@ -59,20 +59,23 @@ NAS_KERNEL void normalise(const float* __restrict x, float* __restrict y, int64_
 }
 
 // The activation's gradient mask: where the output lies strictly inside (lo, hi) (everywhere
-// for no activation, where lo and hi are infinite).
-inline float masked(float g, float y, float lo, float hi) { return y > lo && y < hi ? g : 0.f; }
+// for no activation, where lo and hi are infinite). `v` is the value before the clamp, x x a + b
+// computed as normalise() computes it, so that the mask is the forward's without its output
+// being read back: the backward passes then stream x and the gradient only.
+inline float masked(float g, float v, float lo, float hi) { return v > lo && v < hi ? g : 0.f; }
 
 // Sums of the masked gradient gm and of gm x (x - mean) per channel, added to sg and sgx.
-NAS_KERNEL void grad_sums(const float* __restrict g, const float* __restrict y, const float* __restrict x, int64_t rows,
-                          int64_t c, const float* __restrict mean, float lo, float hi, double* __restrict sg,
-                          double* __restrict sgx, float* __restrict f1, float* __restrict f2) {
+NAS_KERNEL void grad_sums(const float* __restrict g, const float* __restrict x, int64_t rows, int64_t c,
+                          const float* __restrict mean, const float* __restrict a, const float* __restrict b, float lo,
+                          float hi, double* __restrict sg, double* __restrict sgx, float* __restrict f1,
+                          float* __restrict f2) {
   for (int64_t r0 = 0; r0 < rows; r0 += kBlock) {
     const int64_t r1 = std::min(rows, r0 + kBlock);
     for (int64_t j = 0; j < c; ++j) f1[j] = f2[j] = 0.f;
     for (int64_t r = r0; r < r1; ++r) {
-      const float *__restrict gr = g + r * c, *__restrict yr = y + r * c, *__restrict xr = x + r * c;
+      const float *__restrict gr = g + r * c, *__restrict xr = x + r * c;
       for (int64_t j = 0; j < c; ++j) {
-        const float gm = masked(gr[j], yr[j], lo, hi);
+        const float gm = masked(gr[j], xr[j] * a[j] + b[j], lo, hi);
         f1[j] += gm;
         f2[j] += gm * (xr[j] - mean[j]);
       }
@@ -85,13 +88,13 @@ NAS_KERNEL void grad_sums(const float* __restrict g, const float* __restrict y, 
 }
 
 // dx = gm x a + x x k2 + k1 per channel (batch norm's input gradient, rearranged).
-NAS_KERNEL void grad_input(const float* __restrict g, const float* __restrict y, const float* __restrict x,
-                           float* __restrict dx, int64_t rows, int64_t c, float lo, float hi, const float* __restrict a,
+NAS_KERNEL void grad_input(const float* __restrict g, const float* __restrict x, float* __restrict dx, int64_t rows,
+                           int64_t c, float lo, float hi, const float* __restrict a, const float* __restrict b,
                            const float* __restrict k1, const float* __restrict k2) {
   for (int64_t r = 0; r < rows; ++r) {
-    const float *__restrict gr = g + r * c, *__restrict yr = y + r * c, *__restrict xr = x + r * c;
+    const float *__restrict gr = g + r * c, *__restrict xr = x + r * c;
     float* __restrict dr = dx + r * c;
-    for (int64_t j = 0; j < c; ++j) dr[j] = masked(gr[j], yr[j], lo, hi) * a[j] + xr[j] * k2[j] + k1[j];
+    for (int64_t j = 0; j < c; ++j) dr[j] = masked(gr[j], xr[j] * a[j] + b[j], lo, hi) * a[j] + xr[j] * k2[j] + k1[j];
   }
 }
 
@@ -217,45 +220,45 @@ torch::Tensor BnActFunction::forward(AutogradContext* ctx, const torch::Tensor& 
   });
   running_mean.mul_(1.0 - momentum).add_(tensor_of(mean).to(running_mean.dtype()), momentum);
   running_var.mul_(1.0 - momentum).add_(tensor_of(var_unbiased).to(running_var.dtype()), momentum);
-  ctx->save_for_backward({x, act == int64_t(BnAct::none) ? torch::Tensor() : y, weight, tensor_of(mean), tensor_of(invstd)});
+  ctx->save_for_backward({x, weight, tensor_of(a), tensor_of(b), tensor_of(mean), tensor_of(invstd)});
   ctx->saved_data["act"] = act;
   return y;
 }
 
 variable_list BnActFunction::backward(AutogradContext* ctx, variable_list grads) {
   const auto saved = ctx->get_saved_variables();
-  const torch::Tensor &x = saved[0], &weight = saved[2];
-  const torch::Tensor y = saved[1].defined() ? saved[1] : x;   // no activation: the mask ignores it
+  const torch::Tensor &x = saved[0], &weight = saved[1];
   const BnAct act = BnAct(ctx->saved_data["act"].toInt());
   const auto [lo, hi] = bounds(act);
   const torch::Tensor g = grads[0].contiguous(torch::MemoryFormat::ChannelsLast);
   const int64_t c = x.size(1);
   const Layout l(x.numel() / c, c);
-  const std::vector<float> mean = floats(saved[3]), invstd = floats(saved[4]), w = floats(weight);
-  const std::vector<float> mean_r = l.repeat(mean);
-  const float *gp = g.data_ptr<float>(), *yp = y.data_ptr<float>(), *xp = x.data_ptr<float>();
-  auto [sg, sgx] = chunk_sums(l, [&](int64_t row, int64_t n, int64_t width, double* a, double* b, float* f1, float* f2) {
+  // the forward's a and b, bit for bit: the activation's mask is recomputed from them
+  const std::vector<float> fa = floats(saved[2]), fb = floats(saved[3]);
+  const std::vector<float> mean = floats(saved[4]), invstd = floats(saved[5]);
+  const std::vector<float> mean_r = l.repeat(mean), fa_r = l.repeat(fa), fb_r = l.repeat(fb);
+  const float *gp = g.data_ptr<float>(), *xp = x.data_ptr<float>();
+  auto [sg, sgx] = chunk_sums(l, [&](int64_t row, int64_t n, int64_t width, double* s1, double* s2, float* f1, float* f2) {
     const int64_t o = row * c;
-    grad_sums(gp + o, yp + o, xp + o, n, width, mean_r.data(), lo, hi, a, b, f1, f2);
+    grad_sums(gp + o, xp + o, n, width, mean_r.data(), fa_r.data(), fb_r.data(), lo, hi, s1, s2, f1, f2);
   });
   const size_t nc = size_t(c);
   const double rows = double(l.rows);
-  std::vector<float> dweight(nc), dbias(nc), a(nc), k1(nc), k2(nc);
-  for (size_t j = 0; j < nc; ++j) {
+  std::vector<float> dweight(nc), dbias(nc), k1(nc), k2(nc);
+  for (size_t j = 0; j < nc; ++j) {   // fa = weight x invstd
     dbias[j] = float(sg[j]);
     dweight[j] = float(sgx[j] * double(invstd[j]));
-    a[j] = w[j] * invstd[j];
-    k2[j] = float(-double(a[j]) * double(invstd[j]) * double(invstd[j]) * sgx[j] / rows);
-    k1[j] = float(-double(a[j]) * sg[j] / rows - double(mean[j]) * double(k2[j]));
+    k2[j] = float(-double(fa[j]) * double(invstd[j]) * double(invstd[j]) * sgx[j] / rows);
+    k1[j] = float(-double(fa[j]) * sg[j] / rows - double(mean[j]) * double(k2[j]));
   }
   torch::Tensor dx;
   if (ctx->needs_input_grad(0)) {
     dx = torch::empty_like(x, torch::MemoryFormat::ChannelsLast);
     float* dp = dx.data_ptr<float>();
-    const std::vector<float> a_r = l.repeat(a), k1_r = l.repeat(k1), k2_r = l.repeat(k2);
+    const std::vector<float> k1_r = l.repeat(k1), k2_r = l.repeat(k2);
     chunk_map(l, [&](int64_t row, int64_t n, int64_t width) {
       const int64_t o = row * c;
-      grad_input(gp + o, yp + o, xp + o, dp + o, n, width, lo, hi, a_r.data(), k1_r.data(), k2_r.data());
+      grad_input(gp + o, xp + o, dp + o, n, width, lo, hi, fa_r.data(), fb_r.data(), k1_r.data(), k2_r.data());
     });
   }
   const auto like = [&](const std::vector<float>& v) { return tensor_of(v).to(weight.dtype()); };

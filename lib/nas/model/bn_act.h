@@ -3,8 +3,9 @@
 // memory several times (batch statistics, normalisation, activation; in backward the
 // activation's mask, then the norm's two passes); for the small networks of a search those
 // passes, not the convolutions, are the largest share of a step on 2 cores. Here: forward
-// reads the input twice (moments, then normalise and activate), backward reads the gradient,
-// output and input twice and writes the input's gradient once.
+// reads the input twice (moments, then normalise and activate), backward reads the gradient
+// and the input twice (the activation's mask recomputed from the input, not read from the
+// output) and writes the input's gradient once.
 //
 // The results equal LibTorch's batch_norm followed by relu / hardtanh(0, 6) within float32
 // rounding (tests/unit/model/bn_act_test.cpp), and the module's running statistics and

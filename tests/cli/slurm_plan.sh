@@ -118,7 +118,13 @@ expect_has "$out" "submit      sbatch --parsable '--dependency=afterok:<teacher 
 [[ "$out" == *"plan-kd-teacher"*"plan-kd-train"* ]] || fail "the teacher comes first"; ok
 expect_has "$out" "nas-distill --db" "the array trains by distillation"
 run nas-slurm plan --db "$tmp/kd.db" --gpus 1 --teacher-arch '|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|' --teacher-epochs 3
-expect_rc 0 "a NAS-Bench-201 teacher string is checked, not the study's family"
+expect_rc 2 "a NAS-Bench-201 teacher for a cnn study, refused here as nas-distill teacher would refuse it"
+expect_has "$err" "is a nb201 network; study 'plan-kd' searches the cnn family" "the families named"
+{ nb201_table_study plan-nb 3; printf '[distill]\n'; } > "$tmp/nb.toml"
+run nas-sample --db "$tmp/nb.db" --config "$tmp/nb.toml" -n 2 --queue -q
+expect_rc 0 "an nb201 study with [distill]"
+run nas-slurm plan --db "$tmp/nb.db" --gpus 1 --teacher-arch '|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|' --teacher-epochs 3
+expect_rc 0 "a NAS-Bench-201 teacher string for an nb201 study"
 expect_has "$out" "--arch '|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|'" "quoted for the shell"
 run nas-slurm plan --db "$tmp/kd.db" --teacher-genome "$tmp/teacher json.json"
 expect_rc 2 "a teacher without epochs"
@@ -129,7 +135,7 @@ expect_has "$err" "--teacher-genome: cannot read" "the option and the file named
 echo '{"family":"cnn"' > "$tmp/bad.json"
 run nas-slurm plan --db "$tmp/kd.db" --teacher-genome "$tmp/bad.json" --teacher-epochs 3
 expect_rc 2 "a genome that does not parse"
-expect_has "$err" "bad.json' line 1" "the file and line named"
+expect_has "$err" "bad.json line 1" "the file and line named"
 run nas-slurm plan --db "$tmp/kd.db" --teacher-arch 'conv3x3' --teacher-epochs 3
 expect_rc 2 "a bad NAS-Bench-201 string"
 expect_has "$err" "--teacher-arch:" "the option named"
@@ -148,4 +154,13 @@ expect_has "$err" "has no [distill] section" "said so"
 run nas-slurm submit --db "$tmp/kd.db" --local
 expect_rc 2 "a study that distills, without a teacher or a teacher stage"
 expect_has "$err" "--teacher-genome/--teacher-arch" "names the teacher stage as a way out"
+printf '\n\n' | cat - "$tmp/teacher json.json" > "$tmp/blank-first.json"
+run nas-slurm plan --db "$tmp/kd.db" --gpus 1 --teacher-genome "$tmp/blank-first.json" --teacher-epochs 3
+expect_rc 0 "a genome file whose first lines are blank, as nas-distill reads it"
+sql "$tmp/kd.db" "insert into teacher (kind, path, sha256, arch, genome, epochs, classes, val_acc, test_acc, created_at)
+                  values ('minnow', 'teacher/x.pt', 'ab', 'stem4k3s2 conv:8x1k3s2 head0', '{}', 3, 10, 0.5, 0.5, 0)"
+run nas-slurm plan --db "$tmp/kd.db" --gpus 1 --teacher-genome "$tmp/teacher json.json" --teacher-epochs 3
+expect_rc 2 "a second teacher for a study that has one"
+expect_has "$err" "already has teacher 1 (stem4k3s2 conv:8x1k3s2 head0)" "the teacher named"
+ls "$tmp/kd.db.d/slurm" 2>/dev/null | grep -q . && fail "a refused plan left a submission folder: $(ls "$tmp/kd.db.d/slurm")"; ok
 done_checks

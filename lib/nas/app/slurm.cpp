@@ -104,28 +104,11 @@ std::optional<slurm::TeacherStage> teacher_stage(const SlurmOptions& o, const co
     throw UsageError("--teacher-* with --local: train the teacher here first (nas-distill teacher --db ... --ranks N), "
                      "then submit without --teacher-*");
   slurm::TeacherStage t;
-  if (o.teacher_genome) {
-    const std::string path = fs::absolute(*o.teacher_genome).lexically_normal().string();
-    std::string text;
-    try {
-      text = read_file(path);
-    } catch (const FileError& e) {
-      throw UsageError("--teacher-genome: cannot read '" + *o.teacher_genome + "': " + e.reason());
-    }
-    try {
-      space::genome_from_json(text.substr(0, text.find('\n')));
-    } catch (const UsageError& e) {
-      throw UsageError("--teacher-genome: '" + *o.teacher_genome + "' line 1: " + e.what());
-    }
-    t.network = "--genome " + slurm::shell_quote({path});
-  } else {
-    try {
-      space::parse_nb201_arch(*o.teacher_arch);
-    } catch (const UsageError& e) {
-      throw UsageError(std::string("--teacher-arch: ") + e.what());
-    }
-    t.network = "--arch " + slurm::shell_quote({*o.teacher_arch});
-  }
+  const std::string file = o.teacher_genome ? fs::absolute(*o.teacher_genome).lexically_normal().string() : "";
+  // checked as nas-distill teacher will check it: a refusal here costs no queue wait
+  space::read_named_genome({file, o.teacher_arch.value_or(""), "--teacher-genome", "--teacher-arch"}, cfg.space.family,
+                           cfg.name);
+  t.network = o.teacher_genome ? "--genome " + slurm::shell_quote({file}) : "--arch " + slurm::shell_quote({*o.teacher_arch});
   t.epochs = at_least_1(o.teacher_epochs, "--teacher-epochs", 1);
   t.nodes = at_least_1(o.teacher_nodes, "--teacher-nodes", 1);
   t.tasks_per_node = at_least_1(o.teacher_ranks, "--teacher-ranks", 1);
@@ -213,8 +196,17 @@ Prepared prepare(SlurmOptions& o) {
   p.cfg = std::move(opened.cfg);
   p.input.slurm = effective_slurm(p.cfg, o);
   p.teacher = teacher_stage(o, p.cfg, p.input.slurm);
-  if (p.teacher && std::find(o.stages.begin(), o.stages.end(), "teacher") == o.stages.end())
-    o.stages.insert(o.stages.begin(), "teacher");
+  const auto teacher_at = std::find(o.stages.begin(), o.stages.end(), "teacher");
+  if (p.teacher && teacher_at == o.stages.end()) o.stages.insert(o.stages.begin(), "teacher");
+  else if (teacher_at != o.stages.end() && !p.teacher)
+    throw UsageError("--stages: stage 'teacher' needs the teacher's network (--teacher-genome or --teacher-arch)");
+  else if (teacher_at != o.stages.end() && teacher_at != o.stages.begin())
+    throw UsageError("--stages: stage 'teacher' must come first");
+  // A second teacher would become the current one under students distilled from the first.
+  if (p.teacher)
+    if (const auto t = store::current_teacher(db))
+      throw UsageError("study '" + p.cfg.name + "' already has teacher " + std::to_string(t->id) + " (" +
+                       (t->arch.empty() ? t->kind : t->arch) + "): its students distill from it; submit without --teacher-*");
   if (o.local) {
     p.local_gpus = local_gpu_count();
     p.input.gpu = p.local_gpus > 0;

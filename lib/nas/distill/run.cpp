@@ -129,30 +129,7 @@ Distillation open_distillation(const train::TrainContext& ctx) {
 
 // The genome of --genome (its first JSON line) or --arch, of the study's family.
 space::Genome teacher_genome(const TeacherOptions& o, const config::StudyConfig& cfg) {
-  space::Genome g;
-  if (!o.arch.empty()) {
-    g.family = "nb201";
-    try {
-      g.nb201 = space::parse_nb201_arch(o.arch);
-    } catch (const UsageError& e) {
-      throw UsageError(std::string("--arch: ") + e.what());
-    }
-  } else {
-    std::ifstream in(o.genome_file);
-    if (!in || fs::is_directory(o.genome_file)) throw UsageError("--genome: cannot read '" + o.genome_file + "'");
-    std::string line;
-    while (std::getline(in, line) && line.find_first_not_of(" \t\r") == std::string::npos) {}
-    if (line.find_first_not_of(" \t\r") == std::string::npos) throw UsageError("--genome: '" + o.genome_file + "' holds no genome");
-    try {
-      g = space::genome_from_json(line);
-    } catch (const UsageError& e) {
-      throw UsageError("--genome: " + o.genome_file + ": " + e.what());
-    }
-  }
-  if (g.family != cfg.space.family)
-    throw UsageError("the teacher '" + space::summary(g) + "' is a " + g.family + " network; study '" + cfg.name +
-                     "' searches the " + cfg.space.family + " family");
-  return g;
+  return space::read_named_genome({o.genome_file, o.arch, "--genome", "--arch"}, cfg.space.family, cfg.name);
 }
 
 // Trains the teacher network like a trial (the study's hyperparameters, drawn for its genome),

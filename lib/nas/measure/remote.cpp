@@ -139,10 +139,16 @@ bool Loop::submit_one() {
   // Read again here, not kept from the export: the key below names these bytes, so they are
   // checked against the hash the export recorded (a file replaced since would be paid for
   // under another model's key).
+  // Only this trial is left out: the other requests go on.
   const std::string bytes = read_file(next.file.abs_path);
-  if (sha256_hex(bytes) != next.file.sha256)
-    throw Error("trial " + std::to_string(next.trial) + ": '" + next.file.abs_path +
-                "' changed since it was exported (its sha256 differs from the study file's): run nas-measure again");
+  if (sha256_hex(bytes) != next.file.sha256) {
+    const std::string why = "'" + next.file.abs_path + "' changed since it was exported (its sha256 differs from the "
+                            "study file's): run nas-measure again to export it anew";
+    log::warning("trial " + std::to_string(next.trial) + ": " + why);
+    ++failed_;
+    row(next.trial, "", "error", {}, why);
+    return true;
+  }
   const std::string name = upload_name(next.file.sha256);
   bool created = false;
   store::RemoteRequest r = store::begin_request(db_, next.trial, key_of(next.file), created);

@@ -5,6 +5,8 @@
 #include "nas/core/text.h"
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 
 namespace nas::space {
 
@@ -158,6 +160,35 @@ std::string summary(const Genome& g) {
   }
   s += " head" + std::to_string(c.head_width);
   return s;
+}
+
+Genome read_named_genome(const NamedGenome& n, const std::string& family, const std::string& study) {
+  Genome g;
+  if (!n.arch.empty()) {
+    g.family = "nb201";
+    try {
+      g.nb201 = parse_nb201_arch(n.arch);
+    } catch (const UsageError& e) {
+      throw UsageError(n.arch_option + ": " + e.what());
+    }
+  } else {
+    std::ifstream in(n.file);
+    if (!in || std::filesystem::is_directory(n.file)) throw UsageError(n.file_option + ": cannot read '" + n.file + "'");
+    std::string line;
+    int at = 0;
+    while (std::getline(in, line) && (++at, line.find_first_not_of(" \t\r") == std::string::npos)) {}
+    if (line.find_first_not_of(" \t\r") == std::string::npos)
+      throw UsageError(n.file_option + ": '" + n.file + "' holds no genome");
+    try {
+      g = genome_from_json(line);
+    } catch (const UsageError& e) {
+      throw UsageError(n.file_option + ": " + n.file + " line " + std::to_string(at) + ": " + e.what());
+    }
+  }
+  if (g.family != family)
+    throw UsageError("the teacher '" + summary(g) + "' is a " + g.family + " network; study '" + study + "' searches the " +
+                     family + " family");
+  return g;
 }
 
 } // namespace nas::space

@@ -66,6 +66,16 @@ std::string nb201_arch_string(const Nb201Genome& g);
 // Throws UsageError quoting the string and saying what is wrong.
 Nb201Genome parse_nb201_arch(const std::string& s);
 
+// A network named on a command line for a study of `family`: the first non-blank line of the
+// JSON genome file `file`, or else the NAS-Bench-201 string `arch`. UsageError naming the option
+// (`file_option`, `arch_option`) for an unreadable, empty or malformed file or string, and for a
+// network of another family than the study's (`study` names it in the message).
+struct NamedGenome {
+  std::string file, arch;                 // one of the two, the other empty
+  std::string file_option, arch_option;   // how the command line calls them ("--genome")
+};
+Genome read_named_genome(const NamedGenome& n, const std::string& family, const std::string& study);
+
 // The five NB201 operations, in the benchmark's order.
 const std::vector<std::string>& nb201_ops();
 

@@ -136,7 +136,7 @@ TEST_CASE("a synchronous rung that completes again promotes only what its larger
   after[1].trial_rung = 1;
   after[1].state = store::TrialState::queued;
   CHECK(search::promotable(after, std::nullopt, p).empty());
-  // a trial promoted and failed since still counts; several objectives keep the same quota
+  // a trial promoted and failed since still counts
   after[1].state = store::TrialState::failed;
   CHECK(search::promotable(after, std::nullopt, p).empty());
 }

@@ -77,6 +77,10 @@ run nas-measure --db "$db" export --as tflite --trials 2 --format tsv
 expect_has "$out" "true" "exported once: the second export reuses the file"
 run nas-measure --db "$db" export --as keras --trials 2
 expect_rc 2 "an unknown export format"
+run nas-measure --db "$db" export --as onnx --format tsv
+expect_rc 0 "export without --trials"
+expect_eq "$(echo "$out" | tail -n +2 | cut -f1 | paste -sd,)" "$(sql "$db" "select group_concat(id) from (select id from trial where state = 'done' order by id)")" \
+          "every finished trial exported"
 
 # --- MIMaaS on loopback --------------------------------------------------------------------------
 export MIMAAS_API_TOKEN=$token

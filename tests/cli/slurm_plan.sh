@@ -162,5 +162,14 @@ sql "$tmp/kd.db" "insert into teacher (kind, path, sha256, arch, genome, epochs,
 run nas-slurm plan --db "$tmp/kd.db" --gpus 1 --teacher-genome "$tmp/teacher json.json" --teacher-epochs 3
 expect_rc 2 "a second teacher for a study that has one"
 expect_has "$err" "already has teacher 1 (stem4k3s2 conv:8x1k3s2 head0)" "the teacher named"
-ls "$tmp/kd.db.d/slurm" 2>/dev/null | grep -q . && fail "a refused plan left a submission folder: $(ls "$tmp/kd.db.d/slurm")"; ok
+# submit refuses these before it reserves a submission folder
+run nas-slurm submit --db "$tmp/kd.db" --gpus 1 --teacher-genome "$tmp/teacher json.json" --teacher-epochs 3
+expect_rc 2 "submit: a second teacher"
+run nas-slurm submit --db "$tmp/kd.db" --gpus 1 --stages train,pareto,teacher --teacher-genome "$tmp/teacher json.json" \
+    --teacher-epochs 3
+expect_rc 2 "submit: the teacher stage not first"
+run nas-slurm submit --db "$tmp/kd.db" --gpus 1 --stages train,report
+expect_rc 2 "submit: an unknown stage"
+expect_has "$err" "unknown stage 'report'" "the stage named"
+ls "$tmp/kd.db.d/slurm" 2>/dev/null | grep -q . && fail "a refused submit left a submission folder: $(ls "$tmp/kd.db.d/slurm")"; ok
 done_checks

@@ -196,12 +196,9 @@ Prepared prepare(SlurmOptions& o) {
   p.cfg = std::move(opened.cfg);
   p.input.slurm = effective_slurm(p.cfg, o);
   p.teacher = teacher_stage(o, p.cfg, p.input.slurm);
-  const auto teacher_at = std::find(o.stages.begin(), o.stages.end(), "teacher");
-  if (p.teacher && teacher_at == o.stages.end()) o.stages.insert(o.stages.begin(), "teacher");
-  else if (teacher_at != o.stages.end() && !p.teacher)
-    throw UsageError("--stages: stage 'teacher' needs the teacher's network (--teacher-genome or --teacher-arch)");
-  else if (teacher_at != o.stages.end() && teacher_at != o.stages.begin())
-    throw UsageError("--stages: stage 'teacher' must come first");
+  if (p.teacher && std::find(o.stages.begin(), o.stages.end(), "teacher") == o.stages.end())
+    o.stages.insert(o.stages.begin(), "teacher");
+  slurm::check_stages(o.stages, p.teacher.has_value());   // here, before a submission folder exists
   // A second teacher would become the current one under students distilled from the first.
   if (p.teacher)
     if (const auto t = store::current_teacher(db))

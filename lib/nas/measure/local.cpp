@@ -386,16 +386,17 @@ json settings(const train::DeviceInfo& dev, const LocalOptions& o, const std::ve
 
 SteadySeries until_steady(const std::function<std::vector<double>()>& series, int attempts, double max_ratio) {
   SteadySeries s;
-  std::vector<std::vector<double>> taken;
   for (int i = 0; i < std::max(1, attempts); ++i) {
-    taken.push_back(series());
-    const double median = quantile(taken.back(), 0.5);
-    s.ratios.push_back(median > 0 ? quantile(taken.back(), 0.9) / median : 1.0);
+    std::vector<double> ms = series();
+    const double median = quantile(ms, 0.5);
+    s.ratios.push_back(median > 0 ? quantile(ms, 0.9) / median : 1.0);
+    if (i == 0 || s.ratios.back() < s.ratios[s.kept]) {
+      s.kept = size_t(i);
+      s.ms = std::move(ms);
+    }
     if (s.ratios.back() <= max_ratio) break;
   }
-  s.kept = size_t(std::min_element(s.ratios.begin(), s.ratios.end()) - s.ratios.begin());
   s.steady = s.ratios[s.kept] <= max_ratio;
-  s.ms = std::move(taken[s.kept]);
   return s;
 }
 

@@ -40,9 +40,10 @@ struct LocalResult {
 
 // Measures `net` (its genome built for `ctx`) on o.device: at batch 1 and at o.batch, o.warmup
 // untimed then o.runs timed forwards (steady clock, the device synchronised after each);
-// median, p10 and p90 of the first steady series of up to o.attempts (until_steady). Memory at batch 1: on CUDA the caching allocator's peak (reset first);
-// on the CPU the analytic fp32 bytes (weights + peak activation of the cost model) and the
-// measured growth of the process's peak RSS. Energy per inference at batch 1 from RAPL (CPU) or
+// median, p10 and p90 of the first steady series of up to o.attempts (until_steady). Memory
+// at batch 1: on CUDA the caching allocator's peak (reset first); on the CPU the analytic fp32
+// bytes (weights + peak activation of the cost model) and the measured growth of the process's
+// peak RSS. Energy per inference at batch 1 from RAPL (CPU) or
 // NVML (CUDA) over at least o.min_energy_s, unknown with the reason when no counter is
 // readable. The calling thread and torch's intra-op threads are pinned to the CPUs during the
 // measurement; affinity, thread count and the network's device and train/eval mode are

@@ -137,9 +137,8 @@ bool Loop::submit_one() {
   Pending next = pending_.front();
   pending_.pop_front();
   // Read again here, not kept from the export: the key below names these bytes, so they are
-  // checked against the hash the export recorded (a file replaced since would be paid for
-  // under another model's key).
-  // Only this trial is left out: the other requests go on.
+  // checked against the hash the export recorded (a file replaced since would be paid for under
+  // another model's key); a mismatch leaves this trial out and the other requests go on.
   const std::string bytes = read_file(next.file.abs_path);
   if (sha256_hex(bytes) != next.file.sha256) {
     const std::string why = "'" + next.file.abs_path + "' changed since it was exported (its sha256 differs from the "

@@ -10,6 +10,7 @@
 #include "nas/store/measurements.h"
 #include "nas/store/open.h"
 #include "nas/store/queue.h"
+#include "nas/store/trials.h"
 
 #include <nlohmann/json.hpp>
 
@@ -119,7 +120,9 @@ int run_measure(const MeasureOptions& o, std::ostream& out) {
 int run_export(const MeasureOptions& o, const std::vector<std::string>& kinds, std::ostream& out) {
   for (const auto& k : kinds) check_export_kind(k);
   store::OpenStudy opened = store::open_study(o.db, store::Access::read_write);
-  std::vector<int64_t> ids = o.trials_given ? o.trials : store::finished_trials(opened.db);
+  std::vector<int64_t> ids = o.trials;
+  if (!o.trials_given)
+    for (const auto& w : store::trials_in_state(opened.db, store::TrialState::done)) ids.push_back(w.id);
   TrainedTrials models(opened.db, o.db, opened.cfg);
   Table t({"trial", "kind", "path", "bytes", "sha256", "reused"});
   for (int64_t id : ids)

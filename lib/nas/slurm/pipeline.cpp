@@ -115,15 +115,19 @@ static std::string slurm_duration(double seconds) {
   return buf;
 }
 
-Pipeline write_pipeline(const config::StudyConfig& cfg, const Plan& plan, const PipelineOptions& o) {
-  const auto& s = cfg.slurm;
-  for (const auto& st : o.stages)
+void check_stages(const std::vector<std::string>& stages, bool teacher) {
+  for (const auto& st : stages)
     if (st != "teacher" && st != "proxy" && st != "train" && st != "measure" && st != "pareto")
       throw UsageError("--stages: unknown stage '" + st + "' (expected teacher, proxy, train, measure or pareto)");
-  const auto teacher_at = std::find(o.stages.begin(), o.stages.end(), "teacher");
-  if (teacher_at != o.stages.end() && (teacher_at != o.stages.begin() || !o.teacher))
-    throw UsageError(!o.teacher ? "--stages: stage 'teacher' needs the teacher's network (--teacher-genome or --teacher-arch)"
-                                : "--stages: stage 'teacher' must come first");
+  const auto teacher_at = std::find(stages.begin(), stages.end(), "teacher");
+  if (teacher_at != stages.end() && !teacher)
+    throw UsageError("--stages: stage 'teacher' needs the teacher's network (--teacher-genome or --teacher-arch)");
+  if (teacher_at != stages.end() && teacher_at != stages.begin()) throw UsageError("--stages: stage 'teacher' must come first");
+}
+
+Pipeline write_pipeline(const config::StudyConfig& cfg, const Plan& plan, const PipelineOptions& o) {
+  const auto& s = cfg.slurm;
+  check_stages(o.stages, o.teacher.has_value());
   fs::create_directories(o.out_dir);
   const std::string study_dir = fs::path(o.db).string() + ".d";
   const std::string log_dir = study_dir + "/logs";

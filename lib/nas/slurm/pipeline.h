@@ -50,11 +50,15 @@ struct Pipeline {
 // folder has no train.sbatch.in.
 std::string find_templates(const std::string& explicit_dir, const std::string& bin_dir);
 
+// UsageError for an unknown stage, or a stage teacher without the teacher's settings
+// (`teacher` false) or not first.
+void check_stages(const std::vector<std::string>& stages, bool teacher);
+
 // Renders one script per stage and the local runner into o.out_dir (created). Each stage
 // depends on the one before: proxy and train with afterok (no scoring or training without the
 // teacher, no training on a failed scoring), measure and pareto with afterany (a failed task
 // must not block the report). Throws ConfigError for a template with an unknown placeholder,
-// UsageError for an unknown stage, a teacher stage that is not first or has no o.teacher.
+// UsageError as check_stages does.
 Pipeline write_pipeline(const config::StudyConfig& cfg, const Plan& plan, const PipelineOptions& o);
 
 // The sbatch command line of a stage, given the job id of the stage before ("" for none).

@@ -186,8 +186,8 @@ Genome read_named_genome(const NamedGenome& n, const std::string& family, const 
     }
   }
   if (g.family != family)
-    throw UsageError("the teacher '" + summary(g) + "' is a " + g.family + " network; study '" + study + "' searches the " +
-                     family + " family");
+    throw UsageError("'" + summary(g) + "' is a " + g.family + " network; study '" + study + "' searches the " + family +
+                     " family");
   return g;
 }
 

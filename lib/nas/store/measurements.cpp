@@ -29,24 +29,14 @@ bool has_measurement(Db& db, int64_t trial_id, const std::string& backend, const
   return q.step();
 }
 
-// The first column of every row of `q`.
-static std::vector<int64_t> ids_of(Statement& q) {
-  std::vector<int64_t> ids;
-  while (q.step()) ids.push_back(q.int64(0));
-  return ids;
-}
-
 std::vector<int64_t> unmeasured_trials(Db& db, const std::string& backend, const std::string& device) {
   auto q = db.prepare(
       "SELECT t.id FROM trial t WHERE t.state = 'done' AND NOT EXISTS (SELECT 1 FROM measurement m "
       "WHERE m.trial_id = t.id AND m.backend = ?1 AND m.device = ?2) ORDER BY t.id");
   q.bind(1, backend).bind(2, device);
-  return ids_of(q);
-}
-
-std::vector<int64_t> finished_trials(Db& db) {
-  auto q = db.prepare("SELECT id FROM trial WHERE state = 'done' ORDER BY id");
-  return ids_of(q);
+  std::vector<int64_t> ids;
+  while (q.step()) ids.push_back(q.int64(0));
+  return ids;
 }
 
 std::optional<ArtifactRow> find_artifact(Db& db, int64_t trial_id, const std::string& kind) {

@@ -25,9 +25,6 @@ bool has_measurement(Db& db, int64_t trial_id, const std::string& backend, const
 // Finished trials ('done') without a measurement on (backend, device), by id.
 std::vector<int64_t> unmeasured_trials(Db& db, const std::string& backend, const std::string& device);
 
-// Finished trials ('done'), by id: what nas-measure export writes files for by default.
-std::vector<int64_t> finished_trials(Db& db);
-
 // A trial's newest artifact of `kind` (checkpoint, tflite, tflite-int8, onnx).
 struct ArtifactRow {
   std::string path;          // relative to the artifact folder unless absolute

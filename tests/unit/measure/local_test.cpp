@@ -149,6 +149,15 @@ TEST_CASE("local meter on the CPU: every metric with its unit, quantiles in orde
   }
   DOCTEST_CHECK(r.raw["batch1"]["p90_ms"].get<double>() / r.raw["batch1"]["median_ms"].get<double>() ==
                 doctest::Approx(r.raw["batch1"]["attempts"][r.raw["batch1"]["kept_attempt"].get<size_t>()].get<double>()));
+  // the options reach the meter: a limit no real series meets takes every attempt
+  measure::LocalOptions strict = quick(dir.file("no-powercap"));
+  strict.attempts = 2;
+  strict.steady_ratio = 1.0;
+  strict.min_energy_s = 0;
+  const measure::LocalResult s = measure::measure_local(*net, ctx, strict);
+  DOCTEST_CHECK(s.raw["batch1"]["attempts"].size() == 2);
+  DOCTEST_CHECK(s.raw["batch1"]["steady_ratio"] == 1.0);
+  DOCTEST_CHECK(s.raw["attempts"] == 2);
   DOCTEST_CHECK(*m["throughput_ips"].value == doctest::Approx(8 * 1e3 / *m["latency_batch_ms"].value));
 
   space::CostContext fp32 = ctx;

@@ -116,7 +116,15 @@ expect_has "$out" "srun --kill-on-bad-exit=1 nas-distill teacher --db \"\$db\" -
            "nas-distill teacher with the quoted genome path"
 expect_has "$out" "submit      sbatch --parsable '--dependency=afterok:<teacher job id>'" "the next stage waits for the teacher"
 [[ "$out" == *"plan-kd-teacher"*"plan-kd-train"* ]] || fail "the teacher comes first"; ok
+expect_has "$out" "#SBATCH --mem=64G" "the teacher's --mem: [slurm] memory (16G) for each of its 4 ranks a node"
+expect_has "$out" "#SBATCH --mem=16G" "the training array's --mem: [slurm] memory"
 expect_has "$out" "nas-distill --db" "the array trains by distillation"
+run nas-slurm plan --db "$tmp/kd.db" --gpus 1 --teacher-genome "$tmp/teacher json.json" --teacher-epochs 3 --teacher-mem 100G
+expect_rc 0 "plan with the teacher's memory given"
+expect_has "$out" "#SBATCH --mem=100G" "--teacher-mem is the teacher's --mem"
+run nas-slurm plan --db "$tmp/kd.db" --gpus 1 --teacher-genome "$tmp/teacher json.json" --teacher-epochs 3 --teacher-mem 100GiB
+expect_rc 2 "a --teacher-mem Slurm would not take"
+expect_has "$err" "--teacher-mem: '100GiB' is not a Slurm memory size" "the option and the value named"
 run nas-slurm plan --db "$tmp/kd.db" --gpus 1 --teacher-arch '|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|' --teacher-epochs 3
 expect_rc 2 "a NAS-Bench-201 teacher for a cnn study, refused here as nas-distill teacher would refuse it"
 expect_has "$err" "is a nb201 network; study 'plan-kd' searches the cnn family" "the families named"

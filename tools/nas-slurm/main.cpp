@@ -45,6 +45,8 @@ int main(int argc, char** argv) {
     sub->add_option("--teacher-nodes", o.teacher_nodes, "nodes the teacher trains on, data-parallel [1]")->option_text("N");
     sub->add_option("--teacher-ranks", o.teacher_ranks, "teacher ranks a node, one a GPU [1]")->option_text("N");
     sub->add_option("--teacher-time", o.teacher_time, "time limit of the teacher job [--time]")->option_text("TIME");
+    sub->add_option("--teacher-mem", o.teacher_mem, "--mem of the teacher job, a node's [[slurm] memory x --teacher-ranks]")
+        ->option_text("SIZE");
   }
   submit->add_flag("--wait", o.wait, "return when the jobs have ended (exit 1 when a local run failed)");
   for (auto* sub : {status, cancel}) sub->add_flag("--all", o.all, "every submission, not only the latest");

@@ -1,6 +1,7 @@
 // slurm: nas-slurm's work -- the study's queued work into a plan, scripts and jobs
 #include "nas/app/slurm.h"
 #include "nas/app/db.h"
+#include "nas/config/slurm_memory.h"
 #include "nas/config/study_config.h"
 #include "nas/core/error.h"
 #include "nas/core/file.h"
@@ -68,6 +69,25 @@ std::string checked_time(const std::string& value, const char* option) {
   return value;
 }
 
+// A Slurm --mem value given to `option`, checked (UsageError naming the option).
+std::string checked_memory(const std::string& value, const char* option) {
+  try {
+    config::parse_slurm_memory(value);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string(option) + ": " + e.what());
+  }
+  return value;
+}
+
+// The teacher job's --mem: [slurm] memory (a training task's) for each of a node's ranks, each
+// of which holds the data and a copy of the network. "" and "0" (all of a node's) stay as they are.
+std::string node_memory(const std::string& task_memory, int ranks) {
+  if (task_memory.empty()) return task_memory;
+  const int64_t mb = config::parse_slurm_memory(task_memory) * ranks;   // checked when [slurm] was read
+  if (mb == 0) return "0";
+  return mb % 1024 == 0 ? std::to_string(mb / 1024) + "G" : std::to_string(mb) + "M";
+}
+
 // The [slurm] section with the command line's overrides, checked as the section is.
 config::SlurmConfig effective_slurm(const config::StudyConfig& cfg, const SlurmOptions& o) {
   config::SlurmConfig s = cfg.slurm;
@@ -93,7 +113,8 @@ config::SlurmConfig effective_slurm(const config::StudyConfig& cfg, const SlurmO
 // study that distills, Slurm (not --local). nullopt without --teacher-* options.
 std::optional<slurm::TeacherStage> teacher_stage(const SlurmOptions& o, const config::StudyConfig& cfg,
                                                  const config::SlurmConfig& s) {
-  const bool any = o.teacher_genome || o.teacher_arch || o.teacher_epochs || o.teacher_nodes || o.teacher_ranks || o.teacher_time;
+  const bool any = o.teacher_genome || o.teacher_arch || o.teacher_epochs || o.teacher_nodes || o.teacher_ranks ||
+                   o.teacher_time || o.teacher_mem;
   if (!any) return std::nullopt;
   if (!o.teacher_genome == !o.teacher_arch)
     throw UsageError("--teacher-genome or --teacher-arch: give the teacher's network, one of the two");
@@ -113,6 +134,7 @@ std::optional<slurm::TeacherStage> teacher_stage(const SlurmOptions& o, const co
   t.nodes = at_least_1(o.teacher_nodes, "--teacher-nodes", 1);
   t.tasks_per_node = at_least_1(o.teacher_ranks, "--teacher-ranks", 1);
   t.time = o.teacher_time ? checked_time(*o.teacher_time, "--teacher-time") : s.time;
+  t.memory = o.teacher_mem ? checked_memory(*o.teacher_mem, "--teacher-mem") : node_memory(s.memory, t.tasks_per_node);
   return t;
 }
 

@@ -20,7 +20,7 @@ struct SlurmOptions {
   std::optional<int> gpus, pack, array_parallelism;
   std::optional<std::string> time, gpu_mem, partition, account, qos;
   // a teacher stage first (nas-distill teacher under srun, templates/teacher.sbatch.in)
-  std::optional<std::string> teacher_genome, teacher_arch, teacher_time;
+  std::optional<std::string> teacher_genome, teacher_arch, teacher_time, teacher_mem;
   std::optional<int> teacher_epochs, teacher_nodes, teacher_ranks;
   bool dry_run = false;                             // plan: write the scripts to the study folder
   bool local = false;                               // plan/submit: local processes instead of Slurm

@@ -1,5 +1,6 @@
 // study_config: the study TOML -> validated structs. Every error names FILE:LINE:COL and the
 // dotted key; unknown keys get a suggestion; nothing is written before this succeeds.
+#include "nas/config/slurm_memory.h"
 #include "nas/config/study_config.h"
 #include "nas/core/error.h"
 #include "nas/core/file.h"
@@ -631,7 +632,14 @@ void parse_slurm(Section& s, SlurmConfig& c) {
   c.gpus_per_task = int(s.integer("gpus_per_task", 1, 64).value_or(c.gpus_per_task));
   c.gpu_option = s.one_of("gpu_option", kGpuOptions).value_or(c.gpu_option);
   c.cpus_per_task = int(s.integer("cpus_per_task", 1, 4096).value_or(c.cpus_per_task));
-  c.memory = s.str("memory").value_or(c.memory);
+  if (auto v = s.str("memory")) {
+    try {
+      if (!v->empty()) parse_slurm_memory(*v);
+    } catch (const std::invalid_argument& e) {
+      s.fail_at(*s.raw().get("memory"), "memory", e.what());
+    }
+    c.memory = *v;
+  }
   if (auto v = s.str("time")) {
     try {
       parse_slurm_time(*v);
@@ -1087,6 +1095,19 @@ int64_t parse_bytes(const std::string& s) {
     return int64_t(v * f);
   }
   throw std::invalid_argument("'" + s + "' has an unknown unit '" + unit + "' (use B, KiB, MiB, GiB or TiB)");
+}
+
+int64_t parse_slurm_memory(const std::string& s) {
+  const size_t digits = s.find_first_not_of("0123456789");
+  const std::string num = s.substr(0, digits), unit = digits == std::string::npos ? "" : s.substr(digits);
+  static const std::vector<std::pair<std::string, int64_t>> units = {
+      {"", 1}, {"M", 1}, {"m", 1}, {"G", 1024}, {"g", 1024}, {"T", 1048576}, {"t", 1048576}};
+  for (const auto& [u, f] : units) {
+    if (unit != u || num.empty() || num.size() > 9) continue;
+    return std::stoll(num) * f;
+  }
+  if (!num.empty() && num.size() <= 12 && (unit == "K" || unit == "k")) return (std::stoll(num) + 1023) / 1024;
+  throw std::invalid_argument("'" + s + "' is not a Slurm memory size (digits with K, M, G or T, e.g. 16G; 0: all of a node's)");
 }
 
 std::vector<std::string> data_files(const DataConfig& d, const std::string& key) {

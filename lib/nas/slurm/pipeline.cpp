@@ -147,7 +147,7 @@ Pipeline write_pipeline(const config::StudyConfig& cfg, const Plan& plan, const 
   }
   // the teacher: a GPU for each of its tasks on a node
   std::vector<std::string> teacher_stage = site;
-  if (!s.memory.empty()) teacher_stage.push_back("--mem=" + s.memory);
+  if (o.teacher && !o.teacher->memory.empty()) teacher_stage.push_back("--mem=" + o.teacher->memory);
   const int teacher_tasks = o.teacher ? o.teacher->tasks_per_node : 1;
   if (s.gpu_option == config::GpuOption::gres) teacher_stage.push_back("--gres=gpu:" + std::to_string(teacher_tasks));
   else if (s.gpu_option == config::GpuOption::gpus_per_task) teacher_stage.push_back("--gpus-per-task=1");

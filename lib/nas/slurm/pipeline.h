@@ -19,6 +19,7 @@ struct TeacherStage {
   int nodes = 1;
   int tasks_per_node = 1;                // ranks a node (one a GPU)
   std::string time;                      // the job's time limit
+  std::string memory;                    // the job's --mem (a node's, all its ranks); "": the site's default
 };
 
 struct PipelineOptions {

@@ -2,6 +2,7 @@
 // tested with it in tests/unit/data/probe_test.cpp
 #include <doctest/doctest.h>
 
+#include "nas/config/slurm_memory.h"
 #include "nas/config/study_config.h"
 #include "nas/core/error.h"
 
@@ -228,6 +229,22 @@ TEST_CASE("nan, inf and sizes or times past int64 are refused at their key") {
   CHECK(slurm("gpu_mem = '1.2.3GiB'").find("is not a size") != std::string::npos);
   CHECK(slurm("time = '99999999999999999999-00'").find("is not a Slurm time") != std::string::npos);
   CHECK(slurm("time = '999999999999999-00'").find("is not a Slurm time") != std::string::npos);
+}
+
+TEST_CASE("[slurm] memory is Slurm's --mem form, checked at its key") {
+  const std::string base = std::string(kBase) + "[space]\nfamily='nb201'\n[slurm]\n";
+  CHECK(config::parse_slurm_memory("16G") == 16384);
+  CHECK(config::parse_slurm_memory("1500") == 1500);
+  CHECK(config::parse_slurm_memory("2t") == 2097152);
+  CHECK(config::parse_slurm_memory("2048K") == 2);
+  CHECK(config::parse_slurm_memory("0") == 0);
+  for (const std::string bad : {"16GB", "16 G", "G", "1.5G", "-1G", "9999999999G"}) {
+    CAPTURE(bad);
+    CHECK_THROWS_AS(config::parse_slurm_memory(bad), std::invalid_argument);
+  }
+  CHECK(error_of(base + "memory = '16GiB'\n").find("key 'slurm.memory': '16GiB' is not a Slurm memory size") != std::string::npos);
+  CHECK(parse("[space]\nfamily='nb201'\n[slurm]\nmemory = '64g'\n").slurm.memory == "64g");
+  CHECK(parse("[space]\nfamily='nb201'\n[slurm]\nmemory = ''\n").slurm.memory.empty());
 }
 
 // Found by tests/fuzz/fuzz_config: toml++ 3.3 reaches __builtin_unreachable when it tests

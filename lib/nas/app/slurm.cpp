@@ -59,20 +59,11 @@ int at_least_1(const std::optional<int>& v, const char* option, int fallback) {
   return v.value_or(fallback);
 }
 
-// A Slurm time limit given to `option`, checked (UsageError naming the option).
-std::string checked_time(const std::string& value, const char* option) {
+// A value given to `option`, checked by a parser of the study format (config::parse_slurm_time,
+// config::parse_slurm_memory): its std::invalid_argument becomes a UsageError naming the option.
+std::string checked(const std::string& value, const char* option, int64_t (*parse)(const std::string&)) {
   try {
-    config::parse_slurm_time(value);
-  } catch (const std::invalid_argument& e) {
-    throw UsageError(std::string(option) + ": " + e.what());
-  }
-  return value;
-}
-
-// A Slurm --mem value given to `option`, checked (UsageError naming the option).
-std::string checked_memory(const std::string& value, const char* option) {
-  try {
-    config::parse_slurm_memory(value);
+    parse(value);
   } catch (const std::invalid_argument& e) {
     throw UsageError(std::string(option) + ": " + e.what());
   }
@@ -97,7 +88,7 @@ config::SlurmConfig effective_slurm(const config::StudyConfig& cfg, const SlurmO
   if (o.partition) s.partition = *o.partition;
   if (o.account) s.account = *o.account;
   if (o.qos) s.qos = *o.qos;
-  if (o.time) s.time = checked_time(*o.time, "--time");
+  if (o.time) s.time = checked(*o.time, "--time", config::parse_slurm_time);
   if (o.gpu_mem) {
     try {
       s.gpu_mem = config::parse_bytes(*o.gpu_mem);
@@ -133,8 +124,9 @@ std::optional<slurm::TeacherStage> teacher_stage(const SlurmOptions& o, const co
   t.epochs = at_least_1(o.teacher_epochs, "--teacher-epochs", 1);
   t.nodes = at_least_1(o.teacher_nodes, "--teacher-nodes", 1);
   t.tasks_per_node = at_least_1(o.teacher_ranks, "--teacher-ranks", 1);
-  t.time = o.teacher_time ? checked_time(*o.teacher_time, "--teacher-time") : s.time;
-  t.memory = o.teacher_mem ? checked_memory(*o.teacher_mem, "--teacher-mem") : node_memory(s.memory, t.tasks_per_node);
+  t.time = o.teacher_time ? checked(*o.teacher_time, "--teacher-time", config::parse_slurm_time) : s.time;
+  t.memory = o.teacher_mem ? checked(*o.teacher_mem, "--teacher-mem", config::parse_slurm_memory)
+                           : node_memory(s.memory, t.tasks_per_node);
   return t;
 }
 

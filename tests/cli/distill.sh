@@ -119,6 +119,29 @@ expect_has "$err" "trial 1: resuming" "resumed from the checkpoint"
 expect_eq "$(sql "$fm" "select state from trial")" "done" "done after the resume"
 expect_eq "$(sql "$fm" "select value from result where metric = 'epochs'")" "3.0" "three epochs in all"
 
+# (4b) a teacher trained with its own crops and flips: recorded with them, its students' soft
+# targets still cached (the study's data are not augmented); another augmentation, another checkpoint
+{ fm_cnn3_study aug 5 /usr/share/datasets/fashion-mnist "subset = 2000" "epochs = 1"; printf '[distill]\n'; } >"$tmp/aug.toml"
+run nas-sample --db "$tmp/aug.db" --config "$tmp/aug.toml" --genome "$fixtures/fmnist-cnn3.json" --queue
+run nas-distill teacher --db "$tmp/aug.db" --genome "$fixtures/fmnist-cnn3.json" --epochs 1 --threads 2 --augment crop,flip \
+    --format tsv
+expect_rc 0 "a teacher trained with --augment crop,flip"
+expect_eq "$(tail -1 <<<"$out" | cut -f8)" "crop,flip" "its row names the augmentations"
+expect_eq "$(sql "$tmp/aug.db" "select augment, soft_targets is not null from teacher")" "crop,flip|1" \
+  "recorded with them, and its soft targets cached"
+run nas-distill teacher --db "$tmp/aug.db" --genome "$fixtures/fmnist-cnn3.json" --epochs 1 --threads 2 --format tsv
+expect_rc 0 "the same teacher without --augment"
+expect_eq "$(sql "$tmp/aug.db" "select coalesce(augment, 'none') from teacher order by id")" $'crop,flip\nnone' \
+  "recorded without augmentations"
+expect_eq "$(cd "$tmp/aug.db.d/teacher" && ls -- *.ckpt | sed 's/^[0-9a-f]*-//' | sort | tr '\n' ' ')" "e1-crop-flip.ckpt e1.ckpt " \
+  "trained anew under its own checkpoint, not resumed from the augmented one"
+run nas-distill teacher --db "$tmp/aug.db" --genome "$fixtures/fmnist-cnn3.json" --epochs 1 --augment rotate
+expect_rc 2 "an unknown augmentation"
+expect_has "$err" "--augment: unknown augmentation 'rotate' (expected crop or flip)" "the option and the value named"
+run nas-distill teacher --db "$tmp/aug.db" --augment flip
+expect_rc 2 "--augment without a network to train"
+expect_has "$err" "--augment is for a teacher to train" "said so"
+
 # (5) the gain: a tiny student, alone and distilled, same seed
 student='{"family":"cnn","head":{"width":0},"stages":[{"act":"relu","block":"conv","depth":1,"kernel":3,"stride":2,"width":8}],"stem":{"act":"relu","kernel":3,"stride":2,"width":4}}'
 echo "$student" >"$tmp/student.json"

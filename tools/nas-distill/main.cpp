@@ -39,6 +39,10 @@ int main(int argc, char** argv) {
   teacher->add_option("--ranks", t.ranks, "data-parallel training: N local processes, each its slice of every batch [1]")
       ->option_text("N")
       ->check(nas::whole_number(1, 64));
+  teacher->add_option("--augment", t.augment, "the teacher's own augmentations, crop and/or flip, e.g. crop,flip ([data] "
+                                              "crop_padding); its students' data stay as the study has them")
+      ->option_text("LIST")
+      ->delimiter(',');
   nas::add_subcommand_options(*teacher, common);
   return nas::run_tool(app, common, argc, argv, [&] {
     if (teacher->parsed()) {

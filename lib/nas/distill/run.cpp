@@ -24,6 +24,7 @@
 #include "nas/train/device.h"
 #include "nas/train/fit.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -180,17 +181,31 @@ int run_distill(const train::TrainOptions& o, std::ostream& out) {
 
 namespace {
 
+// The data the teacher trains on: the study's (the tensors shared, not copied) with --augment's
+// crops and flips on top; `names` gets the augmentations it trains with, "crop,flip" or "".
+data::StudyData teacher_training_data(const data::StudyData& data, const std::vector<std::string>& augment,
+                                      std::string& names) {
+  data::StudyData d = data;
+  for (const auto& a : augment) (a == "crop" ? d.crop : d.flip) = true;
+  names = d.crop && d.flip ? "crop,flip" : d.crop ? "crop" : d.flip ? "flip" : "";
+  return d;
+}
+
 // The teacher of --genome/--arch, trained (or its finished weights reused), as a record.
 std::unique_ptr<Teacher> trained_teacher(const TeacherOptions& o, const config::StudyConfig& cfg,
                                          const data::StudyData& data, const train::DeviceInfo& dev,
                                          store::TeacherRecord& rec, DataParallel* dp) {
   const space::Genome g = teacher_genome(o, cfg);
-  const std::string stem = "teacher/" + space::genome_hash(g).substr(0, 12) + "-e" + std::to_string(*o.epochs);
+  const data::StudyData train_data = teacher_training_data(data, o.augment, rec.augment);
+  // --augment names its own checkpoint: a run with other augmentations never resumes this one
+  std::string stem = "teacher/" + space::genome_hash(g).substr(0, 12) + "-e" + std::to_string(*o.epochs);
+  for (const std::string a : {"crop", "flip"})
+    if (std::find(o.augment.begin(), o.augment.end(), a) != o.augment.end()) stem += "-" + a;
   const std::string dir = store::artifact_dir(o.db);
   std::error_code ec;
   fs::create_directories(dir + "/teacher", ec);
   if (ec) throw FileError("create the folder", dir + "/teacher", lower(ec.message()));
-  model::Network net = train_teacher(cfg, g, *o.epochs, data, dev, dir + "/" + stem + ".ckpt", dp);
+  model::Network net = train_teacher(cfg, g, *o.epochs, train_data, dev, dir + "/" + stem + ".ckpt", dp);
   if (dp && dp->rank() != 0) return nullptr;   // rank 0 saves and records
   save_weights(net, dir + "/" + stem + ".pt");
   rec.kind = "minnow";
@@ -207,15 +222,19 @@ void check_teacher_options(const TeacherOptions& o, const config::StudyConfig& c
   if (!o.genome_file.empty() && !o.arch.empty()) throw UsageError("--genome and --arch exclude each other");
   if (train && !o.epochs) throw UsageError("--epochs N: how many epochs to train the teacher");
   if (!train && o.epochs) throw UsageError("--epochs is for a teacher to train: give --genome FILE or --arch STRING");
+  if (!train && !o.augment.empty()) throw UsageError("--augment is for a teacher to train: give --genome FILE or --arch STRING");
+  for (const auto& a : o.augment)
+    if (a != "crop" && a != "flip") throw UsageError("--augment: unknown augmentation '" + a + "' (expected crop or flip)");
   if (!train && cfg.distill.teacher.empty())
     throw UsageError("no teacher to record: give --genome FILE or --arch STRING to train one, or name a TorchScript "
                      "file in [distill] teacher");
 }
 
 void print_teacher(std::ostream& out, const store::TeacherRecord& r, Format f) {
-  Table t({"teacher", "kind", "network", "classes", "val_acc", "test_acc", "soft_targets"});
-  t.add({r.id, r.kind, r.arch.empty() ? r.path : r.arch, r.classes, r.val_acc, r.test_acc,
-         r.soft_targets.empty() ? nlohmann::json() : nlohmann::json(r.soft_targets)});
+  Table t({"teacher", "kind", "network", "classes", "val_acc", "test_acc", "soft_targets", "augment"});
+  auto text_or_null = [](const std::string& s) { return s.empty() ? nlohmann::json() : nlohmann::json(s); };
+  t.add({r.id, r.kind, r.arch.empty() ? r.path : r.arch, r.classes, r.val_acc, r.test_acc, text_or_null(r.soft_targets),
+         text_or_null(r.augment)});
   t.write(out, f);
 }
 

@@ -6,6 +6,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "nas/core/table.h"
 #include "nas/train/run.h"
@@ -26,6 +27,7 @@ struct TeacherOptions {
   std::string device = "auto";
   std::optional<int> threads;
   int ranks = 1;                        // data-parallel local rank processes (distill/ddp.h)
+  std::vector<std::string> augment;     // the teacher's own augmentations (crop, flip), whatever the study's
   Format format = Format::table;
 };
 

@@ -337,10 +337,17 @@ CREATE TABLE remote_request (
 CREATE INDEX remote_request_open ON remote_request (backend, status);
 )SQL";
 
+// v9 (distillation): the augmentations a minnow teacher trained with. A teacher may be trained
+// with crops and flips while its students, whose soft targets are cached, see the plain images.
+static const char* kSchemaV9 = R"SQL(
+ALTER TABLE teacher ADD COLUMN augment TEXT;  -- minnow: the augmentations it trained with ("crop,flip"); NULL: none
+)SQL";
+
 int current_schema_version() { return int(migrations().size()); }
 
 const std::vector<std::string>& migrations() {
-  static const std::vector<std::string> steps = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4, kSchemaV5, kSchemaV6, kSchemaV7, kSchemaV8};
+  static const std::vector<std::string> steps = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4, kSchemaV5, kSchemaV6, kSchemaV7, kSchemaV8,
+                                                kSchemaV9};
   return steps;
 }
 

@@ -20,10 +20,11 @@ int64_t record_teacher(Db& db, const TeacherRecord& t) {
   db.write([&] {
     auto q = db.prepare(
         "INSERT INTO teacher (kind, path, sha256, arch, genome, epochs, classes, val_acc, test_acc, soft_targets,"
-        " soft_targets_sha256, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+        " soft_targets_sha256, created_at, augment) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
     q.bind(1, t.kind).bind(2, t.path).bind(3, t.sha256).bind(4, unless_empty(t.arch)).bind(5, unless_empty(t.genome));
     q.bind(6, t.epochs).bind(7, t.classes).bind(8, t.val_acc).bind(9, t.test_acc);
-    q.bind(10, unless_empty(t.soft_targets)).bind(11, unless_empty(t.soft_targets_sha256)).bind(12, now_unix()).run();
+    q.bind(10, unless_empty(t.soft_targets)).bind(11, unless_empty(t.soft_targets_sha256)).bind(12, now_unix());
+    q.bind(13, unless_empty(t.augment)).run();
     id = db.last_insert_id();
     log_event(db, "teacher", std::nullopt, std::nullopt, "", "",
               nlohmann::json{{"teacher", id}, {"kind", t.kind}, {"path", t.path}, {"test_acc", t.test_acc}}.dump());
@@ -36,7 +37,7 @@ std::optional<TeacherRecord> current_teacher(Db& db) {
   db.read([&] {
     out.reset();
     auto q = db.prepare("SELECT id, kind, path, sha256, arch, genome, epochs, classes, val_acc, test_acc, soft_targets,"
-                        " soft_targets_sha256, created_at FROM teacher ORDER BY id DESC LIMIT 1");
+                        " soft_targets_sha256, created_at, augment FROM teacher ORDER BY id DESC LIMIT 1");
     if (!q.step()) return;
     TeacherRecord t;
     t.id = q.int64(0);
@@ -52,6 +53,7 @@ std::optional<TeacherRecord> current_teacher(Db& db) {
     t.soft_targets = q.text(10);
     t.soft_targets_sha256 = q.text(11);
     t.created_at = q.real(12);
+    t.augment = q.text(13);
     out = t;
   });
   return out;

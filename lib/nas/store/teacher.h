@@ -16,6 +16,7 @@ struct TeacherRecord {
   std::string sha256;
   std::string arch, genome;             // minnow
   std::optional<int64_t> epochs;        // minnow
+  std::string augment;                  // minnow: the augmentations it trained with, "crop,flip"; "": none
   int64_t classes = 0;
   double val_acc = 0, test_acc = 0;
   std::string soft_targets, soft_targets_sha256;   // "" : none cached

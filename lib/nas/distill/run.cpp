@@ -181,16 +181,6 @@ int run_distill(const train::TrainOptions& o, std::ostream& out) {
 
 namespace {
 
-// The data the teacher trains on: the study's (the tensors shared, not copied) with --augment's
-// crops and flips on top; `names` gets the augmentations it trains with, "crop,flip" or "".
-data::StudyData teacher_training_data(const data::StudyData& data, const std::vector<std::string>& augment,
-                                      std::string& names) {
-  data::StudyData d = data;
-  for (const auto& a : augment) (a == "crop" ? d.crop : d.flip) = true;
-  names = d.crop && d.flip ? "crop,flip" : d.crop ? "crop" : d.flip ? "flip" : "";
-  return d;
-}
-
 // The teacher of --genome/--arch, trained (or its finished weights reused), as a record.
 std::unique_ptr<Teacher> trained_teacher(const TeacherOptions& o, const config::StudyConfig& cfg,
                                          const data::StudyData& data, const train::DeviceInfo& dev,

@@ -100,6 +100,14 @@ void check_teacher(Teacher& t, const data::StudyData& data, const std::string& w
   if (!torch::isfinite(out).all().item<bool>()) throw UsageError("teacher " + what + ": gives NaN or infinite logits");
 }
 
+data::StudyData teacher_training_data(const data::StudyData& data, const std::vector<std::string>& augment,
+                                      std::string& names) {
+  data::StudyData d = data;
+  for (const auto& a : augment) (a == "crop" ? d.crop : d.flip) = true;
+  names = d.crop && d.flip ? "crop,flip" : d.crop ? "crop" : d.flip ? "flip" : "";
+  return d;
+}
+
 double teacher_accuracy(Teacher& t, const data::StudyData& data, const data::Split& split, int64_t batch) {
   int64_t correct = 0;
   const auto opts = torch::TensorOptions().dtype(torch::kInt64).device(split.images.device());

@@ -108,3 +108,42 @@ TEST_CASE("which trials distill: all, none, or a fair, reproducible draw per gen
   CHECK(on > 160);
   CHECK(on < 240);
 }
+
+TEST_CASE("a teacher's --augment switches crops and flips on for its training batches only") {
+  const data::StudyData plain = tiny_data(3);
+  const torch::Tensor idx = torch::arange(40);
+  auto batch = [&](const data::StudyData& d) {
+    return data::gather_batch(d, d.train, idx, true, at::make_generator<at::CPUGeneratorImpl>(5));
+  };
+  const torch::Tensor unaugmented = data::gather_batch(plain, plain.train, idx, false, torch::Generator());
+  CHECK(batch(plain).equal(unaugmented));   // the study's own data: no augmentation
+
+  std::string names;
+  const data::StudyData both = distill::teacher_training_data(plain, {"flip", "crop"}, names);
+  CHECK(names == "crop,flip");
+  CHECK(both.crop);
+  CHECK(both.flip);
+  CHECK(both.train.images.data_ptr() == plain.train.images.data_ptr());   // shared, not copied
+  CHECK_FALSE(plain.crop);
+  CHECK_FALSE(plain.flip);
+  const torch::Tensor augmented = batch(both);
+  int changed = 0;
+  for (int64_t i = 0; i < 40; ++i) changed += !augmented[i].equal(unaugmented[i]);
+  CHECK(changed > 20);   // each image is shifted in [-4, 4]^2 and flipped with probability 1/2
+
+  const data::StudyData flip = distill::teacher_training_data(plain, {"flip"}, names);
+  CHECK(names == "flip");
+  CHECK_FALSE(flip.crop);
+  const torch::Tensor flipped = batch(flip);
+  int mirrored = 0, same = 0;
+  for (int64_t i = 0; i < 40; ++i) {
+    mirrored += flipped[i].equal(unaugmented[i].flip({2}));
+    same += flipped[i].equal(unaugmented[i]);
+  }
+  CHECK(mirrored + same == 40);   // flipped or untouched, never shifted
+  CHECK(mirrored > 5);
+  CHECK(same > 5);
+
+  distill::teacher_training_data(plain, {}, names);
+  CHECK(names.empty());
+}

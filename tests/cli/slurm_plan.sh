@@ -125,6 +125,13 @@ expect_has "$out" "#SBATCH --mem=100G" "--teacher-mem is the teacher's --mem"
 run nas-slurm plan --db "$tmp/kd.db" --gpus 1 --teacher-genome "$tmp/teacher json.json" --teacher-epochs 3 --teacher-mem 100GiB
 expect_rc 2 "a --teacher-mem Slurm would not take"
 expect_has "$err" "--teacher-mem: '100GiB' is not a Slurm memory size" "the option and the value named"
+run nas-slurm plan --db "$tmp/kd.db" --gpus 1 --teacher-genome "$tmp/teacher json.json" --teacher-epochs 3 --teacher-augment flip,crop
+expect_rc 0 "plan with the teacher's own augmentations"
+expect_has "$out" "nas-distill teacher --db \"\$db\" --genome '$tmp/teacher json.json' --augment crop,flip --epochs 3" \
+           "nas-distill teacher gets --augment, in canonical order"
+run nas-slurm plan --db "$tmp/kd.db" --gpus 1 --teacher-genome "$tmp/teacher json.json" --teacher-epochs 3 --teacher-augment crop,rotate
+expect_rc 2 "an augmentation nas-distill teacher would refuse"
+expect_has "$err" "--teacher-augment: unknown augmentation 'rotate'" "the option and the name"
 run nas-slurm plan --db "$tmp/kd.db" --gpus 1 --teacher-arch '|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|' --teacher-epochs 3
 expect_rc 2 "a NAS-Bench-201 teacher for a cnn study, refused here as nas-distill teacher would refuse it"
 expect_has "$err" "is a nb201 network; study 'plan-kd' searches the cnn family" "the families named"

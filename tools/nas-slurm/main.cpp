@@ -47,6 +47,10 @@ int main(int argc, char** argv) {
     sub->add_option("--teacher-time", o.teacher_time, "time limit of the teacher job [--time]")->option_text("TIME");
     sub->add_option("--teacher-mem", o.teacher_mem, "--mem of the teacher job, a node's [[slurm] memory x --teacher-ranks]")
         ->option_text("SIZE");
+    sub->add_option("--teacher-augment", o.teacher_augment, "the teacher's own augmentations, crop and/or flip, e.g. crop,flip "
+                                                            "(nas-distill teacher --augment) [none]")
+        ->option_text("LIST")
+        ->delimiter(',');
   }
   submit->add_flag("--wait", o.wait, "return when the jobs have ended (exit 1 when a local run failed)");
   for (auto* sub : {status, cancel}) sub->add_flag("--all", o.all, "every submission, not only the latest");

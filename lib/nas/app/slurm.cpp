@@ -1,6 +1,7 @@
 // slurm: nas-slurm's work -- the study's queued work into a plan, scripts and jobs
 #include "nas/app/slurm.h"
 #include "nas/app/db.h"
+#include "nas/config/augment.h"
 #include "nas/config/slurm_memory.h"
 #include "nas/config/study_config.h"
 #include "nas/core/error.h"
@@ -105,7 +106,7 @@ config::SlurmConfig effective_slurm(const config::StudyConfig& cfg, const SlurmO
 std::optional<slurm::TeacherStage> teacher_stage(const SlurmOptions& o, const config::StudyConfig& cfg,
                                                  const config::SlurmConfig& s) {
   const bool any = o.teacher_genome || o.teacher_arch || o.teacher_epochs || o.teacher_nodes || o.teacher_ranks ||
-                   o.teacher_time || o.teacher_mem;
+                   o.teacher_time || o.teacher_mem || !o.teacher_augment.empty();
   if (!any) return std::nullopt;
   if (!o.teacher_genome == !o.teacher_arch)
     throw UsageError("--teacher-genome or --teacher-arch: give the teacher's network, one of the two");
@@ -127,6 +128,11 @@ std::optional<slurm::TeacherStage> teacher_stage(const SlurmOptions& o, const co
   t.time = o.teacher_time ? checked(*o.teacher_time, "--teacher-time", config::parse_slurm_time) : s.time;
   t.memory = o.teacher_mem ? checked(*o.teacher_mem, "--teacher-mem", config::parse_slurm_memory)
                            : node_memory(s.memory, t.tasks_per_node);
+  try {
+    t.augment = config::parse_augmentations(o.teacher_augment).names();
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("--teacher-augment: ") + e.what());
+  }
   return t;
 }
 

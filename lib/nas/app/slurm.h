@@ -22,6 +22,7 @@ struct SlurmOptions {
   // a teacher stage first (nas-distill teacher under srun, templates/teacher.sbatch.in)
   std::optional<std::string> teacher_genome, teacher_arch, teacher_time, teacher_mem;
   std::optional<int> teacher_epochs, teacher_nodes, teacher_ranks;
+  std::vector<std::string> teacher_augment;   // crop, flip
   bool dry_run = false;                             // plan: write the scripts to the study folder
   bool local = false;                               // plan/submit: local processes instead of Slurm
   bool wait = false;                                // submit: until the jobs have ended

@@ -1,5 +1,6 @@
 // study_config: the study TOML -> validated structs. Every error names FILE:LINE:COL and the
 // dotted key; unknown keys get a suggestion; nothing is written before this succeeds.
+#include "nas/config/augment.h"
 #include "nas/config/slurm_memory.h"
 #include "nas/config/study_config.h"
 #include "nas/core/error.h"
@@ -483,10 +484,12 @@ void parse_data(Section& s, StudyConfig& cfg, const std::string& base_dir) {
     d.places["subset"] = s.place(*s.raw().get("subset"));
   }
   if (auto aug = s.str_list("augment")) {
-    for (const auto& a : *aug) {
-      if (a == "crop") d.crop = true;
-      else if (a == "flip") d.flip = true;
-      else s.fail_at(*s.raw().get("augment"), "augment", "unknown augmentation '" + a + "'" + suggestion_suffix(a, {"crop", "flip"}) + " (expected crop or flip)");
+    try {
+      const Augmentations a = parse_augmentations(*aug);
+      d.crop = a.crop;
+      d.flip = a.flip;
+    } catch (const std::invalid_argument& e) {
+      s.fail_at(*s.raw().get("augment"), "augment", e.what());
     }
   }
   if (auto p = s.integer("crop_padding", 0, 1024)) d.crop_padding = *p;
@@ -1095,6 +1098,20 @@ int64_t parse_bytes(const std::string& s) {
     return int64_t(v * f);
   }
   throw std::invalid_argument("'" + s + "' has an unknown unit '" + unit + "' (use B, KiB, MiB, GiB or TiB)");
+}
+
+std::string Augmentations::names() const { return crop && flip ? "crop,flip" : crop ? "crop" : flip ? "flip" : ""; }
+
+Augmentations parse_augmentations(const std::vector<std::string>& names) {
+  Augmentations a;
+  for (const auto& n : names) {
+    if (n == "crop") a.crop = true;
+    else if (n == "flip") a.flip = true;
+    else
+      throw std::invalid_argument("unknown augmentation '" + n + "'" + suggestion_suffix(n, {"crop", "flip"}) +
+                                  " (expected crop or flip)");
+  }
+  return a;
 }
 
 int64_t parse_slurm_memory(const std::string& s) {

@@ -186,11 +186,13 @@ std::unique_ptr<Teacher> trained_teacher(const TeacherOptions& o, const config::
                                          const data::StudyData& data, const train::DeviceInfo& dev,
                                          store::TeacherRecord& rec, DataParallel* dp) {
   const space::Genome g = teacher_genome(o, cfg);
-  const data::StudyData train_data = teacher_training_data(data, o.augment, rec.augment);
+  const config::Augmentations augment = config::parse_augmentations(o.augment);   // checked before
+  const data::StudyData train_data = teacher_training_data(data, augment);
+  rec.augment = config::Augmentations{train_data.crop, train_data.flip}.names();
   // --augment names its own checkpoint: a run with other augmentations never resumes this one
   std::string stem = "teacher/" + space::genome_hash(g).substr(0, 12) + "-e" + std::to_string(*o.epochs);
-  for (const std::string a : {"crop", "flip"})
-    if (std::find(o.augment.begin(), o.augment.end(), a) != o.augment.end()) stem += "-" + a;
+  if (augment.crop) stem += "-crop";
+  if (augment.flip) stem += "-flip";
   const std::string dir = store::artifact_dir(o.db);
   std::error_code ec;
   fs::create_directories(dir + "/teacher", ec);
@@ -213,8 +215,11 @@ void check_teacher_options(const TeacherOptions& o, const config::StudyConfig& c
   if (train && !o.epochs) throw UsageError("--epochs N: how many epochs to train the teacher");
   if (!train && o.epochs) throw UsageError("--epochs is for a teacher to train: give --genome FILE or --arch STRING");
   if (!train && !o.augment.empty()) throw UsageError("--augment is for a teacher to train: give --genome FILE or --arch STRING");
-  for (const auto& a : o.augment)
-    if (a != "crop" && a != "flip") throw UsageError("--augment: unknown augmentation '" + a + "' (expected crop or flip)");
+  try {
+    config::parse_augmentations(o.augment);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("--augment: ") + e.what());
+  }
   if (!train && cfg.distill.teacher.empty())
     throw UsageError("no teacher to record: give --genome FILE or --arch STRING to train one, or name a TorchScript "
                      "file in [distill] teacher");

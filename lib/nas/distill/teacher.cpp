@@ -100,11 +100,10 @@ void check_teacher(Teacher& t, const data::StudyData& data, const std::string& w
   if (!torch::isfinite(out).all().item<bool>()) throw UsageError("teacher " + what + ": gives NaN or infinite logits");
 }
 
-data::StudyData teacher_training_data(const data::StudyData& data, const std::vector<std::string>& augment,
-                                      std::string& names) {
+data::StudyData teacher_training_data(const data::StudyData& data, const config::Augmentations& a) {
   data::StudyData d = data;
-  for (const auto& a : augment) (a == "crop" ? d.crop : d.flip) = true;
-  names = d.crop && d.flip ? "crop,flip" : d.crop ? "crop" : d.flip ? "flip" : "";
+  d.crop = d.crop || a.crop;
+  d.flip = d.flip || a.flip;
   return d;
 }
 

@@ -6,8 +6,8 @@
 
 #include <memory>
 #include <string>
-#include <vector>
 
+#include "nas/config/augment.h"
 #include "nas/config/study_config.h"
 #include "nas/data/dataset.h"
 #include "nas/model/network.h"
@@ -39,10 +39,8 @@ std::unique_ptr<Teacher> minnow_teacher(model::Network net, const std::string& a
 void check_teacher(Teacher& t, const data::StudyData& data, const std::string& what);
 
 // The data a teacher trains on with nas-distill teacher --augment: `data` (its tensors shared,
-// not copied) with the named augmentations ("crop", "flip") switched on whatever the study's;
-// `names` gets the ones it trains with: "crop,flip", "crop", "flip" or "".
-data::StudyData teacher_training_data(const data::StudyData& data, const std::vector<std::string>& augment,
-                                      std::string& names);
+// not copied) with the augmentations of `a` switched on besides the study's own.
+data::StudyData teacher_training_data(const data::StudyData& data, const config::Augmentations& a);
 
 // Accuracy of the teacher's argmax on a split.
 double teacher_accuracy(Teacher& t, const data::StudyData& data, const data::Split& split, int64_t batch);

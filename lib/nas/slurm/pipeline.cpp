@@ -186,7 +186,7 @@ Pipeline write_pipeline(const config::StudyConfig& cfg, const Plan& plan, const 
       {"MEASURE_TIME", slurm_duration(cfg.measure.wait_s + 1800)},
   };
   if (o.teacher) {
-    vars["TEACHER"] = o.teacher->network;
+    vars["TEACHER"] = o.teacher->network + (o.teacher->augment.empty() ? "" : " --augment " + o.teacher->augment);
     vars["EPOCHS"] = std::to_string(o.teacher->epochs);
     vars["NODES"] = std::to_string(o.teacher->nodes);
     vars["TASKS_PER_NODE"] = std::to_string(o.teacher->tasks_per_node);

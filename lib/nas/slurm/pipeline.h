@@ -20,6 +20,7 @@ struct TeacherStage {
   int tasks_per_node = 1;                // ranks a node (one a GPU)
   std::string time;                      // the job's time limit
   std::string memory;                    // the job's --mem (a node's, all its ranks); "": the site's default
+  std::string augment;                   // the teacher's own augmentations ("crop,flip", ...); "": none
 };
 
 struct PipelineOptions {

@@ -118,9 +118,9 @@ TEST_CASE("a teacher's --augment switches crops and flips on for its training ba
   const torch::Tensor unaugmented = data::gather_batch(plain, plain.train, idx, false, torch::Generator());
   CHECK(batch(plain).equal(unaugmented));   // the study's own data: no augmentation
 
-  std::string names;
-  const data::StudyData both = distill::teacher_training_data(plain, {"flip", "crop"}, names);
-  CHECK(names == "crop,flip");
+  const config::Augmentations both_names = config::parse_augmentations({"flip", "crop"});
+  CHECK(both_names.names() == "crop,flip");
+  const data::StudyData both = distill::teacher_training_data(plain, both_names);
   CHECK(both.crop);
   CHECK(both.flip);
   CHECK(both.train.images.data_ptr() == plain.train.images.data_ptr());   // shared, not copied
@@ -131,9 +131,9 @@ TEST_CASE("a teacher's --augment switches crops and flips on for its training ba
   for (int64_t i = 0; i < 40; ++i) changed += !augmented[i].equal(unaugmented[i]);
   CHECK(changed > 20);   // each image is shifted in [-4, 4]^2 and flipped with probability 1/2
 
-  const data::StudyData flip = distill::teacher_training_data(plain, {"flip"}, names);
-  CHECK(names == "flip");
+  const data::StudyData flip = distill::teacher_training_data(plain, config::parse_augmentations({"flip"}));
   CHECK_FALSE(flip.crop);
+  CHECK(flip.flip);
   const torch::Tensor flipped = batch(flip);
   int mirrored = 0, same = 0;
   for (int64_t i = 0; i < 40; ++i) {
@@ -144,6 +144,7 @@ TEST_CASE("a teacher's --augment switches crops and flips on for its training ba
   CHECK(mirrored > 5);
   CHECK(same > 5);
 
-  distill::teacher_training_data(plain, {}, names);
-  CHECK(names.empty());
+  CHECK(config::parse_augmentations({}).names().empty());
+  CHECK_THROWS_WITH_AS(config::parse_augmentations({"flip", "crap"}),
+                       doctest::Contains("unknown augmentation 'crap', did you mean 'crop'? (expected crop or flip)"), std::invalid_argument);
 }

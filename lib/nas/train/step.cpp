@@ -76,7 +76,9 @@ bool TrainStep::scaled_backward(const torch::Tensor& loss) {
 }
 
 bool TrainStep::run(const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& indices, int64_t epoch) {
-  opt_.zero_grad();
+  // Gradients dropped, not zeroed: backward then hands each parameter its gradient as computed
+  // instead of adding it to zeros (two fewer small ops a parameter a step; same values).
+  for (auto& p : params_) p.mutable_grad().reset();
   torch::Tensor logits;
   {
     AutocastScope ac(autocast_, dtype_);

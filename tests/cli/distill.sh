@@ -64,6 +64,23 @@ expect_eq "$(sql "$db" "select count(*) from trial where state = 'done'")" "3" "
 expect_eq "$(sql "$db" "select count(*) from result where metric = 'distilled' and value = 1 and note like 'kd T=4 alpha=0.9, cached from teacher 1 (torchscript%'")" \
   "3" "every trial records its distillation and teacher"
 
+# [distill] trials = "searched": each trial's gene is stored in trial.hparams and the worker
+# follows it (trials 1 and 2 set to on and off by hand, as breeding would give them)
+{ small_cnn_study gene 3 96 2; printf '[distill]\nteacher = "t.pt"\ntrials = "searched"\n'; } >"$tmp/gene.toml"
+run nas-sample --db "$tmp/gene.db" --config "$tmp/gene.toml" -n 4 --queue
+expect_eq "$(sql "$tmp/gene.db" "select count(*) from trial where json_type(hparams, '$.distill') in ('true', 'false')")" "4" \
+  "every sampled trial stores its gene"
+sql "$tmp/gene.db" "update trial set hparams = json_set(hparams, '$.distill', json(case id when 1 then 'true' else 'false' end)) where id in (1, 2)"
+run nas-distill teacher --db "$tmp/gene.db"
+expect_rc 0 "the searched study's teacher"
+run nas-distill --db "$tmp/gene.db" --worker --threads 1
+expect_rc 0 "the searched study's trials"
+expect_eq "$(sql "$tmp/gene.db" "select group_concat(v, ' ') from (select t.id || ':' || (json_extract(t.hparams, '$.distill') = r.value) as v
+  from trial t join result r on r.trial_id = t.id and r.metric = 'distilled' order by t.id)")" "1:1 2:1 3:1 4:1" \
+  "each trial distilled exactly when its gene says so"
+expect_eq "$(sql "$tmp/gene.db" "select group_concat(value, ' ') from (select r.value from result r where r.metric = 'distilled' and r.trial_id in (1, 2) order by r.trial_id)")" \
+  "1.0 0.0" "gene on: distilled; gene off: plain cross-entropy"
+
 # (3) damaged soft targets: refused, nothing claimed
 run nas-sample --db "$db" -n 2 --queue
 printf '\x01' | dd of="$db.d/$soft" bs=1 seek=100 conv=notrunc 2>/dev/null

@@ -39,7 +39,7 @@ store::NewTrial make_trial(const space::Genome& g, const space::Sampler& sampler
   t.macs = c.macs;
   t.peak_act_bytes = c.peak_activation_bytes;
   t.weight_bytes = c.weight_bytes;
-  t.hparams = space::hparams_json(space::draw_hparams(cfg.train, cfg.seed, t.hash));
+  t.hparams = space::hparams_json(space::draw_hparams(cfg, t.hash));
   auto v = space::violations(c, cfg.constraints);
   if (!v.empty()) {
     t.state = store::TrialState::pruned;

@@ -1,7 +1,7 @@
 // job: see job.h
 #include "nas/distill/job.h"
-#include "nas/core/random.h"
 #include "nas/distill/loss.h"
+#include "nas/space/hparams.h"
 #include "nas/store/results.h"
 #include "nas/train/step.h"
 
@@ -9,14 +9,8 @@
 
 namespace nas::distill {
 
-bool distills(const config::StudyConfig& cfg, const std::string& genome_hash) {
-  switch (cfg.distill.trials) {
-    case config::DistillTrials::all: return true;
-    case config::DistillTrials::none: return false;
-    case config::DistillTrials::searched: break;
-  }
-  const uint64_t h = std::stoull(genome_hash.substr(0, 15), nullptr, 16);
-  return (mix_seed(cfg.seed ^ 0x64697374696c6cULL, h) >> 11) & 1;   // "distill"
+bool distills(const config::StudyConfig& cfg, const store::TrialRecord& rec) {
+  return space::trial_distills(cfg, rec.hash, rec.hparams);
 }
 
 // The teacher's logits for the batch: the cached rows of its samples, or the teacher run on the
@@ -30,7 +24,7 @@ torch::Tensor DistillJob::teacher_logits(const train::LossBatch& b) const {
 
 train::LossFn DistillJob::loss(worker::Slot& slot, const store::Claim& claim) {
   const auto rec = store::load_trial(slot.db(), claim.trial_id);
-  if (!distills(ctx_.cfg, rec.hash)) return {};   // cross-entropy, as nas-train
+  if (!distills(ctx_.cfg, rec)) return {};   // cross-entropy, as nas-train
   const config::DistillConfig& d = ctx_.cfg.distill;
   if (d.loss == config::DistillLoss::kd) {
     const KdParams p{d.temperature, d.alpha};
@@ -46,7 +40,7 @@ train::LossFn DistillJob::loss(worker::Slot& slot, const store::Claim& claim) {
 
 std::vector<store::ResultValue> DistillJob::extra_results(worker::Slot& slot, const store::Claim& claim) {
   const auto rec = store::load_trial(slot.db(), claim.trial_id);
-  const bool on = distills(ctx_.cfg, rec.hash);
+  const bool on = distills(ctx_.cfg, rec);
   char acc[32];
   std::snprintf(acc, sizeof acc, "%.2f%%", 100 * d_.record.test_acc);
   const std::string teacher = "teacher " + std::to_string(d_.record.id) + " (" + d_.record.kind + " " +

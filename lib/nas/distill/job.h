@@ -22,9 +22,9 @@ struct Distillation {
   std::string settings;                 // "kd T=4 alpha=0.9", for the results' note
 };
 
-// Whether the trial with this genome hash distills: [distill] trials = all, none, or searched (a
-// draw from the study's seed and the hash, so that both halves of the search space are tried).
-bool distills(const config::StudyConfig& cfg, const std::string& genome_hash);
+// Whether the trial distills: [distill] trials = all, none, or searched (the trial's gene, stored
+// in trial.hparams: drawn for a fresh candidate, inherited by a bred child; space::trial_distills).
+bool distills(const config::StudyConfig& cfg, const store::TrialRecord& rec);
 
 class DistillJob : public train::TrainJob {
 public:

@@ -6,6 +6,7 @@
 #include "nas/core/text.h"
 #include "nas/space/hparams.h"
 #include "nas/store/db.h"
+#include "nas/store/results.h"
 #include "nas/store/trials.h"
 
 #include <nlohmann/json.hpp>
@@ -18,6 +19,10 @@ namespace {
 
 // The stream of breeding seeds, apart from sampling's (study seed, batch) streams.
 constexpr uint64_t kBreedStream = 0x6272656564ULL;   // "breed"
+// The stream of the distillation gene's draws within an event, apart from the event's own.
+constexpr uint64_t kGeneStream = 0x67656e65ULL;      // "gene"
+// The probability that a mutated child flips the distillation gene it inherited.
+constexpr double kGeneFlip = 0.25;
 
 config::StudyConfig with_strategy(config::StudyConfig cfg, std::optional<config::StrategyKind> s) {
   if (!s || *s == cfg.search.strategy) return cfg;
@@ -37,7 +42,25 @@ std::vector<Member> members_of(const std::vector<store::IslandMember>& rows) {
   return out;
 }
 
-store::NewTrial new_trial(const Proposal& p, const Breeder& b, const BreedRequest& r) {
+// [distill] trials = "searched": the child's distillation gene, so that selection can learn
+// whether distillation helps. A random child draws it as a sampled candidate does; a bred child
+// takes the gene of one of its parents (either with probability 1/2, as uniform crossover takes a
+// point), and a mutated child flips it with probability kGeneFlip. Drawn from the event's seed
+// on a stream of its own, so the search replays and the other draws do not move.
+std::optional<bool> child_gene(store::Db& db, const Breeder& b, const Proposal& p, uint64_t seed,
+                               const std::string& hash) {
+  const config::StudyConfig& cfg = b.cfg();
+  if (!cfg.distill.given || cfg.distill.trials != config::DistillTrials::searched) return std::nullopt;
+  if (p.parents.empty()) return space::draw_distill_gene(cfg.seed, hash);
+  Rng rng(seed ^ kGeneStream);
+  const int64_t from = rng.pick(p.parents);
+  const store::TrialRecord parent = store::load_trial(db, from);
+  bool gene = space::trial_distills(cfg, parent.hash, parent.hparams);
+  if (p.operators.find("mutation") != std::string::npos && rng.chance(kGeneFlip)) gene = !gene;
+  return gene;
+}
+
+store::NewTrial new_trial(const Proposal& p, const Breeder& b, const BreedRequest& r, std::optional<bool> gene) {
   const space::Cost c = b.sampler().cost(p.genome);
   store::NewTrial t;
   t.genome = space::canonical(p.genome);
@@ -53,7 +76,9 @@ store::NewTrial new_trial(const Proposal& p, const Breeder& b, const BreedReques
   t.macs = c.macs;
   t.peak_act_bytes = c.peak_activation_bytes;
   t.weight_bytes = c.weight_bytes;
-  t.hparams = space::hparams_json(space::draw_hparams(b.cfg().train, b.cfg().seed, t.hash));
+  space::HParams h = space::draw_hparams(b.cfg().train, b.cfg().seed, t.hash);
+  h.distill = gene;
+  t.hparams = space::hparams_json(h);
   return t;
 }
 
@@ -123,7 +148,7 @@ std::optional<Bred> insert_child(store::Db& db, const Breeder& b, const BreedReq
   rec.seed = seed;
   rec.worker_id = r.worker_id;
   rec.screen = std::move(screen);
-  const store::NewTrial child = new_trial(p, b, r);
+  const store::NewTrial child = new_trial(p, b, r, child_gene(db, b, p, seed, space::genome_hash(p.genome)));
   const auto id = store::insert_bred_in_tx(db, child, rec);
   if (!id) return std::nullopt;
   rec.trial_id = *id;

@@ -42,8 +42,31 @@ HParams draw_hparams(const config::TrainConfig& t, uint64_t seed, const std::str
   return h;
 }
 
+HParams draw_hparams(const config::StudyConfig& cfg, const std::string& genome_hash) {
+  HParams h = draw_hparams(cfg.train, cfg.seed, genome_hash);
+  if (cfg.distill.given && cfg.distill.trials == config::DistillTrials::searched)
+    h.distill = draw_distill_gene(cfg.seed, genome_hash);
+  return h;
+}
+
+bool draw_distill_gene(uint64_t seed, const std::string& genome_hash) {
+  const uint64_t h = std::stoull(genome_hash.substr(0, 15), nullptr, 16);
+  return (mix_seed(seed ^ 0x64697374696c6cULL, h) >> 11) & 1;   // "distill"
+}
+
+bool trial_distills(const config::StudyConfig& cfg, const std::string& genome_hash, const std::string& hparams) {
+  switch (cfg.distill.trials) {
+    case config::DistillTrials::all: return true;
+    case config::DistillTrials::none: return false;
+    case config::DistillTrials::searched: break;
+  }
+  if (!hparams.empty())
+    if (const auto gene = parse_hparams(hparams, HParams{}).distill) return *gene;
+  return draw_distill_gene(cfg.seed, genome_hash);
+}
+
 HParams trial_hparams(const config::StudyConfig& cfg, const Genome& g, const std::optional<std::string>& stored) {
-  return stored ? parse_hparams(*stored, HParams{}) : draw_hparams(cfg.train, cfg.seed, genome_hash(g));
+  return stored ? parse_hparams(*stored, HParams{}) : draw_hparams(cfg, genome_hash(g));
 }
 
 std::string hparams_json(const HParams& h) {
@@ -51,6 +74,7 @@ std::string hparams_json(const HParams& h) {
                    {"nesterov", h.nesterov}, {"weight_decay", h.weight_decay},
                    {"label_smoothing", h.label_smoothing}, {"warmup_epochs", h.warmup_epochs},
                    {"grad_clip", h.grad_clip}, {"schedule", config::to_string(h.schedule)}, {"batch_size", h.batch_size}};
+  if (h.distill) j["distill"] = *h.distill;
   return j.dump();   // nlohmann's object keeps keys sorted
 }
 
@@ -74,6 +98,7 @@ HParams parse_hparams(const std::string& text, const HParams& defaults) {
     get("grad_clip", h.grad_clip);
     get("schedule", schedule);
     get("batch_size", h.batch_size);
+    if (j.contains("distill")) h.distill = j.at("distill").get<bool>();
   } catch (const nlohmann::json::exception& e) {
     throw UsageError("trial hyperparameters '" + text + "': " + e.what());
   }

@@ -64,7 +64,7 @@ TrainJob::Trial TrainJob::prepare(worker::Slot& slot, const store::Claim& claim)
   store::Db& db = slot.db();
   t.rec = store::load_trial(db, claim.trial_id);
   const auto& tc = ctx_.cfg.train;
-  space::HParams hp = space::draw_hparams(tc, ctx_.cfg.seed, t.rec.hash);
+  space::HParams hp = space::draw_hparams(ctx_.cfg, t.rec.hash);
   if (t.rec.hparams.empty()) t.rec.hparams = store::ensure_hparams(db, claim.trial_id, space::hparams_json(hp));
   hp = space::parse_hparams(t.rec.hparams, hp);
   const space::Genome genome = space::genome_from_json(t.rec.genome);

@@ -5,12 +5,14 @@
 #include <doctest/doctest.h>
 
 #include "../support.h"
+#include "nas/config/study_config.h"
 #include "nas/core/error.h"
 #include "nas/core/file.h"
 #include "nas/core/sha256.h"
 #include "nas/distill/job.h"
 #include "nas/distill/soft_targets.h"
 #include "nas/distill/teacher.h"
+#include "nas/space/hparams.h"
 
 #include <string>
 
@@ -90,23 +92,39 @@ TEST_CASE("a teacher must give one logit per class of the study; its soft target
   CHECK(acc <= 1);
 }
 
-TEST_CASE("which trials distill: all, none, or a fair, reproducible draw per genome") {
-  config::StudyConfig cfg;
-  cfg.seed = 9;
-  const std::string h = "0123456789abcdef0123456789abcdef";
+TEST_CASE("which trials distill: all, none, or the trial's gene -- stored, else a fair, reproducible draw") {
+  config::StudyConfig cfg = config::parse_study_config(
+      "[study]\nname='gene'\nseed=9\n[data]\nformat='synthetic'\nshape=[1,8,8]\nclasses=3\nsamples=30\n"
+      "[space]\nfamily='cnn'\n[distill]\ntrials='searched'\n",
+      "/tmp/gene.toml");
+  REQUIRE(cfg.distill.given);
+  store::TrialRecord rec;
+  rec.hash = "0123456789abcdef0123456789abcdef";
   cfg.distill.trials = config::DistillTrials::all;
-  CHECK(distill::distills(cfg, h));
+  CHECK(distill::distills(cfg, rec));
   cfg.distill.trials = config::DistillTrials::none;
-  CHECK_FALSE(distill::distills(cfg, h));
+  CHECK_FALSE(distill::distills(cfg, rec));
   cfg.distill.trials = config::DistillTrials::searched;
   int on = 0;
   for (int i = 0; i < 400; ++i) {
-    const std::string hash = sha256_hex(std::to_string(i));
-    on += distill::distills(cfg, hash);
-    CHECK(distill::distills(cfg, hash) == distill::distills(cfg, hash));
+    rec.hash = sha256_hex(std::to_string(i));
+    rec.hparams = "";   // stored before the gene was: the draw
+    const bool drawn = distill::distills(cfg, rec);
+    on += drawn;
+    CHECK(distill::distills(cfg, rec) == drawn);
+    // a fresh candidate stores the same draw; a stored gene wins over the draw either way
+    rec.hparams = space::hparams_json(space::draw_hparams(cfg, rec.hash));
+    CHECK(rec.hparams.find(drawn ? "\"distill\":true" : "\"distill\":false") != std::string::npos);
+    CHECK(distill::distills(cfg, rec) == drawn);
+    rec.hparams = drawn ? "{\"distill\":false}" : "{\"distill\":true}";
+    CHECK(distill::distills(cfg, rec) == !drawn);
   }
   CHECK(on > 160);
   CHECK(on < 240);
+  // the gene is stored only where it is searched
+  cfg.distill.trials = config::DistillTrials::all;
+  CHECK(space::hparams_json(space::draw_hparams(cfg, rec.hash)).find("distill") == std::string::npos);
+  CHECK_THROWS_AS(space::parse_hparams("{\"distill\":3}", {}), UsageError);
 }
 
 TEST_CASE("a teacher's --augment switches crops and flips on for its training batches only") {

@@ -13,11 +13,13 @@
 #include "nas/search/policy.h"
 #include "nas/search/promotion.h"
 #include "nas/search/strategy.h"
+#include "nas/space/hparams.h"
 #include "nas/space/sampler.h"
 #include "nas/store/db.h"
 #include "nas/store/lineage.h"
 #include "nas/store/queue.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -370,6 +372,79 @@ TEST_CASE("stored children carry each operator at the documented rate, with the 
   CHECK(crossed / bred == doctest::Approx(0.7 / 0.82).epsilon(0.05));
   CHECK(mutated / bred == doctest::Approx(0.4 / 0.82).epsilon(0.12));
   CHECK(both / bred == doctest::Approx(0.28 / 0.82).epsilon(0.15));
+}
+
+// The distillation gene of trial `id` (its stored trial.hparams "distill").
+bool gene_of(store::Db& db, int64_t id) {
+  return count(db, "SELECT json_extract(hparams, '$.distill') FROM trial WHERE id = " + std::to_string(id)) == 1;
+}
+
+TEST_CASE("[distill] trials = searched: a child inherits a parent's distillation gene, a mutated one flips it at 1/4") {
+  const auto cfg = nb201_study("strategy='evolution'\npopulation=10\n[distill]\ntrials='searched'\n");
+  TempDir dir;
+  store::Db db = store::Db::open(dir.file("gene.db"), store::OpenMode::create);
+  const search::Breeder breeder(cfg);
+  for (int i = 0; i < 800; ++i) {
+    const auto bred = search::breed(db, breeder, {});
+    REQUIRE(bred);
+    evaluate(db, bred->trial_id);
+  }
+  CHECK(count(db, "SELECT count(*) FROM trial WHERE json_type(hparams, '$.distill') NOT IN ('true', 'false')") == 0);
+  int crossed_mixed = 0, took_first = 0, mutated = 0, flipped = 0;
+  for (const auto& b : store::breedings(db)) {
+    const bool child = gene_of(db, b.trial_id);
+    if (b.operators == "random") {   // drawn as a sampled candidate's
+      auto q = db.prepare("SELECT hash FROM trial WHERE id = ?1");
+      q.bind(1, b.trial_id);
+      REQUIRE(q.step());
+      CHECK(child == space::draw_distill_gene(cfg.seed, q.text(0)));
+      continue;
+    }
+    std::vector<bool> parents;
+    for (int64_t p : b.parents) parents.push_back(gene_of(db, p));
+    if (b.operators == "crossover") {   // the gene of one parent, never another value
+      CHECK(std::find(parents.begin(), parents.end(), child) != parents.end());
+      if (parents.size() == 2 && parents[0] != parents[1]) {
+        ++crossed_mixed;
+        took_first += child == parents[0];
+      }
+    } else if (b.operators == "mutation") {   // one parent: flipped at 1/4
+      REQUIRE(parents.size() == 1);
+      ++mutated;
+      flipped += child != parents[0];
+    }
+  }
+  REQUIRE(crossed_mixed > 40);
+  CHECK(double(took_first) / crossed_mixed == doctest::Approx(0.5).epsilon(0.35));
+  REQUIRE(mutated > 40);
+  CHECK(double(flipped) / mutated == doctest::Approx(0.25).epsilon(0.4));
+}
+
+TEST_CASE("with a searched distillation gene that pays, selection breeds it: most later children distil") {
+  const auto cfg = nb201_study("strategy='evolution'\npopulation=10\n[distill]\ntrials='searched'\n");
+  TempDir dir;
+  store::Db db = store::Db::open(dir.file("learn.db"), store::OpenMode::create);
+  const search::Breeder breeder(cfg);
+  int late = 0, late_on = 0, first_on = 0;
+  for (int i = 0; i < 300; ++i) {
+    const auto bred = search::breed(db, breeder, {});
+    REQUIRE(bred);
+    const bool on = gene_of(db, bred->trial_id);
+    evaluate(db, bred->trial_id);   // fake_acc <= 0.5 + 0.3 + 0.01; distilling adds 0.5
+    if (on) db.write([&] {
+      db.prepare("UPDATE result SET value = value + 0.5 WHERE trial_id = ?1").bind(1, bred->trial_id).run();
+    });
+    if (i < 20) first_on += on;
+    if (i >= 200) {
+      ++late;
+      late_on += on;
+    }
+  }
+  CHECK(first_on > 3);    // the fresh candidates draw both values
+  CHECK(first_on < 17);
+  // parents come from the best 10, all distilled once 10 distilled trials exist: only the 10%
+  // random children and the flips of mutations (0.4 x 1/4) give 'off' then
+  CHECK(double(late_on) / late > 0.75);
 }
 
 TEST_CASE("a space with nothing new left: breeding records it exhausted, and workers stop asking") {

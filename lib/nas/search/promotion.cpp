@@ -192,9 +192,7 @@ std::optional<store::Claim> try_claim(store::Db& db, int64_t worker_id, const Po
       claim = store::claim_in_tx(db, worker_id, *id, policy, now);
       return;
     }
-    // Synchronous: a child bred now would keep rung 0 incomplete, and no rung would promote
-    // until the budget is spent; the worker waits for the running rung instead (worth_waiting).
-    if (!policy.breeder || worth_waiting(db, policy) || !child_fits(left, policy)) return;
+    if (!policy.breeder || cohort_waits(db, policy) || !child_fits(left, policy)) return;
     if (evaluations_left(db, policy.breeder->cfg().search) == 0) return;
     const bool screen = how == BreedMode::screened && policy.breeder->screen();
     if (screen && !screened) {
@@ -249,6 +247,13 @@ int64_t count_claimable(store::Db& db, const Policy& policy) {
     n += children_left(db, policy, left);
   });
   return n;
+}
+
+bool cohort_waits(store::Db& db, const Policy& policy) {
+  if (policy.eta <= 0 || !policy.synchronous || !policy.breeder) return false;
+  const int64_t size = std::max<int64_t>(1, policy.breeder->cfg().search.population);
+  const int64_t earlier = store::count_trials(db, {}) / size * size;   // the trials of the earlier cohorts
+  return earlier > 0 && store::count_first_rung_open(db, earlier) > 0;
 }
 
 bool worth_waiting(store::Db& db, const Policy& policy) {

@@ -44,8 +44,8 @@ std::vector<Promotable> promotable(const std::vector<store::RungResult>& results
 // (budget rung_budget(rung + 1), a 'promote' event) and is claimed -- decided inside the
 // transaction, so two workers never promote the same trial; else the best queued trial; else,
 // in an evolutionary search with a budget left (policy.breeder), a child bred on the worker's
-// island and claimed -- not under synchronous promotion while a trial runs below the last rung
-// (worth_waiting), which would keep that rung from ever completing. The search's budgets
+// island and claimed -- under synchronous promotion only while cohort_waits says no, so that
+// rung 0 completes between cohorts. The search's budgets
 // (budget.h) bound it: past [search] wall_time nothing is claimed; a promotion or a child that
 // would commit more than [search] epochs does not start. With a screen ([search] screen) a
 // child takes two transactions: the first finds that a child is next and writes nothing more,
@@ -60,6 +60,14 @@ std::optional<store::Claim> claim_next(store::Db& db, int64_t worker_id, const P
 // the wall time is spent. What job scripts ask before requeueing themselves (nas-db count
 // --claimable).
 int64_t count_claimable(store::Db& db, const Policy& policy);
+
+// Synchronous promotion with breeding: children come in cohorts of [search] population trials
+// (by id, the first sampled trials included). A worker breeds the next child only when every
+// trial of the earlier cohorts has completed rung 0, so that the workers train a cohort side by
+// side and rung 0 completes, and promotes, between cohorts; a child bred whenever a worker is
+// idle would keep rung 0 from completing until the budget is spent, and waiting for every
+// running trial would train one child at a time. True: the worker must not breed now.
+bool cohort_waits(store::Db& db, const Policy& policy);
 
 // Whether a worker that found nothing to claim should wait rather than stop: synchronous
 // promotion with trials running below the last rung (another worker's, or another trainer's of

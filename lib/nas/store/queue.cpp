@@ -230,6 +230,18 @@ int64_t count_running_below(Db& db, int rung) {
   return n;
 }
 
+int64_t count_first_rung_open(Db& db, int64_t first) {
+  int64_t n = 0;
+  db.read([&] {
+    Statement q = db.prepare(
+        "SELECT count(*) FROM (SELECT state, rung FROM trial ORDER BY id LIMIT ?1) "
+        "WHERE rung = 0 AND state IN ('queued', 'running')");
+    q.bind(1, first);
+    n = q.step() ? q.int64(0) : 0;
+  });
+  return n;
+}
+
 std::optional<Claim> claim_best_queued(Db& db, int64_t worker_id, const LeasePolicy& policy) {
   std::optional<Claim> claim;
   db.write([&] {

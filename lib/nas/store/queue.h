@@ -78,6 +78,10 @@ int rung_start_epoch(Db& db, int64_t trial_id, int rung);
 // Trials running now (any worker) below `rung`.
 int64_t count_running_below(Db& db, int rung);
 
+// Of the study's first `first` trials (by id), those queued or running at rung 0: the ones that
+// have not completed their first rung.
+int64_t count_first_rung_open(Db& db, int64_t first);
+
 // What a claim hands to a worker.
 struct Claim {
   int64_t trial_id = 0;

@@ -472,7 +472,7 @@ TEST_CASE("a space with nothing new left: breeding records it exhausted, and wor
   CHECK(count(db, "SELECT count(*) FROM event WHERE kind = 'breed_exhausted'") == 1);
 }
 
-TEST_CASE("synchronous promotion: a worker waits for the running rung instead of breeding, so rungs promote") {
+TEST_CASE("synchronous promotion with breeding: a cohort of `population` children trains side by side, then its rung promotes") {
   const auto cfg = nb201_study("strategy='evolution'\npopulation=2\nevaluations=6\n"
                                "[budget]\nmin_epochs=1\nmax_epochs=2\neta=2\npromotion='synchronous'\n");
   const search::Policy policy = search::policy_of(cfg);
@@ -487,20 +487,79 @@ TEST_CASE("synchronous promotion: a worker waits for the running rung instead of
   };
   const auto first = search::claim_next(db, a, policy);
   REQUIRE(first);
-  CHECK_FALSE(search::claim_next(db, b, policy));   // rung 0 runs: no child bred beside it
-  CHECK(search::worth_waiting(db, policy));
-  CHECK(count(db, "SELECT count(*) FROM trial") == 1);
-  pause(*first, a);
-  const auto second = search::claim_next(db, b, policy);   // rung 0 complete, 1 result: nothing to promote, so breed
+  const auto second = search::claim_next(db, b, policy);   // the cohort's second child, beside the first
   REQUIRE(second);
   CHECK(second->rung == 0);
-  CHECK_FALSE(search::claim_next(db, a, policy));
+  CHECK(search::cohort_waits(db, policy));   // cohort 0 full, and its trials still at rung 0
+  CHECK_FALSE(search::claim_next(db, a, policy));   // no third child while cohort 0 has not completed rung 0
+  CHECK(search::worth_waiting(db, policy));
+  CHECK(count(db, "SELECT count(*) FROM trial") == 2);
+  pause(*first, a);
+  CHECK_FALSE(search::claim_next(db, a, policy));   // rung 0 incomplete: nothing to promote, no child
   pause(*second, b);
   const auto third = search::claim_next(db, a, policy);   // rung 0 complete with 2 results: its best promoted
   REQUIRE(third);
   CHECK(third->rung == 1);
   CHECK(count(db, "SELECT count(*) FROM event WHERE kind = 'promote'") == 1);
-  CHECK(search::evaluations_left(db, cfg.search) == 4);   // promoted before the budget was spent
+  const auto fourth = search::claim_next(db, b, policy);   // the next cohort breeds while the promotion trains
+  REQUIRE(fourth);
+  CHECK(fourth->rung == 0);
+  CHECK(fourth->trial_id == 3);
+  CHECK(search::evaluations_left(db, cfg.search) == 3);
+}
+
+TEST_CASE("synchronous promotion with breeding: 4 workers train their cohorts side by side, and every rung promotes") {
+  const auto cfg = nb201_study("strategy='evolution'\npopulation=4\nevaluations=16\n"
+                               "[budget]\nmin_epochs=1\nmax_epochs=4\neta=2\npromotion='synchronous'\n");
+  const search::Policy policy = search::policy_of(cfg);
+  TempDir dir;
+  const std::string path = dir.file("cohorts.db");
+  { store::Db db = store::Db::open(path, store::OpenMode::create); }
+  std::atomic<int64_t> most_running{0};
+  std::mutex failed_mutex;
+  std::vector<std::string> failed;
+  std::vector<std::thread> threads;
+  for (int k = 1; k <= 4; ++k)
+    threads.emplace_back([&, k] {
+      try {
+        store::Db db = store::Db::open(path, store::OpenMode::existing);
+        const int64_t w = store::register_worker(db, worker_info(k));
+        for (int idle = 0; idle < 2000;) {
+          const auto c = search::claim_next(db, w, policy);
+          if (!c) {
+            if (!search::worth_waiting(db, policy)) break;
+            ++idle;
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            continue;
+          }
+          int64_t running = 0;
+          {   // the statement finished before the trial writes
+            auto q = db.prepare("SELECT count(*) FROM trial WHERE state = 'running'");
+            running = q.step() ? q.int64(0) : 0;
+          }
+          for (int64_t m = most_running.load(); running > m && !most_running.compare_exchange_weak(m, running);) {}
+          std::this_thread::sleep_for(std::chrono::milliseconds(30));   // "training"
+          if (!evaluated(db, c->trial_id, c->rung)) throw std::runtime_error("no trial " + std::to_string(c->trial_id));
+          store::finish(db, c->trial_id, w, c->rung == policy.last_rung() ? store::TrialState::done : store::TrialState::paused);
+        }
+      } catch (const std::exception& e) {
+        std::lock_guard<std::mutex> lock(failed_mutex);
+        failed.push_back(e.what());
+      }
+    });
+  for (auto& t : threads) t.join();
+  CHECK(failed.empty());
+  store::Db db = store::Db::open(path, store::OpenMode::existing);
+  CHECK(count(db, "SELECT count(*) FROM trial") == 16);
+  CHECK(count(db, "SELECT count(*) FROM trial WHERE state IN ('queued', 'running')") == 0);
+  CHECK(most_running.load() >= 3);   // one child at a time before cohorts
+  for (int rung = 0; rung < policy.last_rung(); ++rung) {
+    const std::string at = "SELECT count(*) FROM result WHERE metric = 'val_acc' AND rung = ";
+    const int64_t n = count(db, at + std::to_string(rung)), up = count(db, at + std::to_string(rung + 1));
+    CAPTURE(rung);
+    CHECK(up >= 1);
+    CHECK(up <= n / 2);
+  }
 }
 
 TEST_CASE("synchronous promotion with breeding: each rung promotes at most 1/eta of its results in all") {

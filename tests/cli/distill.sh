@@ -65,12 +65,15 @@ expect_eq "$(sql "$db" "select count(*) from result where metric = 'distilled' a
   "3" "every trial records its distillation and teacher"
 
 # [distill] trials = "searched": each trial's gene is stored in trial.hparams and the worker
-# follows it (trials 1 and 2 set to on and off by hand, as breeding would give them)
+# follows it. Trials 1 and 2 get the opposite of their drawn gene by hand (as breeding may give
+# a child), so a worker that redrew the gene instead of reading it would fail here.
 { small_cnn_study gene 3 96 2; printf '[distill]\nteacher = "t.pt"\ntrials = "searched"\n'; } >"$tmp/gene.toml"
 run nas-sample --db "$tmp/gene.db" --config "$tmp/gene.toml" -n 4 --queue
 expect_eq "$(sql "$tmp/gene.db" "select count(*) from trial where json_type(hparams, '$.distill') in ('true', 'false')")" "4" \
   "every sampled trial stores its gene"
-sql "$tmp/gene.db" "update trial set hparams = json_set(hparams, '$.distill', json(case id when 1 then 'true' else 'false' end)) where id in (1, 2)"
+drawn=$(sql "$tmp/gene.db" "select group_concat(g, ' ') from (select json_extract(hparams, '$.distill') as g from trial where id in (1, 2) order by id)")
+sql "$tmp/gene.db" "update trial set hparams = json_set(hparams, '$.distill',
+  json(case json_extract(hparams, '$.distill') when 1 then 'false' else 'true' end)) where id in (1, 2)"
 run nas-distill teacher --db "$tmp/gene.db"
 expect_rc 0 "the searched study's teacher"
 run nas-distill --db "$tmp/gene.db" --worker --threads 1
@@ -78,8 +81,8 @@ expect_rc 0 "the searched study's trials"
 expect_eq "$(sql "$tmp/gene.db" "select group_concat(v, ' ') from (select t.id || ':' || (json_extract(t.hparams, '$.distill') = r.value) as v
   from trial t join result r on r.trial_id = t.id and r.metric = 'distilled' order by t.id)")" "1:1 2:1 3:1 4:1" \
   "each trial distilled exactly when its gene says so"
-expect_eq "$(sql "$tmp/gene.db" "select group_concat(value, ' ') from (select r.value from result r where r.metric = 'distilled' and r.trial_id in (1, 2) order by r.trial_id)")" \
-  "1.0 0.0" "gene on: distilled; gene off: plain cross-entropy"
+expect_eq "$(sql "$tmp/gene.db" "select group_concat(1 - r.value, ' ') from (select value from result where metric = 'distilled' and trial_id in (1, 2) order by trial_id) r")" \
+  "$(sed 's/\b1\b/1.0/g; s/\b0\b/0.0/g' <<<"$drawn")" "trials 1 and 2 did the opposite of their first draw"
 
 # (3) damaged soft targets: refused, nothing claimed
 run nas-sample --db "$db" -n 2 --queue

@@ -9,10 +9,6 @@
 
 namespace nas::distill {
 
-bool distills(const config::StudyConfig& cfg, const store::TrialRecord& rec) {
-  return space::trial_distills(cfg, rec.hash, rec.hparams);
-}
-
 // The teacher's logits for the batch: the cached rows of its samples, or the teacher run on the
 // very view the student saw (in the trainer's reduced precision on a GPU).
 torch::Tensor DistillJob::teacher_logits(const train::LossBatch& b) const {
@@ -24,7 +20,7 @@ torch::Tensor DistillJob::teacher_logits(const train::LossBatch& b) const {
 
 train::LossFn DistillJob::loss(worker::Slot& slot, const store::Claim& claim) {
   const auto rec = store::load_trial(slot.db(), claim.trial_id);
-  if (!distills(ctx_.cfg, rec)) return {};   // cross-entropy, as nas-train
+  if (!space::trial_distills(ctx_.cfg, rec.hash, rec.hparams)) return {};   // cross-entropy, as nas-train
   const config::DistillConfig& d = ctx_.cfg.distill;
   if (d.loss == config::DistillLoss::kd) {
     const KdParams p{d.temperature, d.alpha};
@@ -40,7 +36,7 @@ train::LossFn DistillJob::loss(worker::Slot& slot, const store::Claim& claim) {
 
 std::vector<store::ResultValue> DistillJob::extra_results(worker::Slot& slot, const store::Claim& claim) {
   const auto rec = store::load_trial(slot.db(), claim.trial_id);
-  const bool on = distills(ctx_.cfg, rec);
+  const bool on = space::trial_distills(ctx_.cfg, rec.hash, rec.hparams);
   char acc[32];
   std::snprintf(acc, sizeof acc, "%.2f%%", 100 * d_.record.test_acc);
   const std::string teacher = "teacher " + std::to_string(d_.record.id) + " (" + d_.record.kind + " " +

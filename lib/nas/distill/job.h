@@ -22,10 +22,6 @@ struct Distillation {
   std::string settings;                 // "kd T=4 alpha=0.9", for the results' note
 };
 
-// Whether the trial distills: [distill] trials = all, none, or searched (the trial's gene, stored
-// in trial.hparams: drawn for a fresh candidate, inherited by a bred child; space::trial_distills).
-bool distills(const config::StudyConfig& cfg, const store::TrialRecord& rec);
-
 class DistillJob : public train::TrainJob {
 public:
   DistillJob(train::TrainContext& ctx, Distillation& d) : train::TrainJob(ctx), ctx_(ctx), d_(d) {}

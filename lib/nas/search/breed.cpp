@@ -42,19 +42,17 @@ std::vector<Member> members_of(const std::vector<store::IslandMember>& rows) {
   return out;
 }
 
-// [distill] trials = "searched": the child's distillation gene, so that selection can learn
-// whether distillation helps. A random child draws it as a sampled candidate does; a bred child
-// takes the gene of one of its parents (either with probability 1/2, as uniform crossover takes a
-// point), and a mutated child flips it with probability kGeneFlip. Drawn from the event's seed
-// on a stream of its own, so the search replays and the other draws do not move.
-std::optional<bool> child_gene(store::Db& db, const Breeder& b, const Proposal& p, uint64_t seed,
-                               const std::string& hash) {
-  const config::StudyConfig& cfg = b.cfg();
-  if (!cfg.distill.given || cfg.distill.trials != config::DistillTrials::searched) return std::nullopt;
-  if (p.parents.empty()) return space::draw_distill_gene(cfg.seed, hash);
+// [distill] trials = "searched": a bred child's distillation gene, so that selection can learn
+// whether distillation helps. The child takes the gene of one of its parents (either with
+// probability 1/2, as uniform crossover takes a point), and a mutated child flips it with
+// probability kGeneFlip; drawn from the event's seed on a stream of its own, so the search
+// replays and the other draws do not move. Nullopt otherwise (a random child draws the gene
+// in draw_hparams as a sampled candidate does).
+std::optional<bool> inherited_gene(store::Db& db, const config::StudyConfig& cfg, const Proposal& p, uint64_t seed) {
+  if (!cfg.distill.given || cfg.distill.trials != config::DistillTrials::searched || p.parents.empty())
+    return std::nullopt;
   Rng rng(seed ^ kGeneStream);
-  const int64_t from = rng.pick(p.parents);
-  const store::TrialRecord parent = store::load_trial(db, from);
+  const store::TrialRecord parent = store::load_trial(db, rng.pick(p.parents));
   bool gene = space::trial_distills(cfg, parent.hash, parent.hparams);
   if (p.operators.find("mutation") != std::string::npos && rng.chance(kGeneFlip)) gene = !gene;
   return gene;
@@ -76,8 +74,8 @@ store::NewTrial new_trial(const Proposal& p, const Breeder& b, const BreedReques
   t.macs = c.macs;
   t.peak_act_bytes = c.peak_activation_bytes;
   t.weight_bytes = c.weight_bytes;
-  space::HParams h = space::draw_hparams(b.cfg().train, b.cfg().seed, t.hash);
-  h.distill = gene;
+  space::HParams h = space::draw_hparams(b.cfg(), t.hash);
+  if (gene) h.distill = gene;
   t.hparams = space::hparams_json(h);
   return t;
 }
@@ -148,7 +146,7 @@ std::optional<Bred> insert_child(store::Db& db, const Breeder& b, const BreedReq
   rec.seed = seed;
   rec.worker_id = r.worker_id;
   rec.screen = std::move(screen);
-  const store::NewTrial child = new_trial(p, b, r, child_gene(db, b, p, seed, space::genome_hash(p.genome)));
+  const store::NewTrial child = new_trial(p, b, r, inherited_gene(db, b.cfg(), p, seed));
   const auto id = store::insert_bred_in_tx(db, child, rec);
   if (!id) return std::nullopt;
   rec.trial_id = *id;

@@ -101,23 +101,23 @@ TEST_CASE("which trials distill: all, none, or the trial's gene -- stored, else 
   store::TrialRecord rec;
   rec.hash = "0123456789abcdef0123456789abcdef";
   cfg.distill.trials = config::DistillTrials::all;
-  CHECK(distill::distills(cfg, rec));
+  CHECK(space::trial_distills(cfg, rec.hash, rec.hparams));
   cfg.distill.trials = config::DistillTrials::none;
-  CHECK_FALSE(distill::distills(cfg, rec));
+  CHECK_FALSE(space::trial_distills(cfg, rec.hash, rec.hparams));
   cfg.distill.trials = config::DistillTrials::searched;
   int on = 0;
   for (int i = 0; i < 400; ++i) {
     rec.hash = sha256_hex(std::to_string(i));
     rec.hparams = "";   // stored before the gene was: the draw
-    const bool drawn = distill::distills(cfg, rec);
+    const bool drawn = space::trial_distills(cfg, rec.hash, rec.hparams);
     on += drawn;
-    CHECK(distill::distills(cfg, rec) == drawn);
+    CHECK(space::trial_distills(cfg, rec.hash, rec.hparams) == drawn);
     // a fresh candidate stores the same draw; a stored gene wins over the draw either way
     rec.hparams = space::hparams_json(space::draw_hparams(cfg, rec.hash));
     CHECK(rec.hparams.find(drawn ? "\"distill\":true" : "\"distill\":false") != std::string::npos);
-    CHECK(distill::distills(cfg, rec) == drawn);
+    CHECK(space::trial_distills(cfg, rec.hash, rec.hparams) == drawn);
     rec.hparams = drawn ? "{\"distill\":false}" : "{\"distill\":true}";
-    CHECK(distill::distills(cfg, rec) == !drawn);
+    CHECK(space::trial_distills(cfg, rec.hash, rec.hparams) == !drawn);
   }
   CHECK(on > 160);
   CHECK(on < 240);

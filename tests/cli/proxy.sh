@@ -131,6 +131,31 @@ expect_eq "$(sql "$db" "select t.arch, s.value is null, s.flag from proxy_score 
 expect_eq "$(sql "$db" "select reason from trial where arch like '|none~0|+|none~0|none~1|+|none~0|none~1|none~2|'")" \
   "proxy: rank 3 of 3 by synflow" "and ranks last"
 
+# several [search] objectives: the screen keeps the trade-off -- the proxy score stands for
+# val_acc beside params:min, by non-dominated rank and crowding -- so the smallest candidate is
+# queued although the proxy (params itself here) ranks it last, and the largest too
+{ small_cnn_study proxies_mo 4 400 1; cat <<'EOT'; } > "$tmp/mo.toml"
+[proxy]
+proxies = ["params"]
+[budget]
+keep = 4
+min_epochs = 1
+[search]
+objectives = ["val_acc:max", "params:min"]
+EOT
+db="$tmp/mo.db"
+run nas-sample --db "$db" --config "$tmp/mo.toml" -n 12 -q
+expect_rc 0 "sample 12 for a study with two objectives"
+run nas-proxy --db "$db" --format json
+expect_rc 0 "screen them"
+expect_has "$out" '"queued": 4' "queued keep = 4"
+expect_has "$out" '"params:min"' "ranked beside params:min"
+expect_eq "$(sql "$db" "select (select min(params) from trial where state = 'queued') = (select min(params) from trial),
+                               (select max(params) from trial where state = 'queued') = (select max(params) from trial)")" \
+  "1|1" "the smallest and the largest are both queued"
+expect_eq "$(sql "$db" "select count(*) from trial where state = 'pruned' and reason like 'proxy: rank % of 12 by params with params:min'")" \
+  "8" "the pruned say what they were ranked by"
+
 run nas-sample --db "$tmp/bad.db" -n 1 --config <(sed 's/"synflow", "params"/"synflow", "parms"/' "$tmp/nb.toml")
 expect_rc 2 "an unknown proxy in [proxy]"
 expect_has "$err" "proxy.proxies" "names the key"

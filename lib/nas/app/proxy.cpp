@@ -38,7 +38,7 @@ int run_proxy_score(const ProxyOptions& o, std::ostream& out) {
   if (f == Format::json) {
     nlohmann::json j = {{"scored", s.scored}, {"failed", s.failed}, {"candidates", s.candidates},
                         {"queued", s.queued}, {"pruned", s.pruned}, {"budget", s.budget},
-                        {"rank_by", s.rank_by}, {"wall_s", s.wall_s}, {"proxies", t.to_json()}};
+                        {"rank_by", s.rank_by}, {"beside", s.beside}, {"wall_s", s.wall_s}, {"proxies", t.to_json()}};
     out << j.dump(2) << "\n";
     return 0;
   }
@@ -48,7 +48,8 @@ int run_proxy_score(const ProxyOptions& o, std::ostream& out) {
   log::info("scored " + std::to_string(s.scored) + " candidates in " + secs + " s" +
             (s.failed ? " (" + std::to_string(s.failed) + " with a failed proxy)" : ""));
   if (o.select)
-    log::info("ranked " + std::to_string(s.candidates) + " by " + s.rank_by + ": queued " + std::to_string(s.queued) +
+    log::info("ranked " + std::to_string(s.candidates) + " by " + s.rank_by +
+              (s.beside.empty() ? "" : " with " + join(s.beside, ", ") + " (non-dominated rank, crowding)") + ": queued " + std::to_string(s.queued) +
               " (budget " + format_number(s.budget) + " epochs), pruned " + std::to_string(s.pruned));
   return 0;
 }

@@ -17,6 +17,7 @@
 #include "nas/space/genome.h"
 #include "nas/space/sampler.h"
 #include "nas/store/db.h"
+#include "nas/store/metrics.h"
 #include "nas/store/open.h"
 #include "nas/store/proxies.h"
 #include "nas/store/queue.h"
@@ -300,6 +301,45 @@ std::vector<double> store_ensemble(store::Db& db, const config::StudyConfig& cfg
   return v;
 }
 
+// The values of `metric` every candidate has before training (cost model, proxy score,
+// measurement), or nothing when one lacks it.
+std::optional<std::vector<double>> known_values(store::Db& db, const std::string& metric, const std::vector<int64_t>& cands) {
+  const auto v = store::rung_metric_values(db, metric, 0);
+  std::vector<double> out;
+  for (int64_t id : cands) {
+    const auto it = v.find({id, -1});
+    if (it == v.end()) return std::nullopt;
+    out.push_back(it->second);
+  }
+  return out;
+}
+
+// The screen's ranks: by `score` alone, or -- several [search] objectives, some known before
+// training -- by the trade-off between them and the score (search::trade_off_ranks); `beside`
+// gets the known objectives.
+std::vector<double> screen_ranks(store::Db& db, const config::StudyConfig& cfg, const std::vector<int64_t>& cands,
+                                 const std::vector<double>& score, std::vector<std::string>& beside) {
+  if (cfg.search.objectives.size() < 2) return ranks(score);
+  std::vector<config::Objective> known;
+  std::vector<config::SearchConstraint> constraints;
+  std::vector<std::vector<std::optional<double>>> values(cands.size());
+  const auto add = [&](const std::string& metric) {
+    const auto col = known_values(db, metric, cands);
+    if (col)
+      for (size_t i = 0; i < cands.size(); ++i) values[i].push_back((*col)[i]);
+    return col.has_value();
+  };
+  for (const auto& o : cfg.search.objectives)
+    if (add(o.metric)) {
+      known.push_back(o);
+      beside.push_back(o.metric + (o.maximize ? ":max" : ":min"));
+    }
+  if (known.empty()) return ranks(score);
+  for (const auto& c : cfg.search.constraints)
+    if (add(c.metric)) constraints.push_back(c);
+  return search::trade_off_ranks(score, known, constraints, values);
+}
+
 // After scoring: the ensemble, and with select the search's keep/prune (search::select_by_rank)
 // written in one transaction. Without select the ensemble is stored for every trial with all
 // chosen scores, whatever its state (for --report on a trained study).
@@ -316,7 +356,9 @@ void rank_and_select(store::Db& db, const ScoreOptions& o, const config::StudyCo
     for (int64_t id : cands) by_proxy[p].push_back(values.at(p).at(id));
   const std::vector<double> score = ensemble ? store_ensemble(db, cfg, cands, by_proxy) : by_proxy.at(rank_by);
   if (!o.select) return;
-  const search::Selection sel = search::select_by_rank(cands, ranks(score), cfg, rank_by);
+  const std::vector<double> rank = screen_ranks(db, cfg, cands, score, sum.beside);
+  const std::string by = sum.beside.empty() ? rank_by : rank_by + " with " + join(sum.beside, ", ");
+  const search::Selection sel = search::select_by_rank(cands, rank, cfg, by);
   sum.budget = sel.budget;
   std::tie(sum.queued, sum.pruned) = store::select_trials(db, sel.queue, sel.prune);
 }

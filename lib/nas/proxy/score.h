@@ -26,6 +26,7 @@ struct ScoreSummary {
   int queued = 0, pruned = 0;
   double budget = 0;                  // the first budget of the queued trials
   std::string rank_by;                // ensemble or a proxy
+  std::vector<std::string> beside;    // several objectives: those known before training, ranked with it ("params:min")
   double wall_s = 0;
 };
 
@@ -35,7 +36,11 @@ struct ScoreSummary {
 // with all chosen scores and stops. With select it ranks all sampled trials that
 // have every chosen score by [proxy] rank_by (the ensemble's value is stored as proxy
 // 'ensemble'), queues the best [budget] keep at rung 0 with budget min_epochs (priority by
-// rank) and prunes the rest (reason "proxy: rank R of N"). Degenerate scores (NaN, inf, zero)
+// rank) and prunes the rest (reason "proxy: rank R of N"). A study with several [search]
+// objectives keeps the trade-off: the score stands for the objectives only training reveals and
+// is ranked beside those already known (cost model, proxy scores) by non-dominated rank and
+// crowding (search::trade_off_ranks), so the screen does not cut the small networks a
+// params:min objective asks for. Degenerate scores (NaN, inf, zero)
 // are stored as NULL with a flag and rank last. A candidate whose scoring throws is flagged
 // 'error' and the run goes on. Throws UsageError for an unknown proxy.
 ScoreSummary score_study(const ScoreOptions& o);

@@ -1,6 +1,7 @@
 // select: see select.h
 #include "nas/search/select.h"
 #include "nas/search/policy.h"
+#include "nas/search/strategy.h"
 
 #include <algorithm>
 #include <cmath>
@@ -32,6 +33,27 @@ Selection select_by_rank(const std::vector<int64_t>& ids, const std::vector<doub
     s.queue.push_back({ids[i], rank[i] / double(n), rung, b.given ? rungs.rung_budget(rung) : s.budget});
   }
   return s;
+}
+
+std::vector<double> trade_off_ranks(const std::vector<double>& score, const std::vector<config::Objective>& known,
+                                    const std::vector<config::SearchConstraint>& constraints,
+                                    const std::vector<std::vector<std::optional<double>>>& values) {
+  config::SearchConfig s;
+  s.objectives = known;
+  s.objectives.push_back({"proxy score", true});
+  s.constraints = constraints;
+  std::vector<Member> members;
+  for (size_t i = 0; i < score.size(); ++i) {
+    Member m{int64_t(i), {}, {}};
+    m.values.assign(values[i].begin(), values[i].begin() + std::ptrdiff_t(known.size()));
+    m.values.push_back(score[i]);
+    m.values.insert(m.values.end(), values[i].begin() + std::ptrdiff_t(known.size()), values[i].end());
+    members.push_back(std::move(m));
+  }
+  const std::vector<size_t> order = rank_members(members, s);
+  std::vector<double> rank(score.size(), 0);
+  for (size_t k = 0; k < order.size(); ++k) rank[order[k]] = double(score.size() - k);
+  return rank;
 }
 
 } // namespace nas::search

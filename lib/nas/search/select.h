@@ -2,6 +2,7 @@
 // pruned -- the decision after the zero-cost proxies ([budget] keep, proxy_start)
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -24,5 +25,16 @@ struct Selection {
 // the reason "proxy: rank R of N by RANK_BY". Pure.
 Selection select_by_rank(const std::vector<int64_t>& ids, const std::vector<double>& rank,
                          const config::StudyConfig& cfg, const std::string& rank_by);
+
+// The screen of a study with several [search] objectives keeps the trade-off, as its rungs do:
+// each candidate is placed by search::rank_members (feasible, non-dominated rank, crowding, id)
+// over the objectives whose values are known before training (`known`: the cost model's, a proxy
+// score's) plus its proxy `score`, maximised, standing for those only training or measuring
+// reveals. `values[i]` holds candidate i's values of `known`, then of `constraints` (a constraint
+// counts only where every candidate has its value). Returns ranks as proxy::ranks gives them (n:
+// the best; no ties), for select_by_rank. Pure.
+std::vector<double> trade_off_ranks(const std::vector<double>& score, const std::vector<config::Objective>& known,
+                                    const std::vector<config::SearchConstraint>& constraints,
+                                    const std::vector<std::vector<std::optional<double>>>& values);
 
 } // namespace nas::search

@@ -140,3 +140,26 @@ TEST_CASE("a synchronous rung that completes again promotes only what its larger
   after[1].state = store::TrialState::failed;
   CHECK(search::promotable(after, std::nullopt, p).empty());
 }
+
+TEST_CASE("trade_off_ranks: the screen of a study with several objectives keeps the trade-off") {
+  // scores (higher is better) and params (params:min): 0 is the best by score, 3 the smallest,
+  // 2 is dominated by 1 (lower score, more params)
+  const std::vector<double> score = {4, 3, 2, 1};
+  const std::vector<config::Objective> known = {{"params", false}};
+  std::vector<std::vector<std::optional<double>>> values = {{100.0}, {10.0}, {50.0}, {5.0}};
+  const auto r = search::trade_off_ranks(score, known, {}, values);
+  // front {0, 1, 3}: the extremes 0 and 3 first (infinite crowding, then by position), then 1;
+  // the dominated 2 last
+  CHECK(r == std::vector<double>{4, 2, 1, 3});
+  const auto cfg = study("[budget]\nkeep = 2\n");
+  const search::Selection s = search::select_by_rank({10, 11, 12, 13}, r, cfg, "snip with params:min");
+  REQUIRE(s.queue.size() == 2);
+  CHECK(s.queue[0].trial_id == 10);
+  CHECK(s.queue[1].trial_id == 13);   // by the score alone it would rank last and be pruned
+  CHECK(s.prune[0] == std::pair<int64_t, std::string>{11, "proxy: rank 3 of 4 by snip with params:min"});
+
+  // a constraint every candidate has a value of: the infeasible rank after the feasible
+  const std::vector<config::SearchConstraint> under_60 = {{"params", true, 60}};
+  values = {{100.0, 100.0}, {10.0, 10.0}, {50.0, 50.0}, {5.0, 5.0}};
+  CHECK(search::trade_off_ranks(score, known, under_60, values) == std::vector<double>{1, 4, 2, 3});
+}

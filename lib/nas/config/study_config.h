@@ -160,7 +160,7 @@ struct RealChoice {
 struct TrainConfig {
   int64_t epochs = 5;                         // budget (cumulative epochs) of a trial's training
   IntChoice batch_size;                       // default 128
-  int64_t eval_batch_size = 1024;             // validation and test batches (no gradients)
+  int64_t eval_batch_size = 0;                // validation and test batches (no gradients); 0: train::eval_batch decides
   OptimizerChoice optimizer;                  // default sgd
   RealChoice lr;                              // peak learning rate (default 0.05)
   RealChoice momentum;                        // SGD momentum, AdamW beta1 (default 0.9)

@@ -150,7 +150,7 @@ model::Network train_teacher(const config::StudyConfig& cfg, const space::Genome
   plan.precision = train::resolve_precision(cfg.train.precision, dev);
   plan.channels_last = true;
   plan.seed = seed;
-  plan.eval_batch_size = cfg.train.eval_batch_size;
+  plan.eval_batch_size = train::eval_batch(cfg.train.eval_batch_size, dev.device);
   plan.checkpoint = ckpt;
   train::FitHooks hooks;
   hooks.should_stop = [] { return stop_requested() != 0; };
@@ -267,12 +267,13 @@ int run_teacher(const TeacherOptions& o, std::ostream& out) {
   }
   check_teacher(*teacher, data, teacher->describe());
   rec.classes = data.classes;
-  rec.val_acc = teacher_accuracy(*teacher, data, data.validation, cfg.train.eval_batch_size);
-  rec.test_acc = teacher_accuracy(*teacher, data, data.test, cfg.train.eval_batch_size);
+  const int64_t eb = train::eval_batch(cfg.train.eval_batch_size, dev.device);
+  rec.val_acc = teacher_accuracy(*teacher, data, data.validation, eb);
+  rec.test_acc = teacher_accuracy(*teacher, data, data.test, eb);
   if (cached) {
     const std::string dir = store::artifact_dir(o.db) + "/teacher";
     fs::create_directories(dir);
-    const SoftTargetsFile f = write_soft_targets(dir, compute_soft_targets(*teacher, data, cfg.train.eval_batch_size));
+    const SoftTargetsFile f = write_soft_targets(dir, compute_soft_targets(*teacher, data, eb));
     rec.soft_targets = "teacher/" + f.name;
     rec.soft_targets_sha256 = f.sha256;
   }

@@ -173,6 +173,11 @@ double lr_at(const space::HParams& hp, int64_t step, int64_t total, int64_t warm
   return 0.5 * hp.lr * (1.0 + std::cos(M_PI * std::min(t, 1.0)));
 }
 
+int64_t eval_batch(int64_t configured, const torch::Device& device) {
+  if (configured > 0) return configured;
+  return device.is_cuda() ? 1024 : 128;
+}
+
 Evaluation evaluate(model::Network& net, const data::StudyData& data, const data::Split& split,
                     int64_t batch_size, const FitPlan& plan) {
   Evaluation e;

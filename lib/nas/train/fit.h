@@ -45,7 +45,7 @@ struct FitPlan {
   config::Precision precision = config::Precision::fp32;  // resolved: fp32 | bf16 | fp16 (autocast on CUDA only)
   bool channels_last = false;      // inputs restrided channels-last (the network converted too)
   uint64_t seed = 0;               // the trial's: data order and augmentation
-  int64_t eval_batch_size = 1024;
+  int64_t eval_batch_size = 128;   // eval_batch() of the study's setting
   std::string checkpoint;          // file path; "" for no checkpoints
   LossFn loss;                     // the training loss; unset: cross-entropy with hp.label_smoothing
   // Data-parallel training (lib/nas/distill/ddp.h fills these; train/ knows no process group).
@@ -104,6 +104,12 @@ FitOutcome fit(model::Network& net, const data::StudyData& data, const FitPlan& 
 // The trained weights (and batch-norm statistics) of a checkpoint `fit` wrote, into `net` (the
 // same genome), on the CPU. Throws CheckpointUnreadable naming the file.
 void load_weights(const std::string& path, model::Network& net);
+
+// The batch of validation and test passes: [train] eval_batch_size when given (> 0), else 1024
+// on a GPU and 128 on the CPU, where larger batches spill the layers' activations out of the
+// caches: the 3-conv CNN's validation pass over 6,000 images took 0.55 s at 1024, 0.30 s at
+// 512, 0.13 s at 128 and 0.17 s at 32 on 2 AMD EPYC cores (bench/results/train-epoch-amd.md).
+int64_t eval_batch(int64_t configured, const torch::Device& device);
 
 // Loss (plain cross-entropy) and accuracy of `net` on a split, in batches, without gradients.
 Evaluation evaluate(model::Network& net, const data::StudyData& data, const data::Split& split,

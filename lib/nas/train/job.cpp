@@ -94,7 +94,7 @@ TrainJob::Trial TrainJob::prepare(worker::Slot& slot, const store::Claim& claim)
   plan.precision = ctx_.precision;
   plan.channels_last = true;
   plan.seed = seed;
-  plan.eval_batch_size = tc.eval_batch_size;
+  plan.eval_batch_size = eval_batch(tc.eval_batch_size, ctx_.dev.device);
   t.ckpt_rel = "checkpoints/trial-" + std::to_string(claim.trial_id) + ".pt";
   plan.checkpoint = (fs::path(store::artifact_dir(ctx_.db)) / t.ckpt_rel).string();
   if (int n = remove_stale_temps(plan.checkpoint, slot.policy().lease_s))
@@ -225,7 +225,7 @@ static std::pair<std::optional<double>, std::string> attempt_energy(worker::Slot
 
 worker::JobResult TrainJob::record(worker::Slot& slot, Trial& t, const FitOutcome& out, double joules_before) {
   const auto eval_start = std::chrono::steady_clock::now();
-  const int64_t eb = ctx_.cfg.train.eval_batch_size;
+  const int64_t eb = t.plan.eval_batch_size;
   const Evaluation val = evaluate(t.net, ctx_.data, ctx_.data.validation, eb, t.plan);
   const Evaluation test = evaluate(t.net, ctx_.data, ctx_.data.test, eb, t.plan);
   slot.ledger().add_busy(slot.index(), std::chrono::duration<double>(std::chrono::steady_clock::now() - eval_start).count());

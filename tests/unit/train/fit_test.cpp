@@ -325,3 +325,10 @@ TEST_CASE("a checkpoint written inside an epoch resumes only with the epoch leng
   DOCTEST_CHECK(!rest.stopped);
   DOCTEST_CHECK(rest.epochs_done == 2);
 }
+
+TEST_CASE("eval_batch: the study's setting when given, else 128 on the CPU and 1024 on a GPU") {
+  CHECK(train::eval_batch(0, torch::Device(torch::kCPU)) == 128);
+  CHECK(train::eval_batch(0, torch::Device(torch::kCUDA, 0)) == 1024);
+  CHECK(train::eval_batch(512, torch::Device(torch::kCPU)) == 512);
+  CHECK(train::eval_batch(64, torch::Device(torch::kCUDA, 0)) == 64);
+}

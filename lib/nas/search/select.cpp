@@ -46,11 +46,11 @@ std::vector<double> trade_off_ranks(const std::vector<double>& score, const std:
   for (size_t i = 0; i < score.size(); ++i) {
     Member m{int64_t(i), {}, {}};
     m.values.assign(values[i].begin(), values[i].begin() + std::ptrdiff_t(known.size()));
-    m.values.push_back(score[i]);
+    m.values.push_back(std::isfinite(score[i]) ? std::optional<double>(score[i]) : std::nullopt);   // degenerate: last
     m.values.insert(m.values.end(), values[i].begin() + std::ptrdiff_t(known.size()), values[i].end());
     members.push_back(std::move(m));
   }
-  const std::vector<size_t> order = rank_members(members, s);
+  const std::vector<size_t> order = rank_members(members, s);   // leaves out those without a score
   std::vector<double> rank(score.size(), 0);
   for (size_t k = 0; k < order.size(); ++k) rank[order[k]] = double(score.size() - k);
   return rank;

@@ -7,6 +7,7 @@
 #include "nas/search/promotion.h"
 #include "nas/search/select.h"
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -162,4 +163,9 @@ TEST_CASE("trade_off_ranks: the screen of a study with several objectives keeps 
   const std::vector<config::SearchConstraint> under_60 = {{"params", true, 60}};
   values = {{100.0, 100.0}, {10.0, 10.0}, {50.0, 50.0}, {5.0, 5.0}};
   CHECK(search::trade_off_ranks(score, known, under_60, values) == std::vector<double>{1, 4, 2, 3});
+
+  // a degenerate score (NaN) ranks last, however small the network
+  values = {{100.0}, {10.0}, {50.0}, {1.0}};
+  const std::vector<double> with_nan = {4, 3, 2, std::nan("")};
+  CHECK(search::trade_off_ranks(with_nan, known, {}, values) == std::vector<double>{4, 3, 2, 0});
 }

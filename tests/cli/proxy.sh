@@ -156,6 +156,27 @@ expect_eq "$(sql "$db" "select (select min(params) from trial where state = 'que
 expect_eq "$(sql "$db" "select count(*) from trial where state = 'pruned' and reason like 'proxy: rank % of 12 by params with params:min'")" \
   "8" "the pruned say what they were ranked by"
 
+# with [budget] proxy_start the best by the score start at later rungs: the score alone ranks
+{ small_cnn_study proxies_mo_start 4 400 9; cat <<'EOT'; } > "$tmp/mo2.toml"
+[proxy]
+proxies = ["params"]
+[budget]
+keep = 4
+min_epochs = 1
+eta = 3
+proxy_start = true
+[search]
+objectives = ["val_acc:max", "params:min"]
+EOT
+db="$tmp/mo2.db"
+run nas-sample --db "$db" --config "$tmp/mo2.toml" -n 12 -q
+expect_rc 0 "sample 12 for a study with two objectives and proxy_start"
+run nas-proxy --db "$db" -q
+expect_rc 0 "screen them"
+expect_eq "$(sql "$db" "select (select min(params) from trial where state = 'queued') >= (select max(params) from trial where state = 'pruned'),
+                               (select count(*) from trial where state = 'pruned' and reason like 'proxy: rank % of 12 by params')")" \
+  "1|8" "the largest by the score alone are queued"
+
 run nas-sample --db "$tmp/bad.db" -n 1 --config <(sed 's/"synflow", "params"/"synflow", "parms"/' "$tmp/nb.toml")
 expect_rc 2 "an unknown proxy in [proxy]"
 expect_has "$err" "proxy.proxies" "names the key"

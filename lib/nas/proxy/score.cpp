@@ -315,11 +315,13 @@ std::optional<std::vector<double>> known_values(store::Db& db, const std::string
 }
 
 // The screen's ranks: by `score` alone, or -- several [search] objectives, some known before
-// training -- by the trade-off between them and the score (search::trade_off_ranks); `beside`
+// training, and no [budget] proxy_start -- by the trade-off between them and the score (search::trade_off_ranks); `beside`
 // gets the known objectives.
 std::vector<double> screen_ranks(store::Db& db, const config::StudyConfig& cfg, const std::vector<int64_t>& cands,
                                  const std::vector<double>& score, std::vector<std::string>& beside) {
-  if (cfg.search.objectives.size() < 2) return ranks(score);
+  // proxy_start starts the best by the score at later rungs: the trade-off's order (extremes
+  // first) would start the smallest network there
+  if (cfg.search.objectives.size() < 2 || cfg.budget.proxy_start) return ranks(score);
   std::vector<config::Objective> known;
   std::vector<config::SearchConstraint> constraints;
   std::vector<std::vector<std::optional<double>>> values(cands.size());

@@ -40,7 +40,8 @@ struct ScoreSummary {
 // objectives keeps the trade-off: the score stands for the objectives only training reveals and
 // is ranked beside those already known (cost model, proxy scores) by non-dominated rank and
 // crowding (search::trade_off_ranks), so the screen does not cut the small networks a
-// params:min objective asks for. Degenerate scores (NaN, inf, zero)
+// params:min objective asks for (not with [budget] proxy_start, which starts the best by the
+// score at later rungs). Degenerate scores (NaN, inf, zero)
 // are stored as NULL with a flag and rank last. A candidate whose scoring throws is flagged
 // 'error' and the run goes on. Throws UsageError for an unknown proxy.
 ScoreSummary score_study(const ScoreOptions& o);

@@ -32,8 +32,8 @@ Selection select_by_rank(const std::vector<int64_t>& ids, const std::vector<doub
 // score's) plus its proxy `score`, maximised, standing for those only training or measuring
 // reveals. `values[i]` holds candidate i's values of `known`, then of `constraints` (a constraint
 // counts only where every candidate has its value). A score that is not finite (a degenerate
-// network) ranks last, at 0. Returns ranks as proxy::ranks gives them (n: the best; no ties
-// but at 0), for select_by_rank. Pure.
+// network) ranks last, at 0. Returns ranks in proxy::ranks' direction (n: the best; distinct,
+// but 0 for every degenerate one), for select_by_rank. Pure.
 std::vector<double> trade_off_ranks(const std::vector<double>& score, const std::vector<config::Objective>& known,
                                     const std::vector<config::SearchConstraint>& constraints,
                                     const std::vector<std::vector<std::optional<double>>>& values);

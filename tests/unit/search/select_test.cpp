@@ -159,10 +159,11 @@ TEST_CASE("trade_off_ranks: the screen of a study with several objectives keeps 
   CHECK(s.queue[1].trial_id == 13);   // by the score alone it would rank last and be pruned
   CHECK(s.prune[0] == std::pair<int64_t, std::string>{11, "proxy: rank 3 of 4 by snip with params:min"});
 
-  // a constraint every candidate has a value of: the infeasible rank after the feasible
-  const std::vector<config::SearchConstraint> under_60 = {{"params", true, 60}};
-  values = {{100.0, 100.0}, {10.0, 10.0}, {50.0, 50.0}, {5.0, 5.0}};
-  CHECK(search::trade_off_ranks(score, known, under_60, values) == std::vector<double>{1, 4, 2, 3});
+  // a constraint on another metric (macs <= 60; its values after the objectives'): the
+  // infeasible 1 ranks after the feasible, whose front is {0, 2, 3}
+  const std::vector<config::SearchConstraint> macs_60 = {{"macs", true, 60}};
+  values = {{100.0, 10.0}, {10.0, 100.0}, {50.0, 20.0}, {5.0, 30.0}};
+  CHECK(search::trade_off_ranks(score, known, macs_60, values) == std::vector<double>{4, 1, 2, 3});
 
   // a degenerate score (NaN) ranks last, however small the network
   values = {{100.0}, {10.0}, {50.0}, {1.0}};

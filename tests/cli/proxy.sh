@@ -131,21 +131,20 @@ expect_eq "$(sql "$db" "select t.arch, s.value is null, s.flag from proxy_score 
 expect_eq "$(sql "$db" "select reason from trial where arch like '|none~0|+|none~0|none~1|+|none~0|none~1|none~2|'")" \
   "proxy: rank 3 of 3 by synflow" "and ranks last"
 
+# mo_study NAME EPOCHS [BUDGET LINES]: 12 sampled candidates of a study with two objectives,
+# val_acc:max and params:min, screened by the params proxy alone (keep = 4); its file in $db
+mo_study() {
+  { small_cnn_study "$1" 4 400 "$2"; printf '[proxy]\nproxies = ["params"]\n[budget]\nkeep = 4\nmin_epochs = 1\n%s\n' "${3:-}"
+    printf '[search]\nobjectives = ["val_acc:max", "params:min"]\n'; } > "$tmp/$1.toml"
+  db="$tmp/$1.db"
+  run nas-sample --db "$db" --config "$tmp/$1.toml" -n 12 -q
+  expect_rc 0 "sample 12 for $1"
+}
+
 # several [search] objectives: the screen keeps the trade-off -- the proxy score stands for
 # val_acc beside params:min, by non-dominated rank and crowding -- so the smallest candidate is
 # queued although the proxy (params itself here) ranks it last, and the largest too
-{ small_cnn_study proxies_mo 4 400 1; cat <<'EOT'; } > "$tmp/mo.toml"
-[proxy]
-proxies = ["params"]
-[budget]
-keep = 4
-min_epochs = 1
-[search]
-objectives = ["val_acc:max", "params:min"]
-EOT
-db="$tmp/mo.db"
-run nas-sample --db "$db" --config "$tmp/mo.toml" -n 12 -q
-expect_rc 0 "sample 12 for a study with two objectives"
+mo_study proxies_mo 1
 run nas-proxy --db "$db" --format json
 expect_rc 0 "screen them"
 expect_has "$out" '"queued": 4' "queued keep = 4"
@@ -157,20 +156,7 @@ expect_eq "$(sql "$db" "select count(*) from trial where state = 'pruned' and re
   "8" "the pruned say what they were ranked by"
 
 # with [budget] proxy_start the best by the score start at later rungs: the score alone ranks
-{ small_cnn_study proxies_mo_start 4 400 9; cat <<'EOT'; } > "$tmp/mo2.toml"
-[proxy]
-proxies = ["params"]
-[budget]
-keep = 4
-min_epochs = 1
-eta = 3
-proxy_start = true
-[search]
-objectives = ["val_acc:max", "params:min"]
-EOT
-db="$tmp/mo2.db"
-run nas-sample --db "$db" --config "$tmp/mo2.toml" -n 12 -q
-expect_rc 0 "sample 12 for a study with two objectives and proxy_start"
+mo_study proxies_mo_start 9 $'eta = 3\nproxy_start = true'
 run nas-proxy --db "$db" -q
 expect_rc 0 "screen them"
 expect_eq "$(sql "$db" "select (select min(params) from trial where state = 'queued') >= (select max(params) from trial where state = 'pruned'),

@@ -50,13 +50,13 @@ print("| primitive | implementation | direction | shape | calls | ms | GFLOP/s |
 print("|---|---|---|---|---:|---:|---:|---:|")
 total_ms = 0.0
 shown = sorted(groups.items(), key=lambda kv: -kv[1][1])
-for (prim, impl, prop, problem), (calls, ms) in shown:
+for (prim, impl, prop, problem), (n, ms) in shown:
     total_ms += ms
     if ms < 0.005 * epoch_s * 1000:
         continue
     flop = conv_flop(problem) if prim == "convolution" else None
-    rate = f"{flop * calls / (ms / 1000) / 1e9:.1f}" if flop else ""
-    print(f"| {prim} | {impl} | {prop} | {problem} | {calls} | {ms:.0f} | {rate} | {100 * ms / 1000 / epoch_s:.1f}% |")
+    rate = f"{flop * n / (ms / 1000) / 1e9:.1f}" if flop else ""
+    print(f"| {prim} | {impl} | {prop} | {problem} | {n} | {ms:.0f} | {rate} | {100 * ms / 1000 / epoch_s:.1f}% |")
 print()
 print(f"The epoch (v_epochs.wall_s, its validation pass of {val_s:.2f} s included): {epoch_s:.2f} s.")
 print(f"All oneDNN primitives (rows under 0.5% of the epoch left out of the table, counted here):"

@@ -5,6 +5,7 @@
 #include "nas/core/error.h"
 #include "nas/model/bn_act.h"
 #include "nas/model/lower.h"
+#include "nas/model/thin_conv.h"
 
 #include <optional>
 
@@ -68,6 +69,11 @@ static torch::Tensor norm_act(const torch::Tensor& x, torch::nn::BatchNorm2d& bn
 
 torch::Tensor ConvBnImpl::forward_act(const torch::Tensor& x, const std::string& act, const std::string& act_name,
                                       const LayerObserver* obs) {
+  if (bn && fused && !(obs && *obs) && groups_ == 1) {   // a network's stem on its data: one fused step
+    const std::optional<BnAct> kind = fusable(act);
+    if (kind && thin_conv_applies(x, conv->weight, stride_, *bn))
+      return thin_conv_bn_act(x, conv->weight, stride_, *bn, *kind);
+  }
   torch::Tensor y = conv->forward(x);
   if (obs && *obs) (*obs)(LayerEvent{conv_name_, "conv", x, y, macs_per_pixel_ * y.size(2) * y.size(3)});
   if (bn) return norm_act(y, bn, fused, act, act_name, obs);

@@ -32,8 +32,9 @@ public:
              bool bn = true);
   torch::Tensor forward(const torch::Tensor& x, const LayerObserver* obs);
   // forward, then the activation `act` ("" for none) on its fresh result. With `fused` set, in
-  // training on the CPU, batch norm and activation run as one step (bn_act.h), unless an
-  // observer watches.
+  // training on the CPU, batch norm and activation run as one step (bn_act.h), and with the
+  // convolution too where its input has few channels and needs no gradient (thin_conv.h),
+  // unless an observer watches.
   torch::Tensor forward_act(const torch::Tensor& x, const std::string& act, const std::string& act_name,
                             const LayerObserver* obs);
   bool fused = false;          // NetworkImpl::set_fused_batch_norm
@@ -60,8 +61,8 @@ public:
   // Weights and activations in channels-last memory format (the faster layout for cuDNN and
   // oneDNN); the input should be channels-last too.
   void to_channels_last();
-  // Batch norm and the activation after it as one fused step in training on the CPU (bn_act.h):
-  // for the trainers. Off by default: the fused backward cannot be differentiated again, as
+  // Batch norm and the activation after it as one fused step in training on the CPU (bn_act.h,
+  // and thin_conv.h for a stem on few channels): for the trainers. Off by default: the fused backward cannot be differentiated again, as
   // proxies such as GraSP need.
   void set_fused_batch_norm(bool on);
   const space::Genome& genome() const { return genome_; }

@@ -11,6 +11,7 @@
 #include "nas/core/file.h"
 #include "nas/core/random.h"
 #include "nas/core/text.h"
+#include "nas/train/sgd.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #ifdef NAS_WITH_CUDA
@@ -38,7 +39,7 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(model::Network& net, con
   if (hp.optimizer == config::Optimizer::adamw)
     return std::make_unique<torch::optim::AdamW>(
         net->parameters(), torch::optim::AdamWOptions(hp.lr).betas({hp.momentum, 0.999}).weight_decay(hp.weight_decay));
-  return std::make_unique<torch::optim::SGD>(
+  return std::make_unique<FusedSgd>(   // torch::optim::SGD, its update one pass a parameter (sgd.h)
       net->parameters(),
       torch::optim::SGDOptions(hp.lr).momentum(hp.momentum).nesterov(hp.nesterov && hp.momentum > 0).weight_decay(hp.weight_decay));
 }

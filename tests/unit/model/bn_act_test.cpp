@@ -187,7 +187,7 @@ TEST_CASE("a network with the fused step trains like one without") {
   const torch::Tensor x = model::to_channels_last(torch::randn({32, 1, 28, 28}));
   const torch::Tensor y = torch::randint(0, 10, {32});
   std::vector<double> losses[2];
-  bool saw_fused[2] = {false, false};
+  bool saw_fused[2] = {false, false}, saw_thin[2] = {false, false};
   for (int f = 0; f < 2; ++f) {
     nets[size_t(f)]->to_channels_last();
     nets[size_t(f)]->set_fused_batch_norm(f == 1);
@@ -197,6 +197,7 @@ TEST_CASE("a network with the fused step trains like one without") {
       opt.zero_grad();
       torch::Tensor loss = torch::nn::functional::cross_entropy(nets[size_t(f)]->forward(x), y);
       saw_fused[f] = saw_fused[f] || graph_has(loss.grad_fn(), "BnActFunction");
+      saw_thin[f] = saw_thin[f] || graph_has(loss.grad_fn(), "ThinConvBnActFunction");   // the stem (thin_conv.h)
       loss.backward();
       opt.step();
       losses[f].push_back(loss.item<double>());
@@ -204,6 +205,8 @@ TEST_CASE("a network with the fused step trains like one without") {
   }
   DOCTEST_CHECK_FALSE(saw_fused[0]);   // the fused step ran in the one network only
   DOCTEST_CHECK(saw_fused[1]);
+  DOCTEST_CHECK_FALSE(saw_thin[0]);
+  DOCTEST_CHECK(saw_thin[1]);
   for (size_t i = 0; i < losses[0].size(); ++i) DOCTEST_CHECK(losses[1][i] == doctest::Approx(losses[0][i]).epsilon(1e-4));
   DOCTEST_CHECK(losses[1].back() < losses[1].front());
   const auto p0 = nets[0]->named_parameters(), p1 = nets[1]->named_parameters();

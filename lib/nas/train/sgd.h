@@ -1,0 +1,22 @@
+// sgd: torch::optim::SGD with its update done in one pass over each parameter on the CPU. LibTorch's
+// step runs four to five operators a parameter (weight decay, the momentum buffer's two, Nesterov's
+// look-ahead, the update), each a dispatch and a sweep of its own; for the small networks of a
+// search, whose parameters are tiny, that overhead is the larger part of the optimizer's time.
+// Same arithmetic, same state (SGDParamState's momentum buffer, keyed as SGD keys it), so that
+// checkpoints move between the two; where a parameter is not a dense float32 CPU tensor laid out
+// like its gradient (a CUDA run), or a closure is given, LibTorch's own step runs instead.
+#pragma once
+#include <torch/torch.h>
+
+namespace nas::train {
+
+class FusedSgd : public torch::optim::SGD {
+public:
+  FusedSgd(std::vector<torch::Tensor> params, torch::optim::SGDOptions options)
+      : torch::optim::SGD(std::move(params), options) {}
+  torch::Tensor step(LossClosure closure = nullptr) override;
+  // Whether a step now (with the gradients as they are) runs fused.
+  bool fuses() const;
+};
+
+} // namespace nas::train

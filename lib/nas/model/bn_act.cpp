@@ -1,9 +1,8 @@
 // bn_act: see bn_act.h; the passes it shares with thin_conv.cpp are declared in bn_kernels.h.
 // The kernels walk the M x C matrix in groups of rows (bn::Layout) with the values of a group
-// innermost, so that the compiler vectorises them (-O3 for this file, clones for AVX-512 and
-// AVX2 chosen at load time). Measured beside LibTorch's operators:
-// NAS_BN_ACT_TIMING=1 build/tests/unit_model -tc='*timing*' (forward 1.5-2.2x, backward 1.6-2.2x faster on 2 Xeon cores; a training step of
-// the 3-conv CNN about 15% faster).
+// innermost, so that the compiler vectorises them (core/kernel.h). Measured beside LibTorch's
+// operators: NAS_BN_ACT_TIMING=1 build/tests/unit_model -tc='*timing*' (forward 1.5-2.2x,
+// backward 1.6-2.2x faster on 2 Xeon cores; a training step of the 3-conv CNN about 15% faster).
 #include "nas/model/bn_act.h"
 #include "nas/model/bn_kernels.h"
 

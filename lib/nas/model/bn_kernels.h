@@ -10,6 +10,7 @@
 #pragma once
 #include <torch/torch.h>
 
+#include "nas/core/kernel.h"
 #include "nas/model/bn_act.h"
 
 #include <ATen/Parallel.h>
@@ -17,13 +18,6 @@
 #include <algorithm>
 #include <utility>
 #include <vector>
-
-// Clones of a kernel for AVX-512 and AVX2 beside the baseline x86-64 one, chosen at load time.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define NAS_KERNEL __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define NAS_KERNEL
-#endif
 
 namespace nas::model::bn {
 

@@ -69,7 +69,9 @@ static torch::Tensor norm_act(const torch::Tensor& x, torch::nn::BatchNorm2d& bn
 
 torch::Tensor ConvBnImpl::forward_act(const torch::Tensor& x, const std::string& act, const std::string& act_name,
                                       const LayerObserver* obs) {
-  if (bn && fused && !(obs && *obs) && groups_ == 1) {   // a network's stem on its data: one fused step
+  // A network's stem on its data: one fused step. thin_conv assumes what this module builds:
+  // padding kernel / 2, no bias, no dilation.
+  if (bn && fused && !(obs && *obs) && groups_ == 1) {
     const std::optional<BnAct> kind = fusable(act);
     if (kind && thin_conv_applies(x, conv->weight, stride_, *bn))
       return thin_conv_bn_act(x, conv->weight, stride_, *bn, *kind);

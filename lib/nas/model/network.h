@@ -62,8 +62,8 @@ public:
   // oneDNN); the input should be channels-last too.
   void to_channels_last();
   // Batch norm and the activation after it as one fused step in training on the CPU (bn_act.h,
-  // and thin_conv.h for a stem on few channels): for the trainers. Off by default: the fused backward cannot be differentiated again, as
-  // proxies such as GraSP need.
+  // and thin_conv.h for a stem on few channels): for the trainers. Off by default: the fused
+  // backward cannot be differentiated again, as proxies such as GraSP need.
   void set_fused_batch_norm(bool on);
   const space::Genome& genome() const { return genome_; }
   // Without residual additions (the shortcut of residual and inverted-residual blocks and of

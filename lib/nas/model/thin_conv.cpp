@@ -2,8 +2,8 @@
 // that an output pixel's patch is a fixed set of offsets from one base address (no bounds checks);
 // the weights are laid out tap by tap, each tap a row of the output channels rounded up to a
 // vector (kLanes), so that a pixel's channels are kLanes-wide sums the compiler keeps in a
-// register. Built like bn_act.cpp (-O3, no FMA contraction: the backward recomputes the forward's
-// z x a + b for the activation's mask bit for bit).
+// register. Built like bn_act.cpp (core/kernel.h; no FMA contraction: the backward recomputes the
+// forward's z x a + b for the activation's mask bit for bit).
 #include "nas/model/thin_conv.h"
 #include "nas/model/bn_kernels.h"
 
@@ -47,8 +47,8 @@ typedef float Vec __attribute__((vector_size(kLanes * sizeof(float))));
 
 constexpr int64_t kRows = 4;   // output rows a kernel computes together: independent sums in flight
 
-// The next n (<= kRows) rows' patch bases from `at`; the slots past n repeat the first (computed
-// for nothing, never stored or summed).
+// The next n (<= kRows) rows' patch bases from `at`; the slots past n repeat the first (their
+// results are dropped, or multiplied by 0).
 inline void next_bases(RowWalk& at, int64_t n, int64_t* base) {
   for (int64_t i = 0; i < n; ++i, at.next()) base[i] = at.base();
   for (int64_t i = n; i < kRows; ++i) base[i] = base[0];
@@ -114,7 +114,8 @@ NAS_KERNEL void weight_grad(const float* __restrict p, const Geometry& g, const 
               *__restrict k2 = f.k2.data();
   // dz of one pixel's lanes [cb, cb + n): written as a loop over lanes, which the vectoriser turns
   // into compares into mask registers (the vector extension's own compares it would not)
-  const auto dz = [&](const float* __restrict gr, const float* __restrict zr, int64_t cb, int64_t n, float* __restrict d) {
+  const auto dz = [&](const float* __restrict gr, const float* __restrict zr, int64_t cb, int64_t n,
+                      float* __restrict d) {
     for (int64_t l = 0; l < n; ++l) {
       const int64_t j = cb + l;
       d[l] = bn::masked(gr[l], zr[l] * a[j] + b[j], lo, hi) * a[j] + zr[l] * k2[j] + k1[j];
@@ -183,13 +184,16 @@ std::vector<float> taps_major(const torch::Tensor& weight, const Geometry& g) {
   return out;
 }
 
-// The inverse of taps_major, from the double sums: a tensor co x ci x k x k.
-torch::Tensor from_taps(const std::vector<double>& dw, const Geometry& g) {
-  torch::Tensor out = torch::empty({g.co, g.ci, g.k, g.k}, torch::kFloat32);
+// The inverse of taps_major, from the double sums: the weights' gradient, laid out as the weights
+// are (so that autograd keeps it as it is and the optimizer reads both alike).
+torch::Tensor from_taps(const std::vector<double>& dw, const Geometry& g, const torch::Tensor& weight) {
+  torch::Tensor out = torch::empty_like(weight, torch::MemoryFormat::Preserve);
   float* o = out.data_ptr<float>();
+  const auto st = out.strides();
   for (int64_t t = 0; t < g.taps(); ++t) {
     const int64_t c = t % g.ci, x = (t / g.ci) % g.k, y = t / (g.ci * g.k);
-    for (int64_t j = 0; j < g.co; ++j) o[((j * g.ci + c) * g.k + y) * g.k + x] = float(dw[size_t(t * g.cp + j)]);
+    for (int64_t j = 0; j < g.co; ++j)
+      o[j * st[0] + c * st[1] + y * st[2] + x * st[3]] = float(dw[size_t(t * g.cp + j)]);
   }
   return out;
 }
@@ -234,10 +238,12 @@ bn::Stats conv_stats(const torch::Tensor& p, const Geometry& g, const std::vecto
   float* zp = z.data_ptr<float>();
   std::vector<float> shift(size_t(g.cp), 0.f), scratch(size_t(2 * g.cp));
   std::vector<double> ignored(size_t(2 * g.cp), 0.0);
-  // the first row, as the shift of the sums: close to the mean, so no cancellation
-  conv_moments(p.data_ptr<float>(), g, off.data(), w.data(), 0, 1, zp, shift.data(), ignored.data(),
+  // the first image's middle pixel (a corner's patch is mostly padding), as the shift of the
+  // sums: close to the mean, so no cancellation
+  const int64_t mid = (g.ho / 2) * g.wo + g.wo / 2;
+  conv_moments(p.data_ptr<float>(), g, off.data(), w.data(), mid, 1, zp, shift.data(), ignored.data(),
                ignored.data() + g.cp, scratch.data(), scratch.data() + g.cp);
-  std::copy(zp, zp + g.co, shift.begin());
+  std::copy(zp + mid * g.co, zp + (mid + 1) * g.co, shift.begin());
   const int64_t cp = g.cp;
   const std::vector<double> s = row_sums(g.rows(), 2 * cp, 2 * cp, [&](int64_t r0, int64_t n, double* out, float* f) {
     conv_moments(p.data_ptr<float>(), g, off.data(), w.data(), r0, n, zp, shift.data(), out, out + cp, f, f + cp);
@@ -288,7 +294,7 @@ variable_list ThinConvBnActFunction::backward(AutogradContext* ctx, variable_lis
     const std::vector<double> dw = row_sums(g.rows(), width, width, [&](int64_t r0, int64_t n, double* out, float* fw) {
       weight_grad(p.data_ptr<float>(), g, off.data(), gp, zp, f, lo, hi, r0, n, out, fw);
     });
-    dweight = from_taps(dw, g).to(weight.dtype());
+    dweight = from_taps(dw, g, weight);
   }
   const auto like = [&](const std::vector<float>& v) { return bn::tensor_of(v).to(bn_weight.dtype()); };
   const torch::Tensor none;

@@ -3,8 +3,9 @@
 // look-ahead, the update), each a dispatch and a sweep of its own; for the small networks of a
 // search, whose parameters are tiny, that overhead is the larger part of the optimizer's time.
 // Same arithmetic, same state (SGDParamState's momentum buffer, keyed as SGD keys it), so that
-// checkpoints move between the two; where a parameter is not a dense float32 CPU tensor laid out
-// like its gradient (a CUDA run), or a closure is given, LibTorch's own step runs instead.
+// checkpoints move between the two. A step fuses all parameters or none: where any parameter,
+// gradient or buffer is not a dense float32 CPU tensor laid out like its parameter (a CUDA run),
+// or a closure is given, LibTorch's own step runs for the whole step.
 #pragma once
 #include <torch/torch.h>
 

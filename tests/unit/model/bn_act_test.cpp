@@ -196,7 +196,7 @@ TEST_CASE("a network with the fused step trains like one without") {
     for (int step = 0; step < 5; ++step) {
       opt.zero_grad();
       torch::Tensor loss = torch::nn::functional::cross_entropy(nets[size_t(f)]->forward(x), y);
-      saw_fused[f] = saw_fused[f] || graph_has(loss.grad_fn(), "BnActFunction");
+      saw_fused[f] = saw_fused[f] || graph_has(loss.grad_fn(), "::BnActFunction");   // not ThinConvBnActFunction
       saw_thin[f] = saw_thin[f] || graph_has(loss.grad_fn(), "ThinConvBnActFunction");   // the stem (thin_conv.h)
       loss.backward();
       opt.step();

@@ -79,6 +79,7 @@ TEST_CASE("FusedSgd's state goes through a checkpoint to and from torch::optim::
   auto a = copies(base);
   FusedSgd fused(a, o);
   for (int k = 0; k < 3; ++k) step(fused, a, k);
+  const auto b0 = copies(a);   // the parameters at the checkpoint
   std::stringstream saved;
   {
     torch::serialize::OutputArchive ar;
@@ -113,11 +114,52 @@ TEST_CASE("FusedSgd's state goes through a checkpoint to and from torch::optim::
   }
   DOCTEST_CHECK(max_diff(a, b) < 1e-5);
   DOCTEST_CHECK(max_diff(a, c) < 1e-5);
-  // without the momentum buffers the continuation would differ
-  auto d = copies(base);
+  // without the momentum buffers the same continuation differs: the test sees a lost buffer
+  auto d = copies(b0);
   FusedSgd fresh(d, o);
   for (int k = 3; k < 6; ++k) step(fresh, d, k);
   DOCTEST_CHECK(max_diff(a, d) > 1e-3);
+}
+
+TEST_CASE("FusedSgd fuses a 1-channel convolution's weights, whose gradient differs in a size-1 stride") {
+  // as autograd hands it over: channels-last 16 x 1 x 3 x 3 weights (strides 9, 1, 3, 1) with an
+  // NCHW gradient (9, 9, 3, 1): the same order of elements
+  const auto o = torch::optim::SGDOptions(0.05).momentum(0.9).nesterov(true).weight_decay(5e-4);
+  torch::manual_seed(2);
+  const torch::Tensor w0 = torch::empty_strided({16, 1, 3, 3}, {9, 1, 3, 1}).copy_(torch::randn({16, 1, 3, 3}));
+  torch::Tensor a = w0.clone().requires_grad_(), b = w0.clone().requires_grad_();
+  FusedSgd fused({a}, o);
+  torch::optim::SGD plain({b}, o);
+  for (int k = 0; k < 4; ++k) {
+    const torch::Tensor g = torch::randn({16, 1, 3, 3});   // contiguous NCHW
+    a.mutable_grad() = g.clone();
+    b.mutable_grad() = g.clone();
+    DOCTEST_CHECK(fused.fuses());
+    fused.step();
+    plain.step();
+    if (k == 1) {   // a new learning rate between steps, as the schedule sets it
+      static_cast<torch::optim::SGDOptions&>(fused.param_groups()[0].options()).lr(0.01);
+      static_cast<torch::optim::SGDOptions&>(plain.param_groups()[0].options()).lr(0.01);
+    }
+  }
+  DOCTEST_CHECK((a - b).abs().max().item<double>() < 1e-6);
+  DOCTEST_CHECK((a - w0).abs().max().item<double>() > 1e-3);
+}
+
+TEST_CASE("FusedSgd falls back to SGD where a gradient's elements are in another order") {
+  const auto o = torch::optim::SGDOptions(0.05).momentum(0.9);
+  torch::manual_seed(3);
+  const torch::Tensor w0 = torch::randn({8, 6});
+  torch::Tensor a = w0.clone().requires_grad_(), b = w0.clone().requires_grad_();
+  FusedSgd fused({a}, o);
+  torch::optim::SGD plain({b}, o);
+  const torch::Tensor g = torch::randn({6, 8}).t();   // a transposed view: strides (1, 8)
+  a.mutable_grad() = g;
+  b.mutable_grad() = g;
+  DOCTEST_CHECK_FALSE(fused.fuses());
+  fused.step();
+  plain.step();
+  DOCTEST_CHECK(torch::equal(a, b));
 }
 
 TEST_CASE("FusedSgd is torch::optim::SGD where it cannot fuse") {

@@ -8,6 +8,7 @@
 // LibTorch's logging defines CHECK: torch tests use doctest's DOCTEST_-prefixed macros.
 #include <doctest/doctest.h>
 
+#include "bn_reference.h"
 #include "nas/config/study_config.h"
 #include "nas/core/heap.h"
 #include "nas/model/bn_act.h"
@@ -26,30 +27,16 @@
 
 using namespace nas;
 using model::BnAct;
+using test::max_rel;
+using test::reference_act;
 
 namespace {
 
 torch::nn::BatchNorm2d make_bn(int64_t c, uint64_t seed) {
   torch::manual_seed(seed);
   torch::nn::BatchNorm2d bn(c);
-  torch::NoGradGuard no_grad;
-  bn->weight.uniform_(0.5, 1.5);
-  bn->bias.uniform_(-0.5, 0.5);
-  bn->running_mean.uniform_(-1, 1);
-  bn->running_var.uniform_(0.5, 2);
+  test::randomise(bn);
   return bn;
-}
-
-torch::Tensor reference_act(const torch::Tensor& y, BnAct act) {
-  if (act == BnAct::relu) return torch::relu(y);
-  if (act == BnAct::relu6) return torch::hardtanh(y, 0, 6);
-  return y;
-}
-
-double max_rel(const torch::Tensor& a, const torch::Tensor& b) {
-  // relative to the larger values: a gradient that is zero in exact arithmetic (a batch of 2 has
-  // one) is compared at the scale of 1e-3
-  return ((a - b).abs().max() / b.abs().max().clamp_min(1e-3)).item<double>();
 }
 
 struct Pass {

@@ -9,6 +9,7 @@
 // LibTorch's logging defines CHECK: torch tests use doctest's DOCTEST_-prefixed macros.
 #include <doctest/doctest.h>
 
+#include "bn_reference.h"
 #include "nas/core/heap.h"
 #include "nas/model/bn_act.h"
 #include "nas/model/network.h"
@@ -21,6 +22,8 @@
 
 using namespace nas;
 using model::BnAct;
+using test::max_rel;
+using test::reference_act;
 
 namespace {
 
@@ -32,22 +35,8 @@ struct Layer {
 Layer make_layer(int64_t ci, int64_t co, int64_t k, uint64_t seed) {
   torch::manual_seed(seed);
   Layer l{torch::randn({co, ci, k, k}) / double(k), torch::nn::BatchNorm2d(co)};
-  torch::NoGradGuard no_grad;
-  l.bn->weight.uniform_(0.5, 1.5);
-  l.bn->bias.uniform_(-0.5, 0.5);
-  l.bn->running_mean.uniform_(-1, 1);
-  l.bn->running_var.uniform_(0.5, 2);
+  test::randomise(l.bn);
   return l;
-}
-
-torch::Tensor reference_act(const torch::Tensor& y, BnAct act) {
-  if (act == BnAct::relu) return torch::relu(y);
-  if (act == BnAct::relu6) return torch::hardtanh(y, 0, 6);
-  return y;
-}
-
-double max_rel(const torch::Tensor& a, const torch::Tensor& b) {
-  return ((a - b).abs().max() / b.abs().max().clamp_min(1e-3)).item<double>();
 }
 
 struct Pass {

@@ -1,7 +1,6 @@
 // local: see local.h
 #include "nas/measure/local.h"
 
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/syscall.h>
@@ -15,6 +14,7 @@
 #include "nas/core/error.h"
 #include "nas/core/text.h"
 #include "nas/model/network.h"
+#include "nas/model/parallel.h"
 #include "nas/space/genome.h"
 #include "nas/train/device.h"
 
@@ -101,28 +101,15 @@ std::vector<int> choose_cpus(const LocalOptions& o) {
 }
 
 // Gives `set` to every thread of torch's intra-op pool and the caller; returns how many distinct
-// threads took it. With the OpenMP backend the pool is libgomp's team of the calling thread, and
-// at::parallel_for is inline code that runs serially in a translation unit built without
-// -fopenmp (as this one is): the team is reached through GOMP_parallel, what `#pragma omp
-// parallel` compiles to, looked up at run time in the libgomp LibTorch loaded. Other backends
-// run parallel_for's chunks on their pool inside LibTorch.
+// threads took it (model/parallel.h reaches the pool of every backend, OpenMP's too).
 int pin_pool(const cpu_set_t& set) {
   std::mutex mutex;
   std::set<long> tids;
-  std::function<void()> pin = [&] {
+  model::parallel_for(0, at::get_num_threads(), 1, [&](int64_t, int64_t) {
     if (::sched_setaffinity(0, sizeof set, &set) != 0) return;
     std::lock_guard<std::mutex> lock(mutex);
     tids.insert(long(::syscall(SYS_gettid)));
-  };
-#if AT_PARALLEL_OPENMP
-  using GompParallel = void (*)(void (*)(void*), void*, unsigned, unsigned);
-  static const auto gomp_parallel = reinterpret_cast<GompParallel>(::dlsym(RTLD_DEFAULT, "GOMP_parallel"));
-  if (gomp_parallel) {
-    gomp_parallel([](void* f) { (*static_cast<std::function<void()>*>(f))(); }, &pin, unsigned(at::get_num_threads()), 0);
-    return int(tids.size());
-  }
-#endif
-  at::parallel_for(0, at::get_num_threads(), 1, [&](int64_t, int64_t) { pin(); });
+  });
   return int(tids.size());
 }
 

@@ -12,6 +12,7 @@
 
 #include "nas/core/kernel.h"
 #include "nas/model/bn_act.h"
+#include "nas/model/parallel.h"
 
 #include <ATen/Parallel.h>
 
@@ -68,7 +69,7 @@ template <class Kernel>
 std::pair<std::vector<double>, std::vector<double>> chunk_sums(const Layout& l, const Kernel& kernel) {
   const int64_t chunks = chunk_count(l), w = l.width;
   std::vector<double> p1(size_t(chunks * w), 0.0), p2(size_t(chunks * w), 0.0);
-  at::parallel_for(0, chunks, 1, [&](int64_t b, int64_t e) {
+  model::parallel_for(0, chunks, 1, [&](int64_t b, int64_t e) {
     std::vector<float> f(size_t(2 * w));
     for (int64_t t = b; t < e; ++t)
       walk(l, chunk(l.rows, chunks, t), [&](int64_t row, int64_t n, int64_t width) {
@@ -80,11 +81,29 @@ std::pair<std::vector<double>, std::vector<double>> chunk_sums(const Layout& l, 
   return {std::move(s1), std::move(s2)};
 }
 
+// Partial sums of `width` doubles per chunk of the rows, kernel(first row, rows, sums, scratch)
+// filling a chunk's; added in chunk order.
+template <class Kernel>
+std::vector<double> row_sums(int64_t rows, int64_t width, int64_t scratch, const Kernel& kernel) {
+  const int64_t chunks = chunk_count(rows, kBlock);
+  std::vector<double> parts(size_t(chunks * width), 0.0);
+  model::parallel_for(0, chunks, 1, [&](int64_t b, int64_t e) {
+    std::vector<float> f(static_cast<size_t>(scratch));
+    for (int64_t t = b; t < e; ++t) {
+      const Span s = chunk(rows, chunks, t);
+      kernel(s.begin, s.size, parts.data() + t * width, f.data());
+    }
+  });
+  std::vector<double> sum(size_t(width), 0.0);
+  for (int64_t i = 0; i < chunks * width; ++i) sum[size_t(i % width)] += parts[size_t(i)];
+  return sum;
+}
+
 // An elementwise pass: kernel(first row, n, w), split and walked like chunk_sums.
 template <class Kernel>
 void chunk_map(const Layout& l, const Kernel& kernel) {
   const int64_t chunks = chunk_count(l);
-  at::parallel_for(0, chunks, 1, [&](int64_t b, int64_t e) {
+  model::parallel_for(0, chunks, 1, [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) walk(l, chunk(l.rows, chunks, t), kernel);
   });
 }

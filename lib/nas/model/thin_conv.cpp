@@ -203,24 +203,6 @@ std::vector<float> padded_to(std::vector<float> v, int64_t n) {
   return v;
 }
 
-// Partial sums of `width` doubles per chunk of the rows, kernel(first row, rows, sums, scratch)
-// filling a chunk's; added in chunk order.
-template <class Kernel>
-std::vector<double> row_sums(int64_t rows, int64_t width, int64_t scratch, const Kernel& kernel) {
-  const int64_t chunks = bn::chunk_count(rows, bn::kBlock);
-  std::vector<double> parts(size_t(chunks * width), 0.0);
-  at::parallel_for(0, chunks, 1, [&](int64_t b, int64_t e) {
-    std::vector<float> f(static_cast<size_t>(scratch));
-    for (int64_t t = b; t < e; ++t) {
-      const bn::Span s = bn::chunk(rows, chunks, t);
-      kernel(s.begin, s.size, parts.data() + t * width, f.data());
-    }
-  });
-  std::vector<double> sum(size_t(width), 0.0);
-  for (int64_t i = 0; i < chunks * width; ++i) sum[size_t(i % width)] += parts[size_t(i)];
-  return sum;
-}
-
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
@@ -245,7 +227,7 @@ bn::Stats conv_stats(const torch::Tensor& p, const Geometry& g, const std::vecto
                ignored.data() + g.cp, scratch.data(), scratch.data() + g.cp);
   std::copy(zp + mid * g.co, zp + (mid + 1) * g.co, shift.begin());
   const int64_t cp = g.cp;
-  const std::vector<double> s = row_sums(g.rows(), 2 * cp, 2 * cp, [&](int64_t r0, int64_t n, double* out, float* f) {
+  const std::vector<double> s = bn::row_sums(g.rows(), 2 * cp, 2 * cp, [&](int64_t r0, int64_t n, double* out, float* f) {
     conv_moments(p.data_ptr<float>(), g, off.data(), w.data(), r0, n, zp, shift.data(), out, out + cp, f, f + cp);
   });
   const std::vector<double> s1(s.begin(), s.begin() + g.co), s2(s.begin() + cp, s.begin() + cp + g.co);
@@ -291,7 +273,7 @@ variable_list ThinConvBnActFunction::backward(AutogradContext* ctx, variable_lis
     const Factors f{padded_to(a, g.cp), padded_to(b, g.cp), padded_to(gr.k1, g.cp), padded_to(gr.k2, g.cp)};
     const std::vector<int64_t> off = tap_offsets(g);
     const int64_t width = g.taps() * g.cp;
-    const std::vector<double> dw = row_sums(g.rows(), width, width, [&](int64_t r0, int64_t n, double* out, float* fw) {
+    const std::vector<double> dw = bn::row_sums(g.rows(), width, width, [&](int64_t r0, int64_t n, double* out, float* fw) {
       weight_grad(p.data_ptr<float>(), g, off.data(), gp, zp, f, lo, hi, r0, n, out, fw);
     });
     dweight = from_taps(dw, g, weight);

@@ -1,0 +1,18 @@
+// parallel: LibTorch's intra-op threads for minnow's own CPU kernels. With LibTorch's OpenMP
+// backend (Debian's, and PyTorch's wheels) at::parallel_for is inline code, a `#pragma omp
+// parallel` that runs serially in a translation unit built without -fopenmp, as minnow's are:
+// its kernels would use one core whatever the thread setting. parallel_for here reaches the same
+// team through GOMP_parallel, what that pragma compiles to, looked up at run time in the libgomp
+// LibTorch loaded (so no second OpenMP runtime); with another backend it is at::parallel_for.
+#pragma once
+#include <cstdint>
+#include <functional>
+
+namespace nas::model {
+
+// f(b, e) over [begin, end) in min(at::get_num_threads(), ceil((end - begin) / grain)) chunks of
+// nearly equal size, one a thread, as at::parallel_for splits it; serially inside a parallel
+// region or for one chunk. The first exception a chunk throws is rethrown here after all end.
+void parallel_for(int64_t begin, int64_t end, int64_t grain, const std::function<void(int64_t, int64_t)>& f);
+
+} // namespace nas::model

@@ -11,8 +11,11 @@
 namespace nas::model {
 
 // f(b, e) over [begin, end) in min(at::get_num_threads(), ceil((end - begin) / grain)) chunks of
-// nearly equal size, one a thread, as at::parallel_for splits it; serially inside a parallel
-// region or for one chunk. The first exception a chunk throws is rethrown here after all end.
+// nearly equal size (chunk t: [begin + n t / chunks, begin + n (t + 1) / chunks); at::parallel_for
+// rounds its chunks up instead), one a thread of the team (a thread takes several where libgomp
+// gives fewer threads than asked); at::get_thread_num() is the thread's number; serially inside
+// a parallel region or for one chunk. The first exception a chunk throws is rethrown here after
+// all chunks end.
 void parallel_for(int64_t begin, int64_t end, int64_t grain, const std::function<void(int64_t, int64_t)>& f);
 
 } // namespace nas::model

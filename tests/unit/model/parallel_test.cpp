@@ -1,6 +1,6 @@
 // parallel_test: model::parallel_for runs its chunks on as many threads as LibTorch's setting
 // allows (at::parallel_for in a file built without -fopenmp runs them all on the caller), covers
-// the range once in at::parallel_for's split, runs serially inside a parallel region and hands a
+// the range once in equal chunks (also where libgomp gives a smaller team), runs serially inside a parallel region and hands a
 // chunk's exception to the caller.
 #include <torch/torch.h>
 
@@ -8,6 +8,9 @@
 #include <doctest/doctest.h>
 
 #include "nas/model/parallel.h"
+
+#include <ATen/Config.h>
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <atomic>
@@ -97,4 +100,26 @@ TEST_CASE("parallel_for rethrows a chunk's exception after all chunks end") {
                                             }),
                                "chunk 1 failed", std::runtime_error);
   DOCTEST_CHECK(ended.load() == 1);
+}
+
+TEST_CASE("parallel_for loses no chunk where libgomp gives fewer threads than asked") {
+#if AT_PARALLEL_OPENMP
+  // max-active-levels 0: every parallel region gets a team of one thread
+  using SetLevels = void (*)(int);
+  using GetLevels = int (*)();
+  const auto set = reinterpret_cast<SetLevels>(::dlsym(RTLD_DEFAULT, "omp_set_max_active_levels"));
+  const auto get = reinterpret_cast<GetLevels>(::dlsym(RTLD_DEFAULT, "omp_get_max_active_levels"));
+  const bool found = set && get;
+  DOCTEST_REQUIRE(found);
+  const int before = get();
+  set(0);
+  Threads scope(3);
+  Record r;
+  parallel_for(0, 90, 1, [&](int64_t b, int64_t e) { r.add(b, e); });
+  set(before);
+  std::sort(r.chunks.begin(), r.chunks.end());
+  const std::vector<std::pair<int64_t, int64_t>> want{{0, 30}, {30, 60}, {60, 90}};
+  DOCTEST_CHECK(r.chunks == want);   // three chunks, all on the one thread
+  DOCTEST_CHECK(r.threads.size() == 1);
+#endif
 }

@@ -114,24 +114,21 @@ TEST_CASE("bn_act applies only to training-mode float32 channels-last CPU input"
 TEST_CASE("bn_act timing beside LibTorch (printed with NAS_BN_ACT_TIMING=1)") {
   if (!std::getenv("NAS_BN_ACT_TIMING")) return;
   keep_freed_memory();   // as the trainers do
-  using Clock = std::chrono::steady_clock;
   for (const std::vector<int64_t>& shape : std::vector<std::vector<int64_t>>{{128, 16, 28, 28}, {128, 32, 14, 14}, {128, 64, 7, 7}}) {
     const torch::Tensor x = channels_last(torch::randn(shape)), g = channels_last(torch::randn(shape));
-    for (bool fused : {false, true}) {
-      double fwd = 0, bwd = 0;
-      for (int i = 0; i < 60; ++i) {
-        auto bn = make_bn(shape[1], 5);
-        torch::Tensor xi = x.clone().set_requires_grad(true);
-        const auto t0 = Clock::now();
-        torch::Tensor y = fused ? model::bn_act(xi, *bn, BnAct::relu) : bn->forward(xi).relu_();
-        const auto t1 = Clock::now();
-        y.backward(g);
-        const auto t2 = Clock::now();
-        if (i >= 10) fwd += std::chrono::duration<double>(t1 - t0).count(), bwd += std::chrono::duration<double>(t2 - t1).count();
-      }
-      std::printf("%s C=%lld: forward %.0f us, backward %.0f us\n", fused ? "fused  " : "LibTorch", (long long)shape[1],
-                  fwd / 50 * 1e6, bwd / 50 * 1e6);
-    }
+    const auto us = test::interleaved_medians_us(10, 200, [&](int fused, std::array<double, 2>& s) {
+      auto bn = make_bn(shape[1], 5);
+      torch::Tensor xi = x.clone().set_requires_grad(true);
+      const auto t0 = std::chrono::steady_clock::now();
+      torch::Tensor y = fused ? model::bn_act(xi, *bn, BnAct::relu) : bn->forward(xi).relu_();
+      s[0] = test::seconds_since(t0);
+      const auto t1 = std::chrono::steady_clock::now();
+      y.backward(g);
+      s[1] = test::seconds_since(t1);
+    });
+    for (int fused = 0; fused < 2; ++fused)
+      std::printf("%s C=%lld: forward %.0f us, backward %.0f us (medians of 200, %d threads)\n",
+                  fused ? "fused  " : "LibTorch", (long long)shape[1], us[fused][0], us[fused][1], at::get_num_threads());
   }
 }
 

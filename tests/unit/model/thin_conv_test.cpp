@@ -15,7 +15,6 @@
 #include "nas/model/network.h"
 #include "nas/model/thin_conv.h"
 
-#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -168,35 +167,25 @@ TEST_CASE("thin_conv_bn_act applies only to a training-mode float32 CPU stem who
 TEST_CASE("thin_conv_bn_act timing beside LibTorch's convolution and bn_act (printed with NAS_BN_ACT_TIMING=1)") {
   if (!std::getenv("NAS_BN_ACT_TIMING")) return;
   keep_freed_memory();   // as the trainers do
-  using Clock = std::chrono::steady_clock;
-  const auto median_us = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2] * 1e6;
-  };
   for (const std::vector<int64_t>& shape : std::vector<std::vector<int64_t>>{{128, 1, 28, 28}, {128, 3, 32, 32}}) {
     const torch::Tensor x = model::to_channels_last(torch::randn(shape));   // as the trainers pass it
     const torch::Tensor g = channels_last(torch::randn(out_shape(x, 16, 1)));
-    std::vector<double> fwd[2], bwd[2];
-    // interleaved, so that a machine whose speed drifts slows both alike; medians
-    for (int i = 0; i < 210; ++i)
-      for (int thin = 0; thin < 2; ++thin) {
-        Layer l = make_layer(shape[1], 16, 3, 5);
-        torch::Tensor w = channels_last(l.weight).set_requires_grad(true);
-        const auto t0 = Clock::now();
-        torch::Tensor y = thin ? model::thin_conv_bn_act(x, w, 1, *l.bn, BnAct::relu)
-                               : model::bn_act(torch::nn::functional::conv2d(
-                                                   x, w, torch::nn::functional::Conv2dFuncOptions().padding(1)),
-                                               *l.bn, BnAct::relu);
-        const auto t1 = Clock::now();
-        y.backward(g);
-        const auto t2 = Clock::now();
-        if (i < 10) continue;
-        fwd[thin].push_back(std::chrono::duration<double>(t1 - t0).count());
-        bwd[thin].push_back(std::chrono::duration<double>(t2 - t1).count());
-      }
+    const auto us = test::interleaved_medians_us(10, 200, [&](int thin, std::array<double, 2>& s) {
+      Layer l = make_layer(shape[1], 16, 3, 5);
+      torch::Tensor w = channels_last(l.weight).set_requires_grad(true);
+      const auto t0 = std::chrono::steady_clock::now();
+      torch::Tensor y = thin ? model::thin_conv_bn_act(x, w, 1, *l.bn, BnAct::relu)
+                             : model::bn_act(torch::nn::functional::conv2d(
+                                                 x, w, torch::nn::functional::Conv2dFuncOptions().padding(1)),
+                                             *l.bn, BnAct::relu);
+      s[0] = test::seconds_since(t0);
+      const auto t1 = std::chrono::steady_clock::now();
+      y.backward(g);
+      s[1] = test::seconds_since(t1);
+    });
     for (int thin = 0; thin < 2; ++thin)
       std::printf("%s C_in=%lld: forward %.0f us, backward %.0f us (medians of 200, %d threads)\n",
-                  thin ? "thin_conv     " : "conv + bn_act ", (long long)shape[1], median_us(fwd[thin]),
-                  median_us(bwd[thin]), at::get_num_threads());
+                  thin ? "thin_conv     " : "conv + bn_act ", (long long)shape[1], us[thin][0], us[thin][1],
+                  at::get_num_threads());
   }
 }
